@@ -1,0 +1,269 @@
+"""The one cattrs converter: gateway JSON <-> attrs models, money as Decimal end to end.
+
+Responses are read leniently where the gateway is inconsistent (key casing, int-or-string
+numbers, string booleans) and strictly where it matters (a value of the wrong kind is a
+:class:`ProtocolError` naming the field, never a bare ``KeyError``/``TypeError``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from .errors import ProtocolError
+from .types._fields import WIRE
+from .types.status import ResultCode, StatusName
+
+__all__ = ["camel", "dumps", "loads", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+#: Key the response hook files unknown keys under while structuring.
+_EXTRA = "\x00extra"
+#: Timestamps without an offset are read as Kazakhstan time (UTC+5 since March 2024).
+GATEWAY_TZ = timezone(timedelta(hours=5))
+
+
+# -- JSON -----------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def loads(content: bytes | str) -> Any:
+    """Parse JSON with every non-integer number as ``Decimal`` (``100.10`` stays ``100.10``)."""
+    try:
+        return json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"response is not valid JSON ({type(exc).__name__})") from None
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, bool) or value is None:
+        out.append("true" if value is True else "false" if value is False else "null")
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("cannot send a non-finite amount")
+        out.append(format(value, "f"))
+    elif isinstance(value, int):
+        out.append(str(int(value)))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            if index:
+                out.append(",")
+            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:  # float included: money never travels as a float.
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON in which ``Decimal`` is written as a plain JSON number."""
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode()
+
+
+# -- lenient primitives ---------------------------------------------------------------------
+
+
+def _fail(expected: str, value: Any) -> ProtocolError:
+    return ProtocolError(f"expected {expected}, got {type(value).__name__}")
+
+
+def to_str(value: Any, _: Any = None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise _fail("a string", value)
+
+
+def to_decimal(value: Any, _: Any = None) -> Decimal:
+    if isinstance(value, bool):
+        raise _fail("a number", value)
+    if isinstance(value, Decimal | int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ProtocolError(f"expected a number, got {value[:20]!r}") from None
+    else:
+        raise _fail("a number", value)
+    if not result.is_finite():
+        raise ProtocolError("expected a finite number")
+    return result
+
+
+def to_int(value: Any, _: Any = None) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    raise _fail("an integer", value)
+
+
+_TRUE = frozenset({"true", "yes", "y", "1", "t"})
+_FALSE = frozenset({"false", "no", "n", "0", "f", ""})
+
+
+def to_bool(value: Any, _: Any = None) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise _fail("a boolean", value)
+
+
+_ISO = re.compile(
+    r"(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<frac>\d+))?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def to_datetime(value: Any, _: Any = None) -> datetime:
+    """ISO 8601 timestamp -> aware ``datetime`` (naive ones are read as gateway time)."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and (match := _ISO.fullmatch(value.strip())):
+        frac = (match["frac"] or "")[:6].ljust(6, "0")
+        tz = match["tz"] or ""
+        if tz == "Z":
+            tz = "+00:00"
+        elif tz and ":" not in tz:
+            tz = f"{tz[:3]}:{tz[3:]}"
+        try:
+            parsed = datetime.fromisoformat(f"{match['base'].replace(' ', 'T')}.{frac}{tz}")
+        except ValueError:
+            raise ProtocolError(f"not a valid timestamp: {value[:40]!r}") from None
+    else:
+        raise _fail("an ISO 8601 timestamp", value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=GATEWAY_TZ)
+
+
+# -- the converter --------------------------------------------------------------------------
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def wire_name(field: attrs.Attribute[Any]) -> str:
+    return str(field.metadata.get(WIRE) or camel(field.name))
+
+
+def _is_response(cls: Any) -> bool:
+    return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
+
+
+def _format_error(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, ProtocolError | ValueError):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return f"invalid value for {getattr(type_, '__name__', type_)}"
+
+
+def _make_response_hook(converter: cattrs.Converter, cls: Any) -> Callable[[Any, Any], Any]:
+    """Structure hook matching gateway keys case-insensitively; the rest goes to ``extra``."""
+    renames: dict[str, str] = {}
+    for field in attrs.fields(cls):
+        renames[field.name] = _EXTRA if field.name == "extra" else wire_name(field).lower()
+    known = set(renames.values()) - {_EXTRA}
+    overrides: dict[str, Any] = {name: override(rename=key) for name, key in renames.items()}
+    inner = make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=False, **overrides)
+
+    def hook(data: Any, _: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ProtocolError(f"expected an object, got {type(data).__name__}")
+        folded: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            lowered = str(key).lower()
+            if lowered in known:
+                folded[lowered] = value
+            else:
+                extra[str(key)] = value
+        folded[_EXTRA] = extra
+        return inner(folded, cls)
+
+    return hook
+
+
+def _enum_hook(enum_cls: type[enum.Enum], parse: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _: Any) -> Any:
+        return enum_cls(parse(value))
+
+    return hook
+
+
+def _build() -> cattrs.Converter:
+    converter = cattrs.Converter(detailed_validation=True)
+    converter.register_structure_hook(str, to_str)
+    converter.register_structure_hook(Decimal, to_decimal)
+    converter.register_structure_hook(int, to_int)
+    converter.register_structure_hook(bool, to_bool)
+    converter.register_structure_hook(datetime, to_datetime)
+    converter.register_structure_hook(ResultCode, _enum_hook(ResultCode, to_int))
+    converter.register_structure_hook(StatusName, _enum_hook(StatusName, to_str))
+    converter.register_structure_hook(Any, lambda value, _: value)
+    converter.register_structure_hook_factory(
+        _is_response, lambda cls: _make_response_hook(converter, cls)
+    )
+    converter.register_unstructure_hook(Decimal, lambda value: value)
+    converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+    return converter
+
+
+_converter = _build()
+
+
+def structure(data: Any, cls: type[T], *, what: str) -> T:
+    """Build ``cls`` from parsed JSON; any mismatch becomes a ``ProtocolError`` naming the field."""
+    try:
+        return _converter.structure(data, cls)
+    except ProtocolError as exc:
+        raise ProtocolError(f"malformed {what}: {exc}", field=exc.field or "$") from None
+    except cattrs.BaseValidationError as exc:
+        messages = cattrs.transform_error(exc, path="$", format_exception=_format_error)
+        first = messages[0] if messages else "invalid response"
+        message, _, path = first.rpartition(" @ ")
+        raise ProtocolError(f"malformed {what}: {message or first}", field=path or "$") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolError(f"malformed {what} ({type(exc).__name__})") from None
+
+
+def unstructure(obj: Any) -> Any:
+    return _converter.unstructure(obj)

@@ -1,0 +1,52 @@
+"""The package logger, and a filter that scrubs anything secret-shaped from its records.
+
+The library never formats a secret into a log message; the filter is the second line of
+defence, for values that reach a message through a caller's own objects. No handler is
+installed: the application decides where logs go.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["RedactingFilter", "logger", "redact"]
+
+logger = logging.getLogger("epay_async")
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization headers and bearer tokens.
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [REDACTED]"),
+    # key=value or "key": "value" pairs whose key names a secret.
+    (
+        re.compile(
+            r"(?i)(\"?(?:client_secret|access_token|secret_hash|cvc|cvv|cryptogram\w*|"
+            r"hpan|password|token)\"?\s*[:=]\s*\"?)[^\"&,\s}]+"
+        ),
+        r"\1[REDACTED]",
+    ),
+    # Anything shaped like a card number: 12-19 digits, optionally grouped by spaces/dashes.
+    (re.compile(r"(?<!\d)(?:\d[ -]?){11,18}\d(?!\d)"), "[PAN REDACTED]"),
+)
+
+
+def redact(text: str) -> str:
+    """Replace secret-shaped substrings of ``text``."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message with :func:`redact` (args are merged in first)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+logger.addFilter(RedactingFilter())

@@ -1,0 +1,153 @@
+"""The exception hierarchy. Every error carries what a caller needs to act, never a secret.
+
+```
+EpayError
+├── ValidationError          bad input, raised before any I/O; .field
+├── AuthenticationError      token refused (bad credentials, scope)
+├── ApiError                 the gateway answered no: .http_status, .code, .message, .invoice_id
+│   └── PaymentDeclinedError    a payment or transfer was refused
+├── StatusError              check-status answered 103 (after retries), 104, 106 or 109
+├── TransportError           network failure; for money requests only when nothing was sent
+├── OutcomeUnknownError      a money request may have reached the gateway: .invoice_id
+├── ProtocolError            the response could not be understood
+├── StatusTimeoutError       wait_for_status deadline: .last_status
+└── NotificationMismatchError
+```
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .types.status import TransactionStatus
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "EpayError",
+    "NotificationMismatchError",
+    "OutcomeUnknownError",
+    "PaymentDeclinedError",
+    "ProtocolError",
+    "StatusError",
+    "StatusTimeoutError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class EpayError(Exception):
+    """Base class of every error raised by epay_async."""
+
+
+class ValidationError(EpayError, ValueError):
+    """An argument is invalid; raised before anything is sent."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class AuthenticationError(EpayError):
+    """The gateway refused the credentials or the token."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class ApiError(EpayError):
+    """The gateway understood the request and answered no."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None,
+        code: int | None = None,
+        invoice_id: str | None = None,
+    ) -> None:
+        text = f"gateway error {code}: {message}" if code is not None else message
+        if http_status is not None:
+            text += f" (HTTP {http_status})"
+        if invoice_id:
+            text += f" [invoice {invoice_id}]"
+        super().__init__(text)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.invoice_id = invoice_id
+
+
+class PaymentDeclinedError(ApiError):
+    """A payment or transfer was refused by the gateway, the issuer or the acquirer."""
+
+
+class StatusError(EpayError):
+    """Check-status answered with a code that needs a person: 103 (after retries), 104, 106, 109."""
+
+    def __init__(
+        self, result_code: int, result_message: str, *, invoice_id: str | None = None
+    ) -> None:
+        super().__init__(
+            f"check-status answered {result_code} {result_message!r}"
+            + (f" for invoice {invoice_id}" if invoice_id else "")
+        )
+        self.result_code = result_code
+        self.result_message = result_message
+        self.invoice_id = invoice_id
+
+
+class TransportError(EpayError):
+    """The network failed. For a money request this is raised only when nothing was sent."""
+
+
+class OutcomeUnknownError(EpayError):
+    """A money request may have reached the gateway, but its answer was lost or unreadable.
+
+    Never re-send it. Reconcile with ``await epay.wait_for_status(exc.invoice_id)``.
+    """
+
+    def __init__(self, invoice_id: str | None, operation: str, reason: str) -> None:
+        super().__init__(
+            f"outcome of {operation} for invoice {invoice_id} is unknown ({reason}); "
+            "do not resend: check it with wait_for_status"
+        )
+        self.invoice_id = invoice_id
+        self.operation = operation
+        self.reason = reason
+
+
+class ProtocolError(EpayError):
+    """The gateway's answer could not be understood (not JSON, wrong shape, wrong type)."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, http_status: int | None = None
+    ) -> None:
+        super().__init__(f"{message} (at {field})" if field else message)
+        self.field = field
+        self.http_status = http_status
+
+
+class StatusTimeoutError(EpayError, TimeoutError):
+    """``wait_for_status`` reached its deadline; ``last_status`` is the last answer seen."""
+
+    def __init__(self, invoice_id: str, last_status: TransactionStatus | None) -> None:
+        seen = "no answer" if last_status is None else last_status.describe()
+        super().__init__(f"invoice {invoice_id} not final before the deadline (last: {seen})")
+        self.invoice_id = invoice_id
+        self.last_status = last_status
+
+
+class NotificationMismatchError(EpayError):
+    """A postLink notification is not backed by the gateway's own status."""
+
+    def __init__(self, invoice_id: str | None, mismatches: list[str]) -> None:
+        super().__init__(
+            f"notification for invoice {invoice_id} does not match the gateway: "
+            + "; ".join(mismatches)
+        )
+        self.invoice_id = invoice_id
+        self.mismatches = mismatches
