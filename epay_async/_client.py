@@ -1,0 +1,197 @@
+"""``EpayClient``: the public entry point. Wires transport, tokens and operations together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+import httpx
+
+from . import _constants as C
+from ._ops import status as _status
+from ._ops._base import Context
+from ._polling import wait_for_status
+from ._retry import RetryPolicy
+from ._tokens import Credentials, TokenAcquirer
+from ._transport import Transport
+from .environment import Environment
+from .errors import ValidationError
+from .types.status import TransactionStatus
+
+__all__ = ["EpayClient"]
+
+TransportName = Literal["httpx", "aiohttp"]
+
+
+def _http_transport(
+    transport: TransportName | httpx.AsyncBaseTransport,
+) -> httpx.AsyncBaseTransport | None:
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        return transport
+    if transport == "httpx":
+        return None
+    if transport == "aiohttp":
+        try:
+            from httpx_aiohttp import AiohttpTransport  # type: ignore[import-not-found]  # noqa: PLC0415
+        except ImportError:
+            raise ValidationError(
+                "transport", "'aiohttp' needs the aiohttp extra: pip install 'epay-async[aiohttp]'"
+            ) from None
+        return AiohttpTransport()  # type: ignore[no-any-return]
+    raise ValidationError("transport", "must be 'httpx', 'aiohttp' or an httpx.AsyncBaseTransport")
+
+
+class EpayClient:
+    """Asynchronous client for the Halyk ePay gateway.
+
+    Use it as ``async with EpayClient(...) as epay:`` or call :meth:`aclose`. It owns one
+    ``httpx.AsyncClient`` unless you lend it yours (``http_client=``), which it never closes.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        terminal_id: str,
+        environment: Environment = Environment.TEST,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout = C.DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        reuse_read_tokens: bool = True,
+        transport: TransportName | httpx.AsyncBaseTransport = "httpx",
+    ) -> None:
+        for field, value in (
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("terminal_id", terminal_id),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationError(field, "must be a non-empty string")
+        if not isinstance(environment, Environment):
+            raise ValidationError("environment", "must be an Environment")
+        self._owns_http = http_client is None
+        if http_client is None:
+            http_client = httpx.AsyncClient(
+                timeout=timeout,
+                limits=C.DEFAULT_LIMITS,
+                transport=_http_transport(transport),
+                headers={"User-Agent": C.USER_AGENT},
+                follow_redirects=False,
+            )
+        self._http = http_client
+        self.environment = environment
+        credentials = Credentials(client_id, client_secret, terminal_id)
+        wire = Transport(http_client, retry or RetryPolicy())
+        tokens = TokenAcquirer(
+            wire, environment.token_url, credentials, reuse_read_tokens=reuse_read_tokens
+        )
+        self._ctx = Context(wire, tokens, environment, credentials)
+
+    @classmethod
+    def from_env(
+        cls,
+        prefix: str = "EPAY_",
+        *,
+        environ: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> EpayClient:
+        """Build a client from ``{prefix}CLIENT_ID``, ``CLIENT_SECRET``, ``TERMINAL_ID`` and
+        ``ENVIRONMENT`` (``test`` or ``prod``; default ``test``). ``kwargs`` go to the constructor.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        for key in ("CLIENT_ID", "CLIENT_SECRET", "TERMINAL_ID"):
+            value = env.get(prefix + key, "")
+            if not value:
+                raise ValidationError(prefix + key, "environment variable is not set")
+            values[key.lower()] = value
+        if "environment" not in kwargs:
+            try:
+                kwargs["environment"] = Environment.from_name(
+                    env.get(prefix + "ENVIRONMENT", "test")
+                )
+            except ValueError as exc:
+                raise ValidationError(prefix + "ENVIRONMENT", str(exc)) from None
+        return cls(
+            client_id=values["client_id"],
+            client_secret=values["client_secret"],
+            terminal_id=values["terminal_id"],
+            **kwargs,
+        )
+
+    @property
+    def client_id(self) -> str:
+        return self._ctx.credentials.client_id
+
+    @property
+    def terminal_id(self) -> str:
+        return self._ctx.credentials.terminal_id
+
+    @property
+    def http_client(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` shared by the token acquirer and every endpoint."""
+        return self._http
+
+    def __repr__(self) -> str:
+        return (
+            f"EpayClient(client_id={self.client_id!r}, terminal_id={self.terminal_id!r}, "
+            f"environment={self.environment.name!r})"
+        )
+
+    async def __aenter__(self) -> EpayClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the owned ``httpx.AsyncClient``; a borrowed one is left open."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- status ---------------------------------------------------------------------------
+
+    async def get_status(
+        self, invoice_id: str, *, kind: _status.StatusKind = "payment"
+    ) -> TransactionStatus:
+        """Check-status for an invoice (``kind="p2p"`` for transfers, by order id).
+
+        Codes 100, 101, 102 and 107 are returned; 103 is retried and then raised as
+        :class:`StatusError`, like 104, 106 and 109.
+        """
+        return await _status.get_status(self._ctx, invoice_id, kind)
+
+    async def wait_for_status(
+        self,
+        invoice_id: str,
+        *,
+        timeout: float = C.POLL_TIMEOUT,
+        interval: float = C.POLL_INTERVAL,
+        max_interval: float = C.POLL_MAX_INTERVAL,
+        kind: _status.StatusKind = "payment",
+        not_found_grace: float = C.POLL_NOT_FOUND_GRACE,
+    ) -> TransactionStatus:
+        """Poll :meth:`get_status` while the gateway answers 107 or NEW (or 102, briefly).
+
+        Raises :class:`StatusTimeoutError` carrying the last status at the deadline.
+        """
+
+        async def fetch() -> TransactionStatus:
+            return await self.get_status(invoice_id, kind=kind)
+
+        return await wait_for_status(
+            fetch,
+            invoice_id,
+            timeout=timeout,
+            interval=interval,
+            max_interval=max_interval,
+            not_found_grace=not_found_grace,
+        )

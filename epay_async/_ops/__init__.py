@@ -1,0 +1,1 @@
+"""Operations: one module per gateway feature, each building requests and parsing answers."""

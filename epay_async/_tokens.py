@@ -1,0 +1,166 @@
+"""OAuth tokens: a fresh one per money operation, a cached one for reads.
+
+Seed 001: "for each operation it is necessary to obtain and use the original token". A
+payment or transfer token is bound to its invoice, amount and currency and used once.
+Reads (status, operations, cards) carry no invoice; their token is cached until
+``expires_in`` minus a margin, refreshed by one caller at a time (single flight).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import attrs
+
+from . import _constants as C
+from ._converter import structure, to_decimal
+from ._transport import ApiRequest, Transport, json_body
+from .errors import AuthenticationError, ProtocolError
+from .types._fields import wire
+
+__all__ = ["Credentials", "OperationGrant", "TokenAcquirer"]
+
+
+@attrs.frozen
+class Credentials:
+    client_id: str
+    client_secret: str = attrs.field(repr=False)
+    terminal_id: str
+
+
+@attrs.frozen
+class OperationGrant:
+    """What a money operation's token is bound to."""
+
+    scope: str
+    invoice_id: str
+    amount: Decimal
+    currency: str
+    post_link: str | None = None
+    failure_post_link: str | None = None
+    secret_hash: str | None = attrs.field(default=None, repr=False)
+
+    def form(self) -> dict[str, str]:
+        fields = {
+            "invoiceID": self.invoice_id,
+            "amount": format(self.amount, "f"),
+            "currency": self.currency,
+        }
+        if self.post_link is not None:
+            fields["postLink"] = self.post_link
+        if self.failure_post_link is not None:
+            fields["failurePostLink"] = self.failure_post_link
+        if self.secret_hash is not None:
+            fields["secret_hash"] = self.secret_hash
+        return fields
+
+
+@attrs.frozen
+class TokenResponse:
+    access_token: str = wire("access_token", repr=False)
+    expires_in: Any = wire("expires_in", default=None)
+    token_type: str | None = wire("token_type", default=None)
+    scope: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+    def lifetime(self) -> float:
+        try:
+            seconds = float(to_decimal(self.expires_in))
+        except ProtocolError:
+            return C.TOKEN_FALLBACK_LIFETIME
+        return seconds if seconds > 0 else C.TOKEN_FALLBACK_LIFETIME
+
+
+@attrs.define
+class _CachedToken:
+    value: str = attrs.field(repr=False)
+    refresh_at: float
+
+
+class TokenAcquirer:
+    """Mints tokens at the environment's token URL over the shared transport."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        token_url: str,
+        credentials: Credentials,
+        *,
+        reuse_read_tokens: bool = True,
+        margin: float = C.TOKEN_EXPIRY_MARGIN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._token_url = token_url
+        self._credentials = credentials
+        self._reuse = reuse_read_tokens
+        self._margin = margin
+        self._clock = clock
+        self._cached: _CachedToken | None = None
+        self._lock: anyio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenAcquirer(client_id={self._credentials.client_id!r})"
+
+    async def read_token(self) -> str:
+        """A token for status, operations and cards: cached, refreshed by one caller at a time."""
+        if not self._reuse:
+            return (await self._request({}, "token (read)")).access_token
+        cached = self._cached
+        if cached is not None and self._clock() < cached.refresh_at:
+            return cached.value
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            cached = self._cached
+            if cached is not None and self._clock() < cached.refresh_at:
+                return cached.value
+            response = await self._request({}, "token (read)")
+            refresh_at = self._clock() + max(0.0, response.lifetime() - self._margin)
+            self._cached = _CachedToken(response.access_token, refresh_at)
+            return response.access_token
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` (after a 401), unless another caller already replaced it."""
+        if self._cached is not None and self._cached.value == token:
+            self._cached = None
+
+    async def operation_token(self, grant: OperationGrant) -> str:
+        """A fresh token bound to one money operation; never cached, never reused."""
+        response = await self._request(grant.form(), f"token ({grant.scope})", grant.scope)
+        return response.access_token
+
+    async def _request(
+        self, extra_fields: dict[str, str], operation: str, scope: str = C.SERVICE_SCOPE
+    ) -> TokenResponse:
+        form = {
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "client_id": self._credentials.client_id,
+            "client_secret": self._credentials.client_secret,
+            "terminal": self._credentials.terminal_id,
+            **extra_fields,
+        }
+        request = ApiRequest(
+            "POST",
+            self._token_url,
+            operation=operation,
+            idempotent=True,
+            invoice_id=extra_fields.get("invoiceID"),
+            form=form,
+        )
+        response = await self._transport.send(request)
+        if response.status_code >= 400:
+            raise AuthenticationError(
+                f"the gateway refused the credentials of client {self._credentials.client_id!r} "
+                f"(HTTP {response.status_code})",
+                http_status=response.status_code,
+            )
+        token = structure(json_body(response, what="token response"), TokenResponse, what="token")
+        if not token.access_token:
+            raise ProtocolError("token response has an empty access_token", field="access_token")
+        return token
