@@ -1,0 +1,187 @@
+"""An in-process emulator of the ePay gateway, for demos, this library's tests and yours.
+
+```python
+from epay_async.testing import Sandbox
+
+sandbox = Sandbox()
+sandbox.add_transaction("123456789", amount=Decimal("100.00"), status=StatusName.AUTH)
+async with sandbox.client() as epay:
+    status = await epay.get_status("123456789")
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from .._client import EpayClient
+from ..environment import Environment
+from ..types.status import ResultCode, StatusName
+from ._asgi import SandboxASGIApp
+from ._faults import Fault, FaultKind, ScheduledFault
+from ._gateway import (
+    TEST_CLIENT_ID,
+    TEST_CLIENT_SECRET,
+    TEST_TERMINAL_ID,
+    Gateway,
+    Merchant,
+)
+from ._httpx import SandboxTransport
+from ._state import SandboxTransaction
+from ._wire import SandboxRequest, SandboxResponse
+
+__all__ = [
+    "SANDBOX_URL",
+    "TEST_CLIENT_ID",
+    "TEST_CLIENT_SECRET",
+    "TEST_TERMINAL_ID",
+    "Fault",
+    "FaultKind",
+    "Sandbox",
+    "SandboxRequest",
+    "SandboxResponse",
+    "SandboxTransaction",
+]
+
+#: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
+SANDBOX_URL = "https://epay.sandbox.invalid"
+
+
+class Sandbox:
+    """The emulated gateway plus controls to script what it answers."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = TEST_CLIENT_ID,
+        client_secret: str = TEST_CLIENT_SECRET,
+        terminal_id: str = TEST_TERMINAL_ID,
+        key_bits: int = 4096,
+        token_lifetime: int = 7200,
+        expires_in_as_string: bool = False,
+        latency: float = 0.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        merchant = Merchant(client_id, client_secret, frozenset({terminal_id}))
+        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+        self.gateway = Gateway(
+            merchant,
+            key_bits=key_bits,
+            token_lifetime=token_lifetime,
+            expires_in_as_string=expires_in_as_string,
+            **extra,
+        )
+        self.terminal_id = terminal_id
+        self.latency = latency
+        self.requests: list[SandboxRequest] = []
+        self._faults: list[ScheduledFault] = []
+        self.transport = SandboxTransport(self)
+        self.asgi_app = SandboxASGIApp(self)
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    @staticmethod
+    def environment(base_url: str = SANDBOX_URL) -> Environment:
+        base = base_url.rstrip("/")
+        return Environment.custom(
+            token_url=f"{base}/oauth2/token",
+            api_url=base,
+            public_key_url=f"{base}/public.rsa",
+            name="sandbox",
+        )
+
+    def client(self, **kwargs: Any) -> EpayClient:
+        """An ``EpayClient`` wired to this sandbox with the test merchant's credentials."""
+        merchant = self.gateway.merchant
+        options: dict[str, Any] = {
+            "client_id": merchant.client_id,
+            "client_secret": merchant.client_secret,
+            "terminal_id": self.terminal_id,
+            "environment": self.environment(),
+            "transport": self.transport,
+        }
+        options.update(kwargs)
+        return EpayClient(**options)
+
+    def http_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """A plain ``httpx.AsyncClient`` on the sandbox transport (to borrow to a client)."""
+        return httpx.AsyncClient(transport=self.transport, **kwargs)
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def record(self, request: SandboxRequest) -> None:
+        self.requests.append(request)
+
+    def requests_to(self, path_contains: str, method: str | None = None) -> list[SandboxRequest]:
+        """Requests that reached the gateway whose path contains ``path_contains``."""
+        return [
+            r
+            for r in self.requests
+            if path_contains in r.path and (method is None or r.method == method)
+        ]
+
+    @property
+    def token_requests(self) -> list[SandboxRequest]:
+        return self.requests_to("oauth2/token")
+
+    # -- scripting ------------------------------------------------------------------------
+
+    def add_transaction(
+        self,
+        invoice_id: str,
+        *,
+        amount: Decimal | int | str = Decimal("100.00"),
+        currency: str = "KZT",
+        status: StatusName = StatusName.CHARGE,
+        kind: str = "payment",
+        **fields: Any,
+    ) -> SandboxTransaction:
+        """Put a transaction on the gateway's books, as if it had been paid earlier."""
+        transaction = SandboxTransaction(
+            invoice_id=invoice_id,
+            amount=Decimal(amount),
+            currency=currency,
+            status=status,
+            kind=kind,
+            terminal_id=self.terminal_id,
+            **fields,
+        )
+        transaction.charged = transaction.amount if status is StatusName.CHARGE else Decimal(0)
+        return self.gateway.add(transaction)
+
+    def queue_status(
+        self, invoice_id: str, *answers: ResultCode | StatusName, kind: str = "payment"
+    ) -> None:
+        """Answer the next check-status calls with ``answers`` (result codes, or status names
+        under code 100) before the transaction's real state, one per call."""
+        transaction = self.gateway.find(kind, invoice_id)
+        if transaction is None:
+            raise KeyError(f"no {kind} transaction {invoice_id!r} in the sandbox")
+        transaction.scripted.extend(answers)
+
+    def in_progress(self, invoice_id: str, polls: int, *, kind: str = "payment") -> None:
+        """Answer 107 (in progress) to the next ``polls`` status checks of ``invoice_id``."""
+        self.queue_status(invoice_id, *([ResultCode.IN_PROGRESS] * polls), kind=kind)
+
+    def transaction(self, invoice_id: str, kind: str = "payment") -> SandboxTransaction:
+        found = self.gateway.find(kind, invoice_id)
+        if found is None:
+            raise KeyError(f"no {kind} transaction {invoice_id!r} in the sandbox")
+        return found
+
+    def fail(
+        self, path_contains: str, fault: Fault, *, times: int = 1, method: str | None = None
+    ) -> None:
+        """Apply ``fault`` to the next ``times`` requests whose path contains ``path_contains``."""
+        self._faults.append(ScheduledFault(path_contains, fault, times, method))
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        for scheduled in self._faults:
+            if scheduled.matches(method, path):
+                scheduled.remaining -= 1
+                return scheduled.fault
+        return None

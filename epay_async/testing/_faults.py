@@ -1,0 +1,88 @@
+"""Scripted network and gateway faults for the sandbox transport."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ._wire import SandboxResponse
+
+
+class FaultKind(enum.Enum):
+    CONNECT_ERROR = "connect_error"  # never reaches the gateway
+    CONNECT_TIMEOUT = "connect_timeout"  # never reaches the gateway
+    POOL_TIMEOUT = "pool_timeout"  # never reaches the gateway
+    WRITE_TIMEOUT = "write_timeout"  # may have reached it: the sandbox processes it
+    READ_TIMEOUT = "read_timeout"  # processed, the answer is lost
+    DROPPED = "dropped"  # processed, the connection drops mid-answer
+    RESPONSE = "response"  # a canned answer instead of the gateway's
+
+
+@attrs.frozen
+class Fault:
+    """What to do to a matching request instead of answering it normally."""
+
+    kind: FaultKind
+    response: SandboxResponse | None = None
+    #: Whether the gateway acts on the request before the fault hits (state changes).
+    processed: bool = False
+
+    @classmethod
+    def connect_error(cls) -> Fault:
+        return cls(FaultKind.CONNECT_ERROR)
+
+    @classmethod
+    def connect_timeout(cls) -> Fault:
+        return cls(FaultKind.CONNECT_TIMEOUT)
+
+    @classmethod
+    def pool_timeout(cls) -> Fault:
+        return cls(FaultKind.POOL_TIMEOUT)
+
+    @classmethod
+    def write_timeout(cls) -> Fault:
+        return cls(FaultKind.WRITE_TIMEOUT, processed=True)
+
+    @classmethod
+    def read_timeout(cls) -> Fault:
+        return cls(FaultKind.READ_TIMEOUT, processed=True)
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        return cls(FaultKind.DROPPED, processed=True)
+
+    @classmethod
+    def status(
+        cls,
+        status: int,
+        body: bytes = b"",
+        *,
+        retry_after: str | None = None,
+        processed: bool = False,
+    ) -> Fault:
+        headers = {"retry-after": retry_after} if retry_after is not None else {}
+        return cls(FaultKind.RESPONSE, SandboxResponse(status, body, headers), processed=processed)
+
+    @property
+    def reaches_gateway(self) -> bool:
+        return self.kind not in (
+            FaultKind.CONNECT_ERROR,
+            FaultKind.CONNECT_TIMEOUT,
+            FaultKind.POOL_TIMEOUT,
+        )
+
+
+@attrs.define
+class ScheduledFault:
+    path_contains: str
+    fault: Fault
+    remaining: int
+    method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.remaining > 0
+            and self.path_contains in path
+            and (self.method is None or self.method == method)
+        )

@@ -1,0 +1,182 @@
+"""The emulated ePay gateway: routes requests to handlers that follow the seeds."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..types.status import ResultCode, StatusName
+from ._keys import generated_key, public_pem
+from ._state import IssuedToken, SandboxTransaction
+from ._wire import SandboxRequest, SandboxResponse
+
+Handler = Callable[[SandboxRequest, "re.Match[str]"], Awaitable[SandboxResponse]]
+
+#: The documented test merchant (seeds 000-004, epay-api.md §10).
+TEST_CLIENT_ID = "test"
+TEST_CLIENT_SECRET = "yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG"  # noqa: S105 - public test secret
+TEST_TERMINAL_ID = "67e34d63-102f-4bd1-898e-370781d0074d"
+
+_NOT_FOUND_MESSAGE = "invoice not found, try again later or check transaction type (payment/p2p)"
+_RESULT_MESSAGES = {
+    ResultCode.SUCCESS: "SUCCESS",
+    ResultCode.REJECT: "reject",
+    ResultCode.INVOICE_NOT_FOUND: _NOT_FOUND_MESSAGE,
+    ResultCode.RETRY_OR_SUPPORT: "try again or contact support",
+    ResultCode.TERMINAL_ABSENT_IN_TOKEN: "field terminal absent in token",
+    ResultCode.INCORRECT_TERMINAL: "error, incorrect terminalID",
+    ResultCode.IN_PROGRESS: "IN PROGRESS",
+    ResultCode.TERMINAL_NOT_OWNED: "terminal does not belong to the client",
+}
+
+
+@attrs.define
+class Merchant:
+    client_id: str = TEST_CLIENT_ID
+    client_secret: str = attrs.field(default=TEST_CLIENT_SECRET, repr=False)
+    terminal_ids: frozenset[str] = frozenset({TEST_TERMINAL_ID})
+
+
+class Gateway:
+    """State and handlers. Every handler is synchronous in its state changes (no await
+    between reading and writing state), so concurrent requests never see half an update."""
+
+    def __init__(
+        self,
+        merchant: Merchant,
+        *,
+        key_bits: int = 4096,
+        token_lifetime: int = 7200,
+        expires_in_as_string: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.merchant = merchant
+        self.key_bits = key_bits
+        self.token_lifetime = token_lifetime
+        self.expires_in_as_string = expires_in_as_string
+        self.clock = clock
+        self.tokens: dict[str, IssuedToken] = {}
+        self.transactions: dict[tuple[str, str], SandboxTransaction] = {}
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.route("POST", r"/(?:.*/)?oauth2/token", self.token)
+        self.route("GET", r"/public\.rsa", self.public_key)
+        self.route("GET", r"/check-status/(payment|p2p)/transaction/([^/]+)", self.check_status)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        self.routes.append((method, re.compile(pattern), handler))
+
+    async def handle(self, request: SandboxRequest) -> SandboxResponse:
+        for method, pattern, handler in self.routes:
+            match = pattern.fullmatch(request.path)
+            if match and method == request.method:
+                return await handler(request, match)
+        return SandboxResponse.error(404, 404, f"no such endpoint: {request.method} {request.path}")
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        return generated_key(self.key_bits)
+
+    def authorize(self, request: SandboxRequest) -> IssuedToken | SandboxResponse:
+        value = request.bearer()
+        token = self.tokens.get(value or "")
+        if token is None or token.expires_at <= self.clock():
+            return SandboxResponse.json(401, {"error": "invalid_token"})
+        return token
+
+    def find(self, kind: str, invoice_id: str) -> SandboxTransaction | None:
+        return self.transactions.get((kind, invoice_id))
+
+    def add(self, transaction: SandboxTransaction) -> SandboxTransaction:
+        self.transactions[(transaction.kind, transaction.invoice_id)] = transaction
+        return transaction
+
+    # -- token ----------------------------------------------------------------------------
+
+    async def token(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        form = request.form()
+        merchant = self.merchant
+        if (
+            form.get("grant_type") != "client_credentials"
+            or form.get("client_id") != merchant.client_id
+            or not secrets.compare_digest(
+                form.get("client_secret", "").encode(), merchant.client_secret.encode()
+            )
+        ):
+            return SandboxResponse.json(401, {"error": "invalid_client"})
+        invoice_id = form.get("invoiceID") or None
+        amount: Decimal | None = None
+        if invoice_id is not None:
+            try:
+                amount = Decimal(form.get("amount", ""))
+            except InvalidOperation:
+                return SandboxResponse.json(400, {"error": "invalid_request"})
+        scope = form.get("scope", "")
+        value = secrets.token_urlsafe(24)
+        self.tokens[value] = IssuedToken(
+            value=value,
+            scope=scope,
+            terminal=form.get("terminal") or None,
+            expires_at=self.clock() + self.token_lifetime,
+            invoice_id=invoice_id,
+            amount=amount,
+            currency=form.get("currency") or None,
+            post_link=form.get("postLink") or None,
+            failure_post_link=form.get("failurePostLink") or None,
+            secret_hash=form.get("secret_hash") or None,
+        )
+        lifetime: int | str = (
+            str(self.token_lifetime) if self.expires_in_as_string else self.token_lifetime
+        )
+        return SandboxResponse.json(
+            200,
+            {
+                "access_token": value,
+                "expires_in": lifetime,
+                "refresh_token": "",
+                "scope": scope,
+                "token_type": "Bearer",
+            },
+        )
+
+    async def public_key(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        return SandboxResponse(200, public_pem(self.private_key), {"content-type": "text/plain"})
+
+    # -- check-status (seed 002) ----------------------------------------------------------
+
+    async def check_status(self, request: SandboxRequest, match: re.Match[str]) -> SandboxResponse:
+        token = self.authorize(request)
+        if isinstance(token, SandboxResponse):
+            return token
+        if token.terminal is None:
+            return _envelope(ResultCode.TERMINAL_ABSENT_IN_TOKEN)
+        if token.terminal not in self.merchant.terminal_ids:
+            return _envelope(ResultCode.INCORRECT_TERMINAL)
+        kind, invoice_id = match.group(1), match.group(2)
+        transaction = self.find(kind, invoice_id)
+        if transaction is None:
+            return _envelope(ResultCode.INVOICE_NOT_FOUND)
+        if transaction.scripted:
+            answer = transaction.scripted.popleft()
+            if isinstance(answer, StatusName):
+                return _envelope(ResultCode.SUCCESS, transaction.to_wire(answer))
+            return _envelope(answer)
+        return _envelope(ResultCode.SUCCESS, transaction.to_wire())
+
+
+def _envelope(code: ResultCode, transaction: object = None) -> SandboxResponse:
+    return SandboxResponse.json(
+        200,
+        {
+            "resultCode": str(int(code)),
+            "resultMessage": _RESULT_MESSAGES.get(code, "error"),
+            "transaction": transaction,
+        },
+    )

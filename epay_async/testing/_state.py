@@ -1,0 +1,122 @@
+"""What the sandbox gateway remembers: merchants' tokens and transactions."""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from ..types.status import ResultCode, StatusName
+
+KZ_TIME = timezone(timedelta(hours=5))
+
+
+def _new_reference() -> str:
+    return str(uuid.uuid4().int)[:12]
+
+
+def _new_int_reference() -> str:
+    return uuid.uuid4().hex[:16].upper()
+
+
+@attrs.define
+class IssuedToken:
+    value: str = attrs.field(repr=False)
+    scope: str
+    terminal: str | None
+    expires_at: float
+    invoice_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    post_link: str | None = None
+    failure_post_link: str | None = None
+    secret_hash: str | None = attrs.field(default=None, repr=False)
+    used: bool = False
+
+    @property
+    def bound(self) -> bool:
+        """A payment/transfer token, bound to one invoice and usable once."""
+        return self.invoice_id is not None
+
+
+@attrs.define
+class SandboxTransaction:
+    """A payment or transfer as the gateway sees it."""
+
+    invoice_id: str
+    amount: Decimal
+    currency: str = "KZT"
+    status: StatusName = StatusName.CHARGE
+    kind: str = "payment"
+    id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
+    terminal_id: str = ""
+    created: datetime = attrs.field(factory=lambda: datetime.now(KZ_TIME))
+    description: str = ""
+    account_id: str = ""
+    email: str = ""
+    phone: str = ""
+    name: str = ""
+    language: str = "RU"
+    card_mask: str = ""
+    card_type: str = ""
+    card_id: str = ""
+    reference: str = attrs.field(factory=_new_reference)
+    int_reference: str = attrs.field(factory=_new_int_reference)
+    approval_code: str = "170243"
+    reason: str = "Successfully"
+    reason_code: str = "00"
+    secure: bool = False
+    data: str = ""
+    #: Amount still held (AUTH) or taken and not yet refunded (CHARGE).
+    charged: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    secret_hash: str | None = attrs.field(default=None, repr=False)
+    #: Answers given (and consumed) before the real state: result codes or status names.
+    scripted: deque[ResultCode | StatusName] = attrs.field(factory=deque)
+
+    def to_wire(self, status: StatusName | None = None) -> dict[str, Any]:
+        """The ``transaction`` object of check-status, shaped like seed 002."""
+        return {
+            "id": self.id,
+            "createdDate": self.created.isoformat(),
+            "invoiceID": self.invoice_id,
+            "amount": self.amount,
+            "amountBonus": 0,
+            "payoutAmount": self.charged or self.amount,
+            "orgAmount": self.amount,
+            "approvalCode": self.approval_code,
+            "data": self.data,
+            "currency": self.currency,
+            "terminal": "98120001",
+            "terminalID": self.terminal_id,
+            "accountID": self.account_id,
+            "description": self.description,
+            "language": self.language,
+            "cardMask": self.card_mask,
+            "cardType": self.card_type,
+            "issuer": "Halyk Bank",
+            "reference": self.reference,
+            "reason": self.reason,
+            "reasonCode": self.reason_code,
+            "intReference": self.int_reference,
+            "secure": self.secure,
+            "secureDetails": "",
+            "statusID": str(uuid.uuid5(uuid.NAMESPACE_OID, self.id + str(self.status))),
+            "statusName": str(status or self.status),
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "cardID": self.card_id,
+            "xlsRRN": "",
+            "ip": "127.0.0.1",
+            "ipCountry": "Kazakhstan",
+            "ipCity": "",
+            "ipRegion": "",
+            "ipDistrict": "",
+            "ipLatitude": Decimal("43.2567"),
+            "ipLongitude": Decimal("76.9286"),
+        }

@@ -1,0 +1,52 @@
+"""The sandbox's own request/response shapes, independent of httpx and ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import attrs
+
+from .._converter import dumps, loads
+from ..errors import ProtocolError
+
+
+@attrs.frozen
+class SandboxRequest:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes = attrs.field(repr=False)
+
+    def bearer(self) -> str | None:
+        value = self.headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    def form(self) -> dict[str, str]:
+        return dict(parse_qsl(self.body.decode("utf-8", "replace"), keep_blank_values=True))
+
+    def json(self) -> Any:
+        try:
+            return loads(self.body)
+        except ProtocolError:
+            return None
+
+
+@attrs.frozen
+class SandboxResponse:
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def json(
+        cls, status: int, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> SandboxResponse:
+        return cls(status, dumps(payload), {"content-type": "application/json", **(headers or {})})
+
+    @classmethod
+    def error(cls, status: int, code: int, message: str, **fields: Any) -> SandboxResponse:
+        return cls.json(status, {"code": code, "message": message, **fields})
