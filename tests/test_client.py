@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+
+from epay_async import (
+    ApiError,
+    Environment,
+    EpayClient,
+    ProtocolError,
+    StatusName,
+    TransportError,
+    ValidationError,
+)
+from epay_async.testing import TEST_CLIENT_SECRET, Sandbox
+
+from .conftest import FAST_RETRY
+
+pytestmark = pytest.mark.anyio
+
+ENV = Environment.custom(
+    token_url="https://auth.example.invalid/token", api_url="https://api.example.invalid/api/"
+)
+STATUS_URL = "https://api.example.invalid/api/check-status/payment/transaction/123456"
+
+
+def make(**kwargs: object) -> EpayClient:
+    options: dict[str, object] = {
+        "client_id": "test",
+        "client_secret": TEST_CLIENT_SECRET,
+        "terminal_id": "term",
+        "environment": ENV,
+        "retry": FAST_RETRY,
+    }
+    options.update(kwargs)
+    return EpayClient(**options)  # type: ignore[arg-type]
+
+
+def test_documented_environments() -> None:
+    assert Environment.TEST.token_url == "https://testoauth.homebank.kz/epay2/oauth2/token"
+    assert Environment.TEST.api_url == "https://testepay.homebank.kz/api"
+    assert Environment.TEST.public_key_url == "https://testepay.homebank.kz/api/public.rsa"
+    assert Environment.PROD.token_url == "https://epay-oauth.homebank.kz/oauth2/token"
+    assert Environment.PROD.api_url == "https://epay-api.homebank.kz"
+    assert Environment.PROD.public_key_url == "https://epay-api.homebank.kz/public.rsa"
+    assert Environment.TEST_EPAYMENT_KZ.api_url == "https://test-epay-api.epayment.kz"
+    assert ENV.api_url == "https://api.example.invalid/api"
+    assert ENV.public_key_url == "https://api.example.invalid/api/public.rsa"
+
+
+def test_repr_never_shows_the_secret() -> None:
+    client = make()
+    assert TEST_CLIENT_SECRET not in repr(client)
+    assert "client_id='test'" in repr(client)
+    assert "terminal_id='term'" in repr(client)
+
+
+@pytest.mark.parametrize("field", ["client_id", "client_secret", "terminal_id"])
+def test_missing_credentials_are_refused(field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        make(**{field: ""})
+    assert info.value.field == field
+
+
+def test_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        EpayClient("test", "secret", "term")  # type: ignore[misc]
+
+
+def test_from_env() -> None:
+    environ = {
+        "EPAY_CLIENT_ID": "id",
+        "EPAY_CLIENT_SECRET": "sec",
+        "EPAY_TERMINAL_ID": "term",
+        "EPAY_ENVIRONMENT": "PROD",
+    }
+    client = EpayClient.from_env(environ=environ)
+    assert client.client_id == "id"
+    assert client.environment is Environment.PROD
+    assert (
+        EpayClient.from_env(
+            environ={**environ, "EPAY_ENVIRONMENT": ""}.copy() | {"EPAY_ENVIRONMENT": "test"}
+        ).environment
+        is Environment.TEST
+    )
+    with pytest.raises(ValidationError) as info:
+        EpayClient.from_env(environ={**environ, "EPAY_ENVIRONMENT": "staging"})
+    assert info.value.field == "EPAY_ENVIRONMENT"
+    del environ["EPAY_CLIENT_SECRET"]
+    with pytest.raises(ValidationError) as info:
+        EpayClient.from_env(environ=environ)
+    assert info.value.field == "EPAY_CLIENT_SECRET"
+
+
+def test_aiohttp_transport_without_the_extra_is_a_clear_error() -> None:
+    try:
+        import httpx_aiohttp  # noqa: F401, PLC0415
+    except ImportError:
+        with pytest.raises(ValidationError, match="aiohttp extra"):
+            make(transport="aiohttp")
+    else:  # the extra is installed: the client builds
+        assert make(transport="aiohttp") is not None
+    with pytest.raises(ValidationError):
+        make(transport="curl")
+
+
+async def test_owned_client_is_closed_borrowed_one_is_not(sandbox: Sandbox) -> None:
+    async with sandbox.client() as owned:
+        pass
+    assert owned.http_client.is_closed
+    async with sandbox.http_client() as borrowed:
+        async with sandbox.client(http_client=borrowed) as epay:
+            assert epay.http_client is borrowed
+        assert not borrowed.is_closed
+        sandbox.add_transaction("123456789", status=StatusName.AUTH)
+        async with sandbox.client(http_client=borrowed) as again:
+            assert (await again.get_status("123456789")).is_paid
+
+
+async def test_default_timeout_and_limits_are_explicit() -> None:
+    client = make()
+    assert client.http_client.timeout == httpx.Timeout(30.0, connect=5.0)
+    await client.aclose()
+    client = make(timeout=2.0)
+    assert client.http_client.timeout == httpx.Timeout(2.0)
+    await client.aclose()
+
+
+async def test_closed_client_raises_a_typed_error(sandbox: Sandbox) -> None:
+    epay = sandbox.client()
+    await epay.aclose()
+    with pytest.raises(TransportError):
+        await epay.get_status("123456789")
+
+
+def token_route() -> None:
+    respx.post("https://auth.example.invalid/token").respond(
+        json={"access_token": "tok", "expires_in": "1200"}
+    )
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="<html><body>Bad gateway</body></html>"),
+        httpx.Response(200, content=b'{"resultCode": "100", "transac'),
+        httpx.Response(200, content=b""),
+        httpx.Response(200, json=["resultCode", "100"]),
+        httpx.Response(200, json={"resultCode": "100", "transaction": None}),
+        httpx.Response(200, json={"resultCode": "100", "transaction": {"amount": 1}}),
+        httpx.Response(200, json={"resultCode": {"nested": 1}}),
+    ],
+)
+async def test_malformed_status_responses_are_protocol_errors(response: httpx.Response) -> None:
+    with respx.mock:
+        token_route()
+        respx.get(STATUS_URL).mock(return_value=response)
+        async with make() as epay:
+            with pytest.raises(ProtocolError):
+                await epay.get_status("123456")
+
+
+async def test_4xx_with_gateway_error_body_is_an_api_error() -> None:
+    with respx.mock:
+        token_route()
+        respx.get(STATUS_URL).respond(404, json={"code": 404, "message": "no route"})
+        async with make() as epay:
+            with pytest.raises(ApiError) as info:
+                await epay.get_status("123456")
+    assert info.value.http_status == 404
+    assert info.value.code == 404
+    assert info.value.invoice_id == "123456"
+
+
+async def test_400_with_a_status_envelope_is_read_as_a_status() -> None:
+    with respx.mock:
+        token_route()
+        respx.get(STATUS_URL).respond(
+            400, json={"resultCode": "101", "resultMessage": "reject", "transaction": None}
+        )
+        async with make() as epay:
+            status = await epay.get_status("123456")
+    assert status.result_code == 101

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from epay_async import (
+    EpayClient,
+    ResultCode,
+    StatusError,
+    StatusName,
+    ValidationError,
+)
+from epay_async.testing import Sandbox
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def test_paid_invoice(sandbox: Sandbox, epay: EpayClient) -> None:
+    sandbox.add_transaction("205218074", amount=Decimal("12.22"), status=StatusName.CHARGE)
+    status = await epay.get_status("205218074")
+    assert status.result_code is ResultCode.SUCCESS
+    assert status.is_final
+    assert status.is_paid
+    assert status.transaction is not None
+    assert status.transaction.amount == Decimal("12.22")
+    assert status.transaction.status_name is StatusName.CHARGE
+    request = sandbox.requests_to("/check-status/")[-1]
+    assert request.method == "GET"
+    assert request.path == "/check-status/payment/transaction/205218074"
+
+
+async def test_p2p_kind_uses_the_p2p_path(sandbox: Sandbox, epay: EpayClient) -> None:
+    sandbox.add_transaction("123456787538", kind="p2p", status=StatusName.AUTH)
+    assert (await epay.get_status("123456787538")).result_code is ResultCode.INVOICE_NOT_FOUND
+    status = await epay.get_status("123456787538", kind="p2p")
+    assert status.status_name is StatusName.AUTH
+    assert sandbox.requests[-1].path == "/check-status/p2p/transaction/123456787538"
+
+
+@pytest.mark.parametrize(
+    "code", [ResultCode.REJECT, ResultCode.IN_PROGRESS, ResultCode.INVOICE_NOT_FOUND]
+)
+async def test_codes_returned_as_status(
+    sandbox: Sandbox, epay: EpayClient, code: ResultCode
+) -> None:
+    sandbox.add_transaction("123456789")
+    sandbox.queue_status("123456789", code)
+    status = await epay.get_status("123456789")
+    assert status.result_code is code
+    assert status.transaction is None
+    assert status.is_final is (code != ResultCode.IN_PROGRESS)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        ResultCode.TERMINAL_ABSENT_IN_TOKEN,
+        ResultCode.INCORRECT_TERMINAL,
+        ResultCode.TERMINAL_NOT_OWNED,
+    ],
+)
+async def test_configuration_codes_raise(
+    sandbox: Sandbox, epay: EpayClient, code: ResultCode
+) -> None:
+    sandbox.add_transaction("123456789")
+    sandbox.queue_status("123456789", code)
+    with pytest.raises(StatusError) as info:
+        await epay.get_status("123456789")
+    assert info.value.result_code == code
+    assert info.value.invoice_id == "123456789"
+
+
+async def test_wrong_terminal_is_answered_106_by_the_gateway(sandbox: Sandbox) -> None:
+    async with sandbox.client(terminal_id="00000000-0000-0000-0000-000000000000") as epay:
+        with pytest.raises(StatusError) as info:
+            await epay.get_status("123456789")
+    assert info.value.result_code == ResultCode.INCORRECT_TERMINAL
+
+
+async def test_103_is_retried_then_answered(sandbox: Sandbox, epay: EpayClient) -> None:
+    sandbox.add_transaction("123456789", status=StatusName.AUTH)
+    sandbox.queue_status("123456789", ResultCode.RETRY_OR_SUPPORT, ResultCode.RETRY_OR_SUPPORT)
+    status = await epay.get_status("123456789")
+    assert status.status_name is StatusName.AUTH
+    assert len(sandbox.requests_to("/check-status/")) == 3
+
+
+async def test_103_raises_when_it_persists(sandbox: Sandbox, epay: EpayClient) -> None:
+    sandbox.add_transaction("123456789")
+    sandbox.queue_status("123456789", *[ResultCode.RETRY_OR_SUPPORT] * 5)
+    with pytest.raises(StatusError) as info:
+        await epay.get_status("123456789")
+    assert info.value.result_code == ResultCode.RETRY_OR_SUPPORT
+    assert len(sandbox.requests_to("/check-status/")) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("12345",), "invoice_id"),
+        (("1234567890123456",), "invoice_id"),
+        (("12345a",), "invoice_id"),
+        (("../../x",), "invoice_id"),
+    ],
+)
+async def test_bad_input_never_reaches_the_network(
+    sandbox: Sandbox, epay: EpayClient, args: tuple[str], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        await epay.get_status(*args)
+    assert info.value.field == field
+    assert sandbox.requests == []
+
+
+async def test_bad_kind_is_refused(sandbox: Sandbox, epay: EpayClient) -> None:
+    with pytest.raises(ValidationError) as info:
+        await epay.get_status("123456789", kind="refund")  # type: ignore[arg-type]
+    assert info.value.field == "kind"
+    assert sandbox.requests == []

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import parse_qs
+
+import anyio
+import httpx
+import pytest
+import respx
+
+from epay_async import AuthenticationError, Environment, EpayClient, ProtocolError
+from epay_async._constants import SERVICE_SCOPE
+from epay_async._tokens import Credentials, OperationGrant, TokenAcquirer
+from epay_async._transport import Transport
+from epay_async.testing import TEST_CLIENT_SECRET, Sandbox
+
+from .conftest import FAST_RETRY
+
+pytestmark = pytest.mark.anyio
+
+TOKEN_URL = "https://auth.example.invalid/oauth2/token"
+CREDS = Credentials("test", TEST_CLIENT_SECRET, "67e34d63-102f-4bd1-898e-370781d0074d")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def token_json(value: str = "tok", expires_in: object = 7200) -> dict[str, object]:
+    return {"access_token": value, "expires_in": expires_in, "scope": "x", "token_type": "Bearer"}
+
+
+def form_of(request: httpx.Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()}
+
+
+async def test_read_token_request_fields() -> None:
+    with respx.mock:
+        route = respx.post(TOKEN_URL).respond(json=token_json())
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS)
+            assert await tokens.read_token() == "tok"
+    request = route.calls.last.request
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert form_of(request) == {
+        "grant_type": "client_credentials",
+        "scope": SERVICE_SCOPE,
+        "client_id": "test",
+        "client_secret": TEST_CLIENT_SECRET,
+        "terminal": "67e34d63-102f-4bd1-898e-370781d0074d",
+    }
+
+
+async def test_operation_token_is_bound_to_the_invoice_and_never_cached() -> None:
+    grant = OperationGrant(
+        scope="payment",
+        invoice_id="000000001",
+        amount=Decimal("100.10"),
+        currency="KZT",
+        post_link="https://shop.example/post",
+        failure_post_link="https://shop.example/fail",
+        secret_hash="s3cr3t-hash",
+    )
+    with respx.mock:
+        route = respx.post(TOKEN_URL).mock(
+            side_effect=[httpx.Response(200, json=token_json(f"t{i}")) for i in range(2)]
+        )
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS)
+            first = await tokens.operation_token(grant)
+            second = await tokens.operation_token(grant)
+    assert (first, second) == ("t0", "t1")
+    assert route.call_count == 2
+    form = form_of(route.calls.last.request)
+    assert form["scope"] == "payment"
+    assert form["invoiceID"] == "000000001"
+    assert form["amount"] == "100.10"
+    assert form["currency"] == "KZT"
+    assert form["terminal"] == CREDS.terminal_id
+    assert form["postLink"] == "https://shop.example/post"
+    assert form["failurePostLink"] == "https://shop.example/fail"
+    assert form["secret_hash"] == "s3cr3t-hash"
+
+
+async def test_transfer_scope_and_optional_links_left_out() -> None:
+    grant = OperationGrant(
+        scope="transfer", invoice_id="12321312312", amount=Decimal(100), currency="KZT"
+    )
+    with respx.mock:
+        route = respx.post(TOKEN_URL).respond(json=token_json())
+        async with httpx.AsyncClient() as http:
+            await TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS).operation_token(
+                grant
+            )
+    form = form_of(route.calls.last.request)
+    assert form["scope"] == "transfer"
+    assert form["amount"] == "100"
+    assert "postLink" not in form
+    assert "secret_hash" not in form
+
+
+async def test_200_concurrent_status_calls_make_one_token_request() -> None:
+    sandbox = Sandbox(key_bits=2048, latency=0.001)
+    sandbox.add_transaction("123456789")
+    async with sandbox.client(retry=FAST_RETRY) as epay, anyio.create_task_group() as tg:
+        for _ in range(200):
+            tg.start_soon(epay.get_status, "123456789")
+    assert len(sandbox.token_requests) == 1
+    assert len(sandbox.requests_to("/check-status/")) == 200
+
+
+@pytest.mark.parametrize("expires_in", [7200, "7200", "1200.0"])
+async def test_expiry_margin_is_honoured(expires_in: object) -> None:
+    clock = FakeClock()
+    lifetime = float(str(expires_in))
+    with respx.mock:
+        route = respx.post(TOKEN_URL).mock(
+            side_effect=[
+                httpx.Response(200, json=token_json(f"t{i}", expires_in)) for i in range(3)
+            ]
+        )
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(
+                Transport(http, FAST_RETRY), TOKEN_URL, CREDS, margin=60.0, clock=clock
+            )
+            assert await tokens.read_token() == "t0"
+            clock.now += lifetime - 61.0
+            assert await tokens.read_token() == "t0"
+            clock.now += 1.0  # now inside the margin: refreshed early
+            assert await tokens.read_token() == "t1"
+    assert route.call_count == 2
+
+
+async def test_missing_or_garbage_expires_in_falls_back_to_a_short_lifetime() -> None:
+    clock = FakeClock()
+    with respx.mock:
+        respx.post(TOKEN_URL).mock(
+            side_effect=[
+                httpx.Response(200, json=token_json("a", "soon")),
+                httpx.Response(200, json=token_json("b")),
+            ]
+        )
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS, clock=clock)
+            assert await tokens.read_token() == "a"
+            clock.now += 1200
+            assert await tokens.read_token() == "b"
+
+
+async def test_reuse_can_be_switched_off() -> None:
+    with respx.mock:
+        route = respx.post(TOKEN_URL).respond(json=token_json())
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(
+                Transport(http, FAST_RETRY), TOKEN_URL, CREDS, reuse_read_tokens=False
+            )
+            await tokens.read_token()
+            await tokens.read_token()
+    assert route.call_count == 2
+
+
+async def test_401_on_a_read_reacquires_exactly_once() -> None:
+    api = "https://api.example.invalid"
+    env = Environment.custom(token_url=TOKEN_URL, api_url=api)
+    status_body = {"resultCode": "102", "resultMessage": "not found", "transaction": None}
+    with respx.mock:
+        token = respx.post(TOKEN_URL).mock(
+            side_effect=[httpx.Response(200, json=token_json(f"t{i}")) for i in range(4)]
+        )
+        status = respx.get(f"{api}/check-status/payment/transaction/123456").mock(
+            side_effect=[
+                httpx.Response(401),
+                httpx.Response(200, json=status_body),
+                httpx.Response(401),
+                httpx.Response(401),
+            ]
+        )
+        async with EpayClient(
+            client_id="test", client_secret="s", terminal_id="t", environment=env, retry=FAST_RETRY
+        ) as epay:
+            result = await epay.get_status("123456")
+            assert result.result_code == 102
+            with pytest.raises(AuthenticationError):
+                await epay.get_status("123456")
+    assert token.call_count == 3
+    assert status.call_count == 4
+    authorizations = [c.request.headers["authorization"] for c in status.calls]
+    assert authorizations == ["Bearer t0", "Bearer t1", "Bearer t1", "Bearer t2"]
+
+
+async def test_bad_credentials_raise_authentication_error(sandbox: Sandbox) -> None:
+    async with sandbox.client(client_secret="wrong", retry=FAST_RETRY) as epay:
+        with pytest.raises(AuthenticationError) as info:
+            await epay.get_status("123456789")
+    assert info.value.http_status == 401
+    assert "wrong" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, json={"expires_in": 7200}),
+        httpx.Response(200, json={"access_token": "", "expires_in": 7200}),
+        httpx.Response(200, json={"access_token": ["x"]}),
+        httpx.Response(200, text="<html>login</html>"),
+        httpx.Response(200, content=b""),
+    ],
+)
+async def test_malformed_token_response_is_a_protocol_error(response: httpx.Response) -> None:
+    with respx.mock:
+        respx.post(TOKEN_URL).mock(return_value=response)
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(ProtocolError):
+                await TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS).read_token()
+
+
+def test_acquirer_repr_hides_the_secret() -> None:
+    tokens = TokenAcquirer(Transport(httpx.AsyncClient(), FAST_RETRY), TOKEN_URL, CREDS)
+    assert TEST_CLIENT_SECRET not in repr(tokens)
+    assert TEST_CLIENT_SECRET not in repr(CREDS)
