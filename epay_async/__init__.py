@@ -4,6 +4,7 @@ from ._client import EpayClient
 from ._logs import RedactingFilter
 from ._retry import RetryPolicy
 from ._version import __version__
+from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from .environment import Environment
 from .errors import (
     ApiError,
@@ -18,26 +19,58 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .types.status import ResultCode, StatusName, Transaction, TransactionStatus
+from .types import (
+    ApplePayPayment,
+    Card,
+    CardPan,
+    ConfirmResult,
+    GooglePayToken,
+    OperationResult,
+    Order,
+    PaymentResult,
+    ResultCode,
+    SavedCardInfo,
+    SavedCardRef,
+    Secure3D,
+    StatusName,
+    Transaction,
+    TransactionStatus,
+    TransferResult,
+)
 
 __all__ = [
+    "CRYPTOGRAM_FIELD",
+    "CRYPTOGRAM_FIELD_CYRILLIC",
     "ApiError",
+    "ApplePayPayment",
     "AuthenticationError",
+    "Card",
+    "CardPan",
+    "ConfirmResult",
+    "CryptogramPadding",
     "Environment",
     "EpayClient",
     "EpayError",
+    "GooglePayToken",
     "NotificationMismatchError",
+    "OperationResult",
+    "Order",
     "OutcomeUnknownError",
     "PaymentDeclinedError",
+    "PaymentResult",
     "ProtocolError",
     "RedactingFilter",
     "ResultCode",
     "RetryPolicy",
+    "SavedCardInfo",
+    "SavedCardRef",
+    "Secure3D",
     "StatusError",
     "StatusName",
     "StatusTimeoutError",
     "Transaction",
     "TransactionStatus",
+    "TransferResult",
     "TransportError",
     "ValidationError",
     "__version__",

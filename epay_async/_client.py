@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
 from . import _constants as C
+from ._ops import cards as _cards
+from ._ops import payments as _payments
+from ._ops import post_auth as _post_auth
 from ._ops import status as _status
+from ._ops import transfers as _transfers
 from ._ops._base import Context
+from ._ops._keys import PublicKeyCache
 from ._polling import wait_for_status
 from ._retry import RetryPolicy
 from ._tokens import Credentials, TokenAcquirer
 from ._transport import Transport
+from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from .environment import Environment
 from .errors import ValidationError
+from .types.cards import Card, CardPan, SavedCardInfo, SavedCardRef
+from .types.operations import OperationResult
+from .types.order import Order
+from .types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
 from .types.status import TransactionStatus
+from .types.transfers import TransferResult
 
 __all__ = ["EpayClient"]
 
@@ -59,6 +71,9 @@ class EpayClient:
         environment: Environment = Environment.TEST,
         http_client: httpx.AsyncClient | None = None,
         timeout: float | httpx.Timeout = C.DEFAULT_TIMEOUT,
+        public_key_pem: str | bytes | None = None,
+        cryptogram_padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
+        cryptogram_field: str = CRYPTOGRAM_FIELD,
         retry: RetryPolicy | None = None,
         reuse_read_tokens: bool = True,
         transport: TransportName | httpx.AsyncBaseTransport = "httpx",
@@ -72,6 +87,11 @@ class EpayClient:
                 raise ValidationError(field, "must be a non-empty string")
         if not isinstance(environment, Environment):
             raise ValidationError("environment", "must be an Environment")
+        if cryptogram_field not in (CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC):
+            raise ValidationError(
+                "cryptogram_field", "must be CRYPTOGRAM_FIELD or its Cyrillic form"
+            )
+        keys = PublicKeyCache(environment.public_key_url, cryptogram_padding, public_key_pem)
         self._owns_http = http_client is None
         if http_client is None:
             http_client = httpx.AsyncClient(
@@ -88,7 +108,7 @@ class EpayClient:
         tokens = TokenAcquirer(
             wire, environment.token_url, credentials, reuse_read_tokens=reuse_read_tokens
         )
-        self._ctx = Context(wire, tokens, environment, credentials)
+        self._ctx = Context(wire, tokens, environment, credentials, keys, cryptogram_field)
 
     @classmethod
     def from_env(
@@ -195,3 +215,66 @@ class EpayClient:
             max_interval=max_interval,
             not_found_grace=not_found_grace,
         )
+
+    # -- payments -------------------------------------------------------------------------
+
+    async def pay_with_saved_card(self, order: Order, card_id: str) -> PaymentResult:
+        """Pay with a card saved earlier (``POST /payments/cards/auth``, seed 001)."""
+        return await _payments.pay_with_saved_card(self._ctx, order, card_id)
+
+    async def pay_with_card(self, order: Order, card: Card) -> PaymentResult:
+        """Pay with card data sent as an RSA cryptogram (``POST /payment/cryptopay``)."""
+        return await _payments.pay_with_card(self._ctx, order, card)
+
+    async def pay_with_google_pay(self, order: Order, google_pay: GooglePayToken) -> PaymentResult:
+        """Pay with Google Pay ``PaymentData`` (seed 000)."""
+        return await _payments.pay_with_google_pay(self._ctx, order, google_pay)
+
+    async def pay_with_apple_pay(self, order: Order, apple_pay: ApplePayPayment) -> PaymentResult:
+        """Pay with a decrypted Apple Pay token (seed 004)."""
+        return await _payments.pay_with_apple_pay(self._ctx, order, apple_pay)
+
+    async def confirm_3ds(self, payment_id: str, *, pa_res: str, md: str) -> ConfirmResult:
+        """Send the ACS's ``PaRes``/``MD`` to ``/payment/confirm``; confirm with ``get_status``."""
+        return await _payments.confirm_3ds(self._ctx, payment_id, pa_res, md)
+
+    async def transfer(
+        self,
+        order: Order,
+        *,
+        sender: CardPan | SavedCardRef,
+        receiver: CardPan | SavedCardRef,
+    ) -> TransferResult:
+        """A P2P transfer (seed 003); its status is ``get_status(order.invoice_id, kind="p2p")``."""
+        return await _transfers.transfer(self._ctx, order, sender, receiver)
+
+    # -- after authorisation --------------------------------------------------------------
+
+    async def charge(self, payment_id: str, amount: Decimal | None = None) -> OperationResult:
+        """Capture an AUTH transaction, in part when ``amount`` is given."""
+        return await _post_auth.operate(self._ctx, "charge", payment_id, amount=amount)
+
+    async def cancel(self, payment_id: str) -> OperationResult:
+        """Release an AUTH hold."""
+        return await _post_auth.operate(self._ctx, "cancel", payment_id)
+
+    async def refund(
+        self,
+        payment_id: str,
+        amount: Decimal | None = None,
+        external_id: str | None = None,
+    ) -> OperationResult:
+        """Refund a CHARGE transaction, in part when ``amount`` is given (10 KZT at least)."""
+        return await _post_auth.operate(
+            self._ctx, "refund", payment_id, amount=amount, external_id=external_id
+        )
+
+    # -- saved cards ----------------------------------------------------------------------
+
+    async def list_cards(self, account_id: str) -> list[SavedCardInfo]:
+        """Cards saved for ``account_id`` (empty when there are none)."""
+        return await _cards.list_cards(self._ctx, account_id)
+
+    async def deactivate_card(self, card_id: str) -> None:
+        """Deactivate a saved card."""
+        await _cards.deactivate_card(self._ctx, card_id)

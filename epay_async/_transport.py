@@ -41,11 +41,17 @@ class ApiRequest:
     operation: str
     idempotent: bool
     invoice_id: str | None = None
+    transaction_id: str | None = None
     content: bytes | None = attrs.field(default=None, repr=False)
     form: Mapping[str, str] | None = attrs.field(default=None, repr=False)
     params: Mapping[str, str] | None = None
     token: str | None = attrs.field(default=None, repr=False)
     accept: str = "application/json"
+
+    def outcome_unknown(self, reason: str) -> OutcomeUnknownError:
+        return OutcomeUnknownError(
+            self.invoice_id, self.operation, reason, transaction_id=self.transaction_id
+        )
 
 
 @attrs.frozen
@@ -159,12 +165,12 @@ class Transport:
         if isinstance(exc, _BodyTooLarge):
             if request.idempotent:
                 return ProtocolError(str(exc))
-            return OutcomeUnknownError(request.invoice_id, request.operation, str(exc))
+            return request.outcome_unknown(str(exc))
         if request.idempotent or never_sent(exc) or isinstance(exc, httpx.UnsupportedProtocol):
             return TransportError(
                 f"{request.operation}: could not reach the gateway ({type(exc).__name__})"
             )
-        return OutcomeUnknownError(request.invoice_id, request.operation, type(exc).__name__)
+        return request.outcome_unknown(type(exc).__name__)
 
     def _check_status(self, request: ApiRequest, response: ApiResponse) -> ApiResponse:
         status = response.status_code
@@ -175,7 +181,7 @@ class Transport:
             )
         if status in (429,) or status >= 500:
             if not request.idempotent:
-                raise OutcomeUnknownError(request.invoice_id, request.operation, f"HTTP {status}")
+                raise request.outcome_unknown(f"HTTP {status}")
             raise ApiError(
                 f"{request.operation}: gateway unavailable",
                 http_status=status,

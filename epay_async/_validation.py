@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 from .errors import ValidationError
 
@@ -38,3 +43,192 @@ def non_empty(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field, "must be a non-empty string")
     return value
+
+
+# -- money and orders -------------------------------------------------------------------------
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+?\d{10,15}")
+_DIGITS = re.compile(r"\d+")
+_LANGUAGES = ("rus", "kaz", "eng")
+MAX_DESCRIPTION_BYTES = 125
+
+
+def amount(value: object, field: str = "amount") -> Decimal:
+    """A positive amount with at most 2 decimal places, from ``Decimal``, ``int`` or ``str``.
+
+    A ``float`` is refused: ``0.1 + 0.2`` is not money.
+    """
+    if isinstance(value, bool | float):
+        raise ValidationError(field, "must be a Decimal, int or str, never a float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationError(field, "is not a number") from None
+    else:
+        raise ValidationError(field, "must be a Decimal")
+    if not result.is_finite() or result <= 0:
+        raise ValidationError(field, "must be greater than zero")
+    exponent = result.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValidationError(field, "must have at most 2 decimal places")
+    if result >= Decimal("1e13"):
+        raise ValidationError(field, "is too large")
+    return result
+
+
+def optional_amount(value: object, field: str = "amount") -> Decimal | None:
+    return None if value is None else amount(value, field)
+
+
+def currency(value: object, field: str = "currency") -> str:
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise ValidationError(field, "must be a 3-letter ISO 4217 code such as 'KZT'")
+    return value
+
+
+def description(value: object, field: str = "description") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(field, "must be a non-empty string")
+    size = len(value.encode("utf-8"))
+    if size > MAX_DESCRIPTION_BYTES:
+        raise ValidationError(
+            field, f"is {size} bytes in UTF-8; the gateway allows {MAX_DESCRIPTION_BYTES}"
+        )
+    return value
+
+
+def optional_link(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a URL string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
+        raise ValidationError(field, "must be an absolute http(s) URL")
+    return value
+
+
+def optional_email(value: object, field: str = "email") -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
+        raise ValidationError(field, "is not an email address")
+    return value.strip()
+
+
+def optional_phone(value: object, field: str = "phone") -> str | None:
+    if value is None:
+        return None
+    cleaned = re.sub(r"[\s()-]", "", value) if isinstance(value, str) else None
+    if cleaned is None or not _PHONE.fullmatch(cleaned):
+        raise ValidationError(field, "must be 10 to 15 digits, optionally starting with +")
+    return cleaned
+
+
+def optional_language(value: object, field: str = "language") -> str | None:
+    return None if value is None else choice(value, _LANGUAGES, field)
+
+
+def optional_invoice_id(value: object, field: str) -> str | None:
+    return None if value is None else invoice_id(value, field)
+
+
+def optional_text(value: object, field: str, *, max_length: int = 255) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise ValidationError(field, f"must be a string of at most {max_length} characters")
+    return value
+
+
+def data(value: object, field: str = "data") -> str | None:
+    """Extra merchant data: a mapping (sent as compact JSON) or a string, echoed back."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError):
+            raise ValidationError(field, "must be JSON-serialisable") from None
+    raise ValidationError(field, "must be a mapping or a string")
+
+
+# -- cards ------------------------------------------------------------------------------------
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        number = ord(char) - 48
+        if index % 2:
+            number *= 2
+            if number > 9:
+                number -= 9
+        total += number
+    return total % 10 == 0
+
+
+def pan(value: object, field: str = "pan") -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string of digits")
+    cleaned = re.sub(r"[\s-]", "", value)
+    if not _DIGITS.fullmatch(cleaned) or not 12 <= len(cleaned) <= 19:
+        raise ValidationError(field, "must be 12 to 19 digits")
+    if not luhn_ok(cleaned):
+        raise ValidationError(field, "is not a valid card number (checksum failed)")
+    return cleaned
+
+
+def month(value: object, field: str = "exp_month") -> int:
+    number = _small_int(value, field)
+    if not 1 <= number <= 12:
+        raise ValidationError(field, "must be a month from 1 to 12")
+    return number
+
+
+def year(value: object, field: str = "exp_year") -> int:
+    """YY or YYYY, returned as YYYY."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _DIGITS.fullmatch(text) or len(text) not in (2, 4):
+        raise ValidationError(field, "must be a year as YY or YYYY")
+    number = int(text)
+    return 2000 + number if len(text) == 2 else number
+
+
+def not_expired(exp_month: int, exp_year: int, today: date | None = None) -> None:
+    current = today or datetime.now(timezone.utc).date()
+    if (exp_year, exp_month) < (current.year, current.month):
+        raise ValidationError("exp_year", "the card has expired")
+    if exp_year > current.year + 30:
+        raise ValidationError("exp_year", "is too far in the future")
+
+
+def cvc(value: object, field: str = "cvc") -> str:
+    """3 or 4 digits kept exactly as typed (a leading zero matters)."""
+    if not isinstance(value, str) or not _DIGITS.fullmatch(value) or len(value) not in (3, 4):
+        raise ValidationError(field, "must be 3 or 4 digits, as a string")
+    return value
+
+
+def _small_int(value: object, field: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DIGITS.fullmatch(value) and len(value) <= 4:
+        return int(value)
+    raise ValidationError(field, "must be a number")
+
+
+def mask_pan(value: str) -> str:
+    """``440563******5096``: the first 6 and last 4 digits, as card receipts show them."""
+    if len(value) < 12:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]

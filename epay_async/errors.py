@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .error_codes import lookup
+
 if TYPE_CHECKING:
     from .types.status import TransactionStatus
 
@@ -80,6 +82,18 @@ class ApiError(EpayError):
         self.message = message
         self.invoice_id = invoice_id
 
+    @property
+    def reason(self) -> str:
+        """The documented meaning of ``code`` (epay-api.md §8), else the gateway's message."""
+        entry = lookup(self.code)
+        return entry.meaning if entry else self.message
+
+    @property
+    def is_final(self) -> bool:
+        """False for codes after which the money may still move (454, 459): check the status."""
+        entry = lookup(self.code)
+        return entry.final if entry else True
+
 
 class PaymentDeclinedError(ApiError):
     """A payment or transfer was refused by the gateway, the issuer or the acquirer."""
@@ -110,12 +124,21 @@ class OutcomeUnknownError(EpayError):
     Never re-send it. Reconcile with ``await epay.wait_for_status(exc.invoice_id)``.
     """
 
-    def __init__(self, invoice_id: str | None, operation: str, reason: str) -> None:
+    def __init__(
+        self,
+        invoice_id: str | None,
+        operation: str,
+        reason: str,
+        *,
+        transaction_id: str | None = None,
+    ) -> None:
+        subject = f"invoice {invoice_id}" if invoice_id else f"transaction {transaction_id}"
         super().__init__(
-            f"outcome of {operation} for invoice {invoice_id} is unknown ({reason}); "
+            f"outcome of {operation} for {subject} is unknown ({reason}); "
             "do not resend: check it with wait_for_status"
         )
         self.invoice_id = invoice_id
+        self.transaction_id = transaction_id
         self.operation = operation
         self.reason = reason
 

@@ -1,17 +1,22 @@
-"""What every operation shares: the context and the two ways of sending."""
+"""What every operation shares: the context, and the ways of sending and reading answers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 
+from .._converter import loads
 from .._tokens import Credentials, TokenAcquirer
 from .._transport import ApiRequest, ApiResponse, Transport
 from ..environment import Environment
-from ..errors import AuthenticationError
+from ..errors import ApiError, AuthenticationError, OutcomeUnknownError, ProtocolError
+from ._keys import PublicKeyCache
 
-__all__ = ["Context", "send_with_service_token"]
+__all__ = ["Context", "gateway_error", "read_money_answer", "send_with_service_token"]
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -22,38 +27,69 @@ class Context:
     tokens: TokenAcquirer
     environment: Environment
     credentials: Credentials
+    keys: PublicKeyCache
+    cryptogram_field: str
 
     def url(self, path: str) -> str:
         return f"{self.environment.api_url}{path}"
 
 
-async def send_with_service_token(
-    ctx: Context,
-    method: str,
-    path: str,
-    *,
-    operation: str,
-    idempotent: bool,
-    invoice_id: str | None = None,
-    params: Mapping[str, str] | None = None,
-) -> ApiResponse:
-    """Send with the cached service token; on a 401/403 mint a new one and try exactly once more.
-
-    Safe for money requests too: a refused token means the gateway did not act on them.
-    """
+async def send_with_service_token(ctx: Context, request: ApiRequest) -> ApiResponse:
+    """Send ``request`` with the cached service token; on a 401/403 mint a new token and try
+    exactly once more. Safe for money requests too: a refused token means nothing was done."""
     token = await ctx.tokens.read_token()
-    request = ApiRequest(
-        method,
-        ctx.url(path),
-        operation=operation,
-        idempotent=idempotent,
-        invoice_id=invoice_id,
-        params=params,
-        token=token,
-    )
     try:
-        return await ctx.transport.send(request)
+        return await ctx.transport.send(attrs.evolve(request, token=token))
     except AuthenticationError:
         ctx.tokens.invalidate(token)
         fresh = await ctx.tokens.read_token()
         return await ctx.transport.send(attrs.evolve(request, token=fresh))
+
+
+def read_money_answer(
+    request: ApiRequest,
+    response: ApiResponse,
+    parse: Callable[[ApiResponse], T],
+    *,
+    declined: type[ApiError] = ApiError,
+) -> T:
+    """Turn a money request's answer into its result, a gateway error, or — when the answer
+    cannot be understood — :class:`OutcomeUnknownError`: it may have been carried out."""
+    if 400 <= response.status_code < 500:
+        raise gateway_error(request, response, declined)
+    try:
+        return parse(response)
+    except ProtocolError as exc:
+        raise request.outcome_unknown(f"unreadable answer: {exc}") from exc
+
+
+def gateway_error(
+    request: ApiRequest, response: ApiResponse, cls: type[ApiError] = ApiError
+) -> ApiError | ProtocolError | OutcomeUnknownError:
+    """A 4xx answer: ``{code, message}`` is the gateway saying no; anything else is unreadable."""
+    try:
+        body: Any = loads(response.content)
+    except ProtocolError:
+        body = None
+    code = body.get("code") if isinstance(body, Mapping) else None
+    if isinstance(code, int) and not isinstance(code, bool):
+        message = str(body.get("message") or "").strip() or "refused"
+        return cls(
+            message, http_status=response.status_code, code=code, invoice_id=request.invoice_id
+        )
+    if request.idempotent:
+        return ProtocolError(
+            f"{request.operation}: HTTP {response.status_code} without a gateway error body",
+            http_status=response.status_code,
+        )
+    return request.outcome_unknown(f"HTTP {response.status_code} without a gateway error body")
+
+
+def refuse_nonzero_code(
+    code: int | None, message: str, request: ApiRequest, cls: type[ApiError], http_status: int
+) -> None:
+    """Some answers are HTTP 200 with ``"code": <non-zero>``: that is a refusal too."""
+    if code not in (None, 0):
+        raise cls(
+            message or "refused", http_status=http_status, code=code, invoice_id=request.invoice_id
+        )

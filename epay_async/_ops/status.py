@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from .. import _validation
 from .._converter import structure
-from .._transport import ApiResponse, json_body
+from .._transport import ApiRequest, ApiResponse, json_body
 from ..errors import ApiError, ProtocolError, StatusError
 from ..types.status import ResultCode, TransactionStatus
 from ._base import Context, send_with_service_token
@@ -35,14 +35,14 @@ async def get_status(ctx: Context, invoice_id: str, kind: StatusKind) -> Transac
     attempt = 0
     while True:
         attempt += 1
-        response = await send_with_service_token(
-            ctx,
+        request = ApiRequest(
             "GET",
-            path,
+            ctx.url(path),
             operation=f"get_status ({kind})",
             idempotent=True,
             invoice_id=invoice_id,
         )
+        response = await send_with_service_token(ctx, request)
         status = parse_status(response, invoice_id)
         if status.result_code != ResultCode.RETRY_OR_SUPPORT:
             return status

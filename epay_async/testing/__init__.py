@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 
 from .._client import EpayClient
+from ..cryptogram import CryptogramPadding
 from ..environment import Environment
 from ..types.status import ResultCode, StatusName
 from ._asgi import SandboxASGIApp
+from ._cards import TEST_CARDS, SavedCard, TestCard
 from ._faults import Fault, FaultKind, ScheduledFault
 from ._gateway import (
     TEST_CLIENT_ID,
@@ -36,6 +38,7 @@ from ._wire import SandboxRequest, SandboxResponse
 
 __all__ = [
     "SANDBOX_URL",
+    "TEST_CARDS",
     "TEST_CLIENT_ID",
     "TEST_CLIENT_SECRET",
     "TEST_TERMINAL_ID",
@@ -45,6 +48,7 @@ __all__ = [
     "SandboxRequest",
     "SandboxResponse",
     "SandboxTransaction",
+    "TestCard",
 ]
 
 #: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
@@ -63,6 +67,8 @@ class Sandbox:
         key_bits: int = 4096,
         token_lifetime: int = 7200,
         expires_in_as_string: bool = False,
+        two_step: bool = True,
+        padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
         latency: float = 0.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -73,6 +79,8 @@ class Sandbox:
             key_bits=key_bits,
             token_lifetime=token_lifetime,
             expires_in_as_string=expires_in_as_string,
+            two_step=two_step,
+            padding=padding,
             **extra,
         )
         self.terminal_id = terminal_id
@@ -172,6 +180,16 @@ class Sandbox:
         if found is None:
             raise KeyError(f"no {kind} transaction {invoice_id!r} in the sandbox")
         return found
+
+    def complete_3ds(self, md: str, *, approve: bool = True) -> str:
+        """Play the payer at the ACS: the ``PaRes`` the bank would post to your TermUrl."""
+        return self.gateway.payments.complete_3ds(md, approve)
+
+    def save_card(self, pan: str, *, account_id: str, payer_name: str = "TEST CARDHOLDER") -> str:
+        """Put a saved card on the books for ``account_id``; returns its card id."""
+        card = SavedCard.new(pan, account_id, payer_name, self.terminal_id, "")
+        self.gateway.saved_cards[card.id] = card
+        return card.id
 
     def fail(
         self, path_contains: str, fault: Fault, *, times: int = 1, method: str | None = None

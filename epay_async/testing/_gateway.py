@@ -11,8 +11,12 @@ from decimal import Decimal, InvalidOperation
 import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..cryptogram import CryptogramPadding
 from ..types.status import ResultCode, StatusName
+from ._cards import SavedCard
 from ._keys import generated_key, public_pem
+from ._operations import OperationEndpoints
+from ._payments import PaymentEndpoints
 from ._state import IssuedToken, SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -54,6 +58,8 @@ class Gateway:
         key_bits: int = 4096,
         token_lifetime: int = 7200,
         expires_in_as_string: bool = False,
+        two_step: bool = True,
+        padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.merchant = merchant
@@ -61,12 +67,19 @@ class Gateway:
         self.token_lifetime = token_lifetime
         self.expires_in_as_string = expires_in_as_string
         self.clock = clock
+        #: DMS terminal (AUTH, then charge or cancel) when True; SMS (straight to CHARGE) if not.
+        self.two_step = two_step
+        #: The cryptogram padding this terminal is configured for.
+        self.padding = padding
         self.tokens: dict[str, IssuedToken] = {}
         self.transactions: dict[tuple[str, str], SandboxTransaction] = {}
+        self.saved_cards: dict[str, SavedCard] = {}
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.route("POST", r"/(?:.*/)?oauth2/token", self.token)
         self.route("GET", r"/public\.rsa", self.public_key)
         self.route("GET", r"/check-status/(payment|p2p)/transaction/([^/]+)", self.check_status)
+        self.payments = PaymentEndpoints(self)
+        self.operations = OperationEndpoints(self)
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -1,5 +1,27 @@
 """Public request and response models."""
 
+from .cards import Card, CardPan, SavedCardInfo, SavedCardRef
+from .operations import OperationResult
+from .order import Order
+from .payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult, Secure3D
 from .status import ResultCode, StatusName, Transaction, TransactionStatus
+from .transfers import TransferResult
 
-__all__ = ["ResultCode", "StatusName", "Transaction", "TransactionStatus"]
+__all__ = [
+    "ApplePayPayment",
+    "Card",
+    "CardPan",
+    "ConfirmResult",
+    "GooglePayToken",
+    "OperationResult",
+    "Order",
+    "PaymentResult",
+    "ResultCode",
+    "SavedCardInfo",
+    "SavedCardRef",
+    "Secure3D",
+    "StatusName",
+    "Transaction",
+    "TransactionStatus",
+    "TransferResult",
+]

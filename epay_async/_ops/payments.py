@@ -1,0 +1,212 @@
+"""Payments: saved card (seed 001), card cryptogram, Google Pay (seed 000), Apple Pay (seed 004),
+and the 3-D Secure confirmation (seeds 003, 004)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .. import _constants as C
+from .. import _validation
+from .._converter import dumps, structure, to_decimal
+from .._tokens import OperationGrant
+from .._transport import ApiRequest, ApiResponse, json_body
+from ..errors import PaymentDeclinedError, ProtocolError, ValidationError
+from ..types.cards import Card
+from ..types.order import Order
+from ..types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
+from ._base import Context, read_money_answer, refuse_nonzero_code, send_with_service_token
+
+__all__ = [
+    "confirm_3ds",
+    "pay_with_apple_pay",
+    "pay_with_card",
+    "pay_with_google_pay",
+    "pay_with_saved_card",
+]
+
+
+def _check(value: object, cls: type, field: str) -> None:
+    if not isinstance(value, cls):
+        raise ValidationError(field, f"must be a {cls.__name__}")
+
+
+def grant_for(order: Order, scope: str = C.PAYMENT_SCOPE) -> OperationGrant:
+    return OperationGrant(
+        scope=scope,
+        invoice_id=order.invoice_id,
+        amount=order.amount,
+        currency=order.currency,
+        post_link=order.post_link,
+        failure_post_link=order.failure_post_link,
+        secret_hash=order.secret_hash,
+    )
+
+
+def _body(ctx: Context, order: Order, *, invoice_key: str = "invoiceId") -> dict[str, Any]:
+    """The fields every payment body carries, in the seeds' order and casing."""
+    body: dict[str, Any] = {"amount": order.amount, "currency": order.currency}
+    if order.name is not None:
+        body["name"] = order.name
+    body["terminalId"] = ctx.credentials.terminal_id
+    body[invoice_key] = order.invoice_id
+    body["description"] = order.description
+    body.update(order.payer_fields())
+    return body
+
+
+def _cryptopay_body(ctx: Context, order: Order, **kwargs: str) -> dict[str, Any]:
+    body = _body(ctx, order, **kwargs)
+    body["cardSave"] = order.card_save
+    body["useBonus"] = order.use_bonus
+    return body
+
+
+async def _pay(
+    ctx: Context, order: Order, path: str, body: Mapping[str, Any], operation: str
+) -> PaymentResult:
+    token = await ctx.tokens.operation_token(grant_for(order))
+    request = ApiRequest(
+        "POST",
+        ctx.url(path),
+        operation=operation,
+        idempotent=False,
+        invoice_id=order.invoice_id,
+        content=dumps(body),
+        token=token,
+    )
+    response = await ctx.transport.send(request)
+
+    def parse(answer: ApiResponse) -> PaymentResult:
+        result = structure(json_body(answer, what="payment"), PaymentResult, what="payment answer")
+        refuse_nonzero_code(
+            result.code,
+            str(result.extra.get("message", "")),
+            request,
+            PaymentDeclinedError,
+            answer.status_code,
+        )
+        if not result.id:
+            raise ProtocolError("payment answer has no transaction id", field="$.id")
+        if result.invoice_id is not None and result.invoice_id != order.invoice_id:
+            raise ProtocolError(
+                f"payment answer is for invoice {result.invoice_id}, not {order.invoice_id}",
+                field="$.invoice_id",
+            )
+        return result
+
+    return read_money_answer(request, response, parse, declined=PaymentDeclinedError)
+
+
+async def pay_with_saved_card(ctx: Context, order: Order, card_id: str) -> PaymentResult:
+    _check(order, Order, "order")
+    card_id = _validation.non_empty(card_id, "card_id")
+    body = _body(ctx, order)
+    body["paymentType"] = "cardId"
+    body["cardId"] = {"id": card_id}
+    return await _pay(ctx, order, "/payments/cards/auth", body, "pay_with_saved_card")
+
+
+async def pay_with_card(ctx: Context, order: Order, card: Card) -> PaymentResult:
+    _check(order, Order, "order")
+    _check(card, Card, "card")
+    encryptor = await ctx.keys.encryptor(ctx.transport)
+    body = _cryptopay_body(ctx, order)
+    body[ctx.cryptogram_field] = encryptor.encrypt_card(card, ctx.credentials.terminal_id)
+    return await _pay(ctx, order, "/payment/cryptopay", body, "pay_with_card")
+
+
+async def pay_with_google_pay(
+    ctx: Context, order: Order, google_pay: GooglePayToken
+) -> PaymentResult:
+    _check(order, Order, "order")
+    _check(google_pay, GooglePayToken, "google_pay")
+    body = _cryptopay_body(ctx, order)
+    body["paymentType"] = "googlePay"
+    body["googlePay"] = google_pay.payment_data
+    return await _pay(ctx, order, "/payment/cryptopay", body, "pay_with_google_pay")
+
+
+async def pay_with_apple_pay(
+    ctx: Context, order: Order, apple_pay: ApplePayPayment
+) -> PaymentResult:
+    _check(order, Order, "order")
+    _check(apple_pay, ApplePayPayment, "apple_pay")
+    encryptor = await ctx.keys.encryptor(ctx.transport)
+    body = _cryptopay_body(ctx, order, invoice_key="invoiceID")
+    body["cryptogramApplePay"] = apple_pay.cryptogram_apple_pay
+    body[ctx.cryptogram_field] = encryptor.encrypt(
+        hpan=apple_pay.hpan,
+        exp_date=apple_pay.exp_date,
+        cvc="",
+        terminal_id=ctx.credentials.terminal_id,
+    )
+    body["paymentType"] = "ApplePay"
+    return await _pay(ctx, order, "/payment/cryptopay", body, "pay_with_apple_pay")
+
+
+# -- 3-D Secure -------------------------------------------------------------------------------
+
+
+async def confirm_3ds(ctx: Context, payment_id: str, pa_res: str, md: str) -> ConfirmResult:
+    """``POST /payment/confirm`` with ``{ID, PaRes, MD}``; the redirect is read, not followed."""
+    payment_id = _validation.non_empty(payment_id, "payment_id")
+    pa_res = _validation.non_empty(pa_res, "pa_res")
+    md = _validation.non_empty(md, "md")
+    request = ApiRequest(
+        "POST",
+        ctx.url("/payment/confirm"),
+        operation="confirm_3ds",
+        idempotent=False,
+        transaction_id=payment_id,
+        content=dumps({"ID": payment_id, "PaRes": pa_res, "MD": md}),
+    )
+    response = await send_with_service_token(ctx, request)
+    return read_money_answer(request, response, parse_confirm_redirect)
+
+
+def _redirect_url(response: ApiResponse) -> str:
+    for header in ("location", "content-location"):
+        url: str | None = response.headers.get(header)
+        if url:
+            return url
+    if response.content.strip():
+        try:
+            body = json_body(response, what="confirm answer")
+        except ProtocolError:
+            body = None
+        if isinstance(body, Mapping):
+            for key in ("url", "redirect", "redirectUrl", "location"):
+                value = body.get(key)
+                if isinstance(value, str):
+                    return value
+    raise ProtocolError("confirm answer carries no redirect", http_status=response.status_code)
+
+
+def parse_confirm_redirect(response: ApiResponse) -> ConfirmResult:
+    """Read the success page redirect (``success.html?...reference=``) or the error page
+    redirect (``/payform/?invoiceID=&code=&message=``)."""
+    url = _redirect_url(response)
+    parts = urlsplit(url)
+    params = {key.lower(): value for key, value in parse_qsl(parts.query)}
+    code = params.get("code") or params.get("errorcode")
+    success = code is None and (parts.path.endswith("success.html") or "reference" in params)
+    if code is None and not success:
+        raise ProtocolError("confirm redirect is neither the success nor the error page")
+    try:
+        amount = to_decimal(params["amount"]) if "amount" in params else None
+        code_number = int(code) if code is not None else None
+    except (ProtocolError, ValueError):
+        raise ProtocolError("confirm redirect has a malformed amount or code") from None
+    return ConfirmResult(
+        success=success,
+        invoice_id=params.get("invoiceid"),
+        reference=params.get("reference"),
+        code=code_number,
+        message=params.get("message"),
+        amount=amount,
+        currency=params.get("currency"),
+        card_id=params.get("cardid"),
+        url=url,
+    )

@@ -1,0 +1,75 @@
+"""After authorisation (epay-api.md §3): charge, cancel and refund a transaction by its id."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from .. import _validation
+from .._converter import loads
+from .._transport import ApiRequest, ApiResponse
+from ..errors import ApiError, ProtocolError, ValidationError
+from ..types.operations import OperationName, OperationResult
+from ._base import Context, read_money_answer, refuse_nonzero_code, send_with_service_token
+
+__all__ = ["operate"]
+
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def transaction_id(value: object, field: str = "payment_id") -> str:
+    """The gateway's transaction id (a UUID), not the invoice id."""
+    if not isinstance(value, str) or not _TRANSACTION_ID.fullmatch(value):
+        raise ValidationError(field, "must be the gateway's transaction id (a UUID)")
+    return value
+
+
+async def operate(
+    ctx: Context,
+    operation: OperationName,
+    payment_id: str,
+    *,
+    amount: Decimal | None = None,
+    external_id: str | None = None,
+) -> OperationResult:
+    payment_id = transaction_id(payment_id)
+    amount = _validation.optional_amount(amount)
+    external_id = _validation.optional_text(external_id, "external_id", max_length=64)
+    params: dict[str, str] = {}
+    if amount is not None:
+        params["amount"] = format(amount, "f")
+    if external_id is not None:
+        params["externalID"] = external_id
+    request = ApiRequest(
+        "POST",
+        ctx.url(f"/operation/{payment_id}/{operation}"),
+        operation=operation,
+        idempotent=False,
+        transaction_id=payment_id,
+        params=params or None,
+    )
+    response = await send_with_service_token(ctx, request)
+
+    def parse(answer: ApiResponse) -> OperationResult:
+        if answer.status_code != 200:
+            raise ProtocolError(f"{operation}: unexpected HTTP {answer.status_code}")
+        body: Any = {}
+        if answer.content.strip():
+            body = loads(answer.content)
+            if not isinstance(body, dict):
+                raise ProtocolError(f"{operation}: the answer is not a JSON object")
+            code = body.get("code")
+            if isinstance(code, int) and not isinstance(code, bool):
+                refuse_nonzero_code(
+                    code, str(body.get("message", "")), request, ApiError, answer.status_code
+                )
+        return OperationResult(
+            operation=operation,
+            transaction_id=payment_id,
+            amount=amount,
+            external_id=external_id,
+            body=body,
+        )
+
+    return read_money_answer(request, response, parse, declined=ApiError)

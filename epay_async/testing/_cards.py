@@ -1,0 +1,97 @@
+"""The documented test cards (epay-api.md §10) and the cards merchants saved."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+import attrs
+
+from ._state import KZ_TIME
+
+#: Gateway codes the sandbox answers with.
+LOCKED = (487, "Not permitted to merchant")
+NO_SUCH_CARD = (471, "No such card")
+WRONG_EXPIRY = (457, "Wrong expiry date")
+WRONG_CVC = (466, "Declined, call your bank")
+THREE_DS_FAILED = (473, "3-D Secure authentication failed")
+
+
+@attrs.frozen
+class TestCard:
+    pan: str
+    exp_date: str  # MMYY
+    cvc: str = attrs.field(repr=False)
+    locked: bool = False
+    three_ds: bool = False
+
+    @property
+    def card_type(self) -> str:
+        return {"4": "VISA", "5": "MASTERCARD", "3": "AMEX"}.get(self.pan[0], "CARD")
+
+
+TEST_CARDS: dict[str, TestCard] = {
+    card.pan: card
+    for card in (
+        TestCard("4405639704015096", "0127", "321"),
+        TestCard("5522042705066736", "0127", "775", three_ds=True),
+        TestCard("377514500004820", "0128", "0198"),
+        TestCard("4003032704547597", "0920", "", locked=True),
+        TestCard("5578342710750560", "0920", "", locked=True),
+    )
+}
+
+
+def check_card(pan: str, exp_date: str, cvc: str) -> TestCard | tuple[int, str]:
+    """The test card, or the (code, message) the gateway declines it with."""
+    card = TEST_CARDS.get(pan)
+    if card is None:
+        return NO_SUCH_CARD
+    if card.locked:
+        return LOCKED
+    if exp_date != card.exp_date:
+        return WRONG_EXPIRY
+    if cvc != card.cvc:
+        return WRONG_CVC
+    return card
+
+
+def mask(pan: str) -> str:
+    return f"{pan[:6]}...{pan[-4:]}"
+
+
+@attrs.define
+class SavedCard:
+    id: str
+    account_id: str
+    pan: str = attrs.field(repr=False)
+    payer_name: str
+    terminal_id: str
+    transaction_id: str
+    active: bool = True
+    created: datetime = attrs.field(factory=lambda: datetime.now(KZ_TIME))
+
+    @classmethod
+    def new(
+        cls, pan: str, account_id: str, payer_name: str, terminal_id: str, tx: str
+    ) -> SavedCard:
+        return cls(str(uuid.uuid4()), account_id, pan, payer_name, terminal_id, tx)
+
+    def to_wire(self) -> dict[str, object]:
+        """One entry of ``GET /cards/{accountId}`` (PascalCase, epay-api.md §6)."""
+        return {
+            "ID": self.id,
+            "TransactionId": self.transaction_id,
+            "MerchantID": "test",
+            "CardHash": hashlib.sha256(self.pan.encode()).hexdigest(),
+            "CardMask": mask(self.pan),
+            "PayerName": self.payer_name,
+            "Reference": "",
+            "IntReference": "",
+            "Token": uuid.uuid4().hex,
+            "Terminal": "98120001",
+            "CreatedDate": self.created.isoformat(),
+            "PaymentAvailable": self.active,
+            "AccountID": self.account_id,
+        }

@@ -1,0 +1,408 @@
+"""Sandbox endpoints that move money: payments, 3-D Secure confirmation and P2P transfers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from ..cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
+from ..types.status import StatusName
+from ._cards import THREE_DS_FAILED, SavedCard, TestCard, check_card, mask
+from ._state import IssuedToken, SandboxTransaction
+from ._wire import SandboxRequest, SandboxResponse
+
+if TYPE_CHECKING:
+    from ._gateway import Gateway
+
+SUCCESS_PAGE = "https://epay.homebank.kz/payform/success.html"
+ERROR_PAGE = "https://epay.homebank.kz/payform/"
+ACS_URL = "https://epay-proxy.homebank.kz/"
+
+TOKEN_MISMATCH = (469, "Invalid transaction: the token was issued for another order")
+DUPLICATE = (469, "Invalid transaction: the invoice has already been paid")
+FORMAT_ERROR = (477, "Format error")
+NO_SAVED_CARD = (522, "Record not found")
+
+
+class Declined(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@attrs.define
+class Pending3DS:
+    transaction: SandboxTransaction
+    pan: str = attrs.field(repr=False)
+    save_for: str | None = None
+
+
+def _get(body: dict[str, Any], *names: str) -> Any:
+    """A body value under any casing of ``names`` (the gateway reads keys case-insensitively)."""
+    lowered = {str(key).lower(): value for key, value in body.items()}
+    for name in names:
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return None
+
+
+class PaymentEndpoints:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        self.pending: dict[str, Pending3DS] = {}
+        self.pa_res: dict[str, tuple[str, bool]] = {}
+        gateway.route("POST", r"/payment/cryptopay", self.cryptopay)
+        gateway.route("POST", r"/payments/cards/auth", self.saved_card)
+        gateway.route("POST", r"/payment/confirm", self.confirm)
+        gateway.route("POST", r"/p2p/transfer", self.transfer)
+
+    # -- shared checks --------------------------------------------------------------------
+
+    def _bound_token(self, request: SandboxRequest, scope: str) -> IssuedToken | SandboxResponse:
+        token = self.gw.authorize(request)
+        if isinstance(token, SandboxResponse):
+            return token
+        if not token.bound or token.used or scope not in token.scope.split():
+            return SandboxResponse.json(401, {"error": "invalid_token"})
+        token.used = True
+        return token
+
+    def _order(self, token: IssuedToken, invoice_id: Any, amount: Any, currency: Any) -> Decimal:
+        try:
+            value = Decimal(str(amount))
+        except InvalidOperation:
+            raise Declined(*FORMAT_ERROR) from None
+        if (str(invoice_id), value, currency) != (token.invoice_id, token.amount, token.currency):
+            raise Declined(*TOKEN_MISMATCH)
+        existing = self.gw.find("payment", token.invoice_id or "")
+        if existing is not None and existing.status is not StatusName.REJECT:
+            raise Declined(*DUPLICATE)
+        return value
+
+    def _decrypt(self, body: dict[str, Any], token: IssuedToken) -> dict[str, str]:
+        cryptogram = body.get(CRYPTOGRAM_FIELD) or body.get(CRYPTOGRAM_FIELD_CYRILLIC)
+        if not isinstance(cryptogram, str):
+            raise Declined(*FORMAT_ERROR)
+        try:
+            plaintext = decrypt(self.gw.private_key, cryptogram, self.gw.padding)
+            fields = json.loads(plaintext)
+        except ValueError:
+            raise Declined(*FORMAT_ERROR) from None
+        if not isinstance(fields, dict) or fields.get("terminalId") != token.terminal:
+            raise Declined(*FORMAT_ERROR)
+        return {key: str(fields.get(key, "")) for key in ("hpan", "expDate", "cvc", "terminalId")}
+
+    def _transaction(
+        self, body: dict[str, Any], token: IssuedToken, amount: Decimal, kind: str = "payment"
+    ) -> SandboxTransaction:
+        return SandboxTransaction(
+            invoice_id=token.invoice_id or "",
+            amount=amount,
+            currency=token.currency or "KZT",
+            kind=kind,
+            terminal_id=token.terminal or "",
+            description=str(_get(body, "description") or ""),
+            account_id=str(_get(body, "accountId") or ""),
+            email=str(_get(body, "email") or ""),
+            phone=str(_get(body, "phone") or ""),
+            name=str(_get(body, "name") or ""),
+            data=str(_get(body, "data") or ""),
+            secret_hash=token.secret_hash,
+        )
+
+    def _authorised(self, tx: SandboxTransaction) -> None:
+        tx.status = StatusName.AUTH if self.gw.two_step else StatusName.CHARGE
+        tx.charged = Decimal(0) if self.gw.two_step else tx.amount
+
+    def _save_card(self, tx: SandboxTransaction, pan: str, account_id: str | None) -> None:
+        card = SavedCard.new(pan, account_id or "", tx.name, tx.terminal_id, tx.id)
+        self.gw.saved_cards[card.id] = card
+        tx.card_id = card.id
+
+    def _decline(self, tx: SandboxTransaction, code: int, message: str) -> SandboxResponse:
+        tx.status = StatusName.REJECT
+        tx.reason, tx.reason_code = message, str(code)
+        self.gw.add(tx)
+        return SandboxResponse.error(
+            400,
+            code,
+            message,
+            invoiceId=tx.invoice_id,
+            id="",
+            reference="",
+            accountId=tx.account_id,
+        )
+
+    def _answer(
+        self, tx: SandboxTransaction, secure3d: dict[str, str] | None = None
+    ) -> SandboxResponse:
+        """The payment answer, shaped like seed 001 (and seed 004 with ``secure3D``)."""
+        return SandboxResponse.json(
+            200,
+            {
+                "id": tx.id,
+                "accountId": tx.account_id,
+                "amount": tx.amount,
+                "amountBonus": 0,
+                "currency": tx.currency,
+                "description": tx.description,
+                "email": tx.email,
+                "invoiceID": tx.invoice_id,
+                "language": tx.language,
+                "phone": tx.phone,
+                "reference": tx.reference if secure3d is None else "",
+                "intReference": tx.int_reference if secure3d is None else "",
+                "secure3D": secure3d,
+                "cardID": tx.card_id,
+                "code": 0,
+                "status": str(tx.status),
+            },
+        )
+
+    def _pay_with(
+        self, tx: SandboxTransaction, card: TestCard, body: dict[str, Any], save: bool
+    ) -> SandboxResponse:
+        tx.card_mask, tx.card_type = mask(card.pan), card.card_type
+        account = _get(body, "accountId")
+        if card.three_ds:
+            tx.status = StatusName.NEW
+            tx.secure = True
+            self.gw.add(tx)
+            md = secrets.token_hex(12)
+            self.pending[md] = Pending3DS(tx, card.pan, str(account or "") if save else None)
+            pa_req = base64.b64encode(
+                json.dumps({"messageVersion": "2.1.0", "threeDSServerTransID": tx.id}).encode()
+            )
+            return self._answer(tx, {"paReq": pa_req.decode(), "md": md, "action": ACS_URL})
+        self._authorised(tx)
+        if save:
+            self._save_card(tx, card.pan, str(account or ""))
+        self.gw.add(tx)
+        return self._answer(tx)
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    async def cryptopay(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        token = self._bound_token(request, "payment")
+        if isinstance(token, SandboxResponse):
+            return token
+        body = request.json()
+        if not isinstance(body, dict):
+            return SandboxResponse.error(400, *FORMAT_ERROR)
+        try:
+            amount = self._order(
+                token, _get(body, "invoiceId"), body.get("amount"), body.get("currency")
+            )
+        except Declined as exc:
+            return SandboxResponse.error(400, exc.code, exc.message)
+        tx = self._transaction(body, token, amount)
+        try:
+            payment_type = str(body.get("paymentType") or "card").lower()
+            if payment_type == "googlepay":
+                return self._google_pay(tx, body)
+            fields = self._decrypt(body, token)
+            if payment_type == "applepay":
+                return self._apple_pay(tx, body, fields)
+            card = check_card(fields["hpan"], fields["expDate"], fields["cvc"])
+            if isinstance(card, tuple):
+                return self._decline(tx, *card)
+            return self._pay_with(tx, card, body, save=body.get("cardSave") is True)
+        except Declined as exc:
+            return self._decline(tx, exc.code, exc.message)
+
+    def _google_pay(self, tx: SandboxTransaction, body: dict[str, Any]) -> SandboxResponse:
+        google = body.get("googlePay")
+        method = google.get("paymentMethodData") if isinstance(google, dict) else None
+        data = method.get("tokenizationData") if isinstance(method, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("token"), str):
+            raise Declined(*FORMAT_ERROR)
+        info = method.get("info") if isinstance(method, dict) else None
+        last4 = str(info.get("cardDetails", "1111")) if isinstance(info, dict) else "1111"
+        tx.card_mask, tx.card_type = f"400000...{last4}", "VISA"
+        self._authorised(tx)
+        self.gw.add(tx)
+        return self._answer(tx)
+
+    def _apple_pay(
+        self, tx: SandboxTransaction, body: dict[str, Any], fields: dict[str, str]
+    ) -> SandboxResponse:
+        if fields["hpan"] != "AppleToken" or not isinstance(body.get("cryptogramApplePay"), str):
+            raise Declined(*FORMAT_ERROR)
+        tx.card_mask, tx.card_type = "520424...0001", "MASTERCARD"
+        self._authorised(tx)
+        self.gw.add(tx)
+        return self._answer(tx)
+
+    async def saved_card(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        token = self._bound_token(request, "payment")
+        if isinstance(token, SandboxResponse):
+            return token
+        body = request.json()
+        if not isinstance(body, dict) or body.get("paymentType") != "cardId":
+            return SandboxResponse.error(400, *FORMAT_ERROR)
+        try:
+            amount = self._order(
+                token, _get(body, "invoiceId"), body.get("amount"), body.get("currency")
+            )
+        except Declined as exc:
+            return SandboxResponse.error(400, exc.code, exc.message)
+        tx = self._transaction(body, token, amount)
+        ref = body.get("cardId")
+        saved = self.gw.saved_cards.get(str(ref.get("id"))) if isinstance(ref, dict) else None
+        if saved is None or not saved.active:
+            return self._decline(tx, *NO_SAVED_CARD)
+        tx.card_mask, tx.card_id = mask(saved.pan), saved.id
+        self._authorised(tx)  # saved-card payments never ask for 3-D Secure (epay-api.md §6)
+        self.gw.add(tx)
+        return self._answer(tx)
+
+    # -- 3-D Secure -----------------------------------------------------------------------
+
+    def complete_3ds(self, md: str, approve: bool) -> str:
+        """What the ACS posts to the merchant's TermUrl as ``PaRes`` for ``md``."""
+        if md not in self.pending:
+            raise KeyError(f"no 3-D Secure pending for MD {md!r}")
+        pa_res = base64.b64encode(secrets.token_bytes(24)).decode()
+        self.pa_res[pa_res] = (md, approve)
+        return pa_res
+
+    async def confirm(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        token = self.gw.authorize(request)
+        if isinstance(token, SandboxResponse):
+            return token
+        body = request.json()
+        if not isinstance(body, dict):
+            return SandboxResponse.error(400, *FORMAT_ERROR)
+        md = str(body.get("MD", ""))
+        pending = self.pending.get(md)
+        if pending is None or pending.transaction.id != body.get("ID"):
+            return SandboxResponse.error(400, *FORMAT_ERROR)
+        tx = pending.transaction
+        outcome = self.pa_res.pop(str(body.get("PaRes", "")), None)
+        del self.pending[md]
+        if outcome is None or outcome[0] != md or not outcome[1]:
+            code, message = THREE_DS_FAILED
+            tx.status, tx.reason, tx.reason_code = StatusName.THREE_D, message, str(code)
+            query = {"invoiceID": tx.invoice_id, "code": str(code), "message": message}
+            return _redirect(f"{ERROR_PAGE}?{urlencode(query)}")
+        self._authorised(tx)
+        if pending.save_for is not None:
+            self._save_card(tx, pending.pan, pending.save_for)
+        query = {
+            "amount": format(tx.amount, "f"),
+            "currency": tx.currency,
+            "invoiceID": tx.invoice_id,
+            "accountID": tx.account_id,
+            "description": tx.description,
+            "reference": tx.reference,
+            "language": "rus",
+            "cardid": tx.card_id,
+        }
+        return _redirect(f"{SUCCESS_PAGE}?{urlencode(query)}")
+
+    # -- P2P (seed 003) -------------------------------------------------------------------
+
+    async def transfer(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        token = self._bound_token(request, "transfer")
+        if isinstance(token, SandboxResponse):
+            return token
+        body = request.json()
+        order = body.get("order") if isinstance(body, dict) else None
+        cards = body.get("card") if isinstance(body, dict) else None
+        if not isinstance(order, dict) or not isinstance(cards, dict):
+            return SandboxResponse.error(400, *FORMAT_ERROR)
+        tx = SandboxTransaction(invoice_id=str(order.get("id", "")), amount=Decimal(0), kind="p2p")
+        try:
+            tx.amount = self._order(
+                token, order.get("id"), order.get("amount"), order.get("currency")
+            )
+            if self.gw.find("p2p", tx.invoice_id) is not None:
+                raise Declined(*DUPLICATE)
+            sender_pan, sender_id = self._party(cards.get("sender"), sender=True)
+            receiver_pan, receiver_id = self._party(cards.get("receiver"), sender=False)
+        except Declined as exc:
+            return SandboxResponse.error(
+                400,
+                exc.code,
+                exc.message,
+                invoiceId=tx.invoice_id,
+                id="",
+                reference="",
+                accountId="",
+            )
+        tx.terminal_id = token.terminal or ""
+        tx.description = str(order.get("description", ""))
+        tx.email = str(order.get("senderEmail", ""))
+        tx.status = StatusName.AUTH
+        tx.card_mask = mask(sender_pan)
+        self.gw.add(tx)
+        sender = cards["sender"]
+        if sender.get("save") is True and not sender_id:
+            card = SavedCard.new(sender_pan, "", str(sender.get("name", "")), tx.terminal_id, tx.id)
+            self.gw.saved_cards[card.id] = card
+            sender_id = card.id
+        return SandboxResponse.json(
+            200,
+            {
+                "id": tx.id,
+                "amount": tx.amount,
+                "fee": 0,
+                "currency": tx.currency,
+                "email": tx.email,
+                "description": tx.description,
+                "reference": tx.reference,
+                "orderID": tx.invoice_id,
+                "senderCardID": sender_id or str(uuid.uuid4()),
+                "senderCardPAN": f"{sender_pan[:4]}********{sender_pan[-4:]}",
+                "receiverCardID": receiver_id or str(uuid.uuid4()),
+                "receiverCardPAN": f"{receiver_pan[:4]}********{receiver_pan[-4:]}",
+                "intReference": tx.int_reference,
+                "terminalID": "95555555",
+                "code": 0,
+                "status": "AUTH",
+            },
+        )
+
+    def _party(self, party: Any, *, sender: bool) -> tuple[str, str]:
+        """(PAN, saved card id) of a transfer's sender or receiver."""
+        if not isinstance(party, dict):
+            raise Declined(*FORMAT_ERROR)
+        kind = party.get("transferType")
+        if kind == "TYPECARDID":
+            card_id = str(party.get("cardCred") if sender else party.get("id"))
+            saved = self.gw.saved_cards.get(card_id)
+            if saved is None or not saved.active:
+                raise Declined(*NO_SAVED_CARD)
+            return saved.pan, saved.id
+        if kind != "TYPEPAN" or not isinstance(party.get("cardCred"), str):
+            raise Declined(*FORMAT_ERROR)
+        pan = party["cardCred"]
+        if not sender:
+            return pan, ""
+        expire = party.get("expire")
+        if not isinstance(expire, dict):
+            raise Declined(*FORMAT_ERROR)
+        exp_date = f"{expire.get('month', '')}{expire.get('year', '')}"
+        card = check_card(pan, exp_date, str(party.get("cvc", "")))
+        if isinstance(card, tuple):
+            raise Declined(*card)
+        return pan, ""
+
+
+def _redirect(url: str) -> SandboxResponse:
+    return SandboxResponse(302, b"", {"location": url})
+
+
+def decrypt(key: RSAPrivateKey, cryptogram: str, padding: CryptogramPadding) -> bytes:
+    """What the gateway does with a cryptogram: base64, then RSA with the terminal's padding."""
+    return key.decrypt(base64.b64decode(cryptogram, validate=True), padding.padding())

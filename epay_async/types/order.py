@@ -1,0 +1,74 @@
+"""``Order``: what the merchant sells, validated when it is built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from .. import _validation as v
+
+__all__ = ["Order"]
+
+
+def _links(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    v.optional_link(value, attribute.name)
+
+
+def _account_id(value: object) -> str | None:
+    return v.optional_text(value, "account_id")
+
+
+def _name(value: object) -> str | None:
+    return v.optional_text(value, "name")
+
+
+def _invoice_id_alt(value: object) -> str | None:
+    return v.optional_invoice_id(value, "invoice_id_alt")
+
+
+def _secret_hash(value: object) -> str | None:
+    return v.optional_text(value, "secret_hash")
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    """An invoice to pay. Invalid values raise ``ValidationError`` naming the field."""
+
+    invoice_id: str = attrs.field(converter=v.invoice_id)
+    amount: Decimal = attrs.field(converter=v.amount)
+    currency: str = attrs.field(default="KZT", converter=v.currency)
+    description: str = attrs.field(converter=v.description)
+    account_id: str | None = attrs.field(default=None, converter=_account_id)
+    email: str | None = attrs.field(default=None, converter=v.optional_email, repr=False)
+    phone: str | None = attrs.field(default=None, converter=v.optional_phone, repr=False)
+    name: str | None = attrs.field(default=None, converter=_name, repr=False)
+    back_link: str | None = attrs.field(default=None, validator=_links)
+    failure_back_link: str | None = attrs.field(default=None, validator=_links)
+    post_link: str | None = attrs.field(default=None, validator=_links)
+    failure_post_link: str | None = attrs.field(default=None, validator=_links)
+    language: str | None = attrs.field(default=None, converter=v.optional_language)
+    invoice_id_alt: str | None = attrs.field(default=None, converter=_invoice_id_alt)
+    data: str | None = attrs.field(default=None, converter=v.data, repr=False)
+    card_save: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    use_bonus: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    #: Sent in the token request and echoed to postLink; never logged or shown in repr.
+    secret_hash: str | None = attrs.field(default=None, converter=_secret_hash, repr=False)
+
+    def payer_fields(self) -> Mapping[str, Any]:
+        """The optional fields every payment body shares, by their gateway names."""
+        fields = {
+            "invoiceIdAlt": self.invoice_id_alt,
+            "accountId": self.account_id,
+            "email": self.email,
+            "phone": self.phone,
+            "backLink": self.back_link,
+            "failureBackLink": self.failure_back_link,
+            "postLink": self.post_link,
+            "failurePostLink": self.failure_post_link,
+            "language": self.language,
+            "data": self.data,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
