@@ -5,9 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from .errors import EpayError
-from .testing import Sandbox
+from ._client import EpayClient
+from .errors import EpayError, OutcomeUnknownError
+from .testing import Fault, Sandbox
+from .types.cards import Card, CardPan
+from .types.order import Order
+from .types.payments import ApplePayPayment, GooglePayToken
 from .types.status import ResultCode, StatusName, TransactionStatus
+
+VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+MASTERCARD_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
+LOCKED = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
+GOOGLE_PAY = {
+    "apiVersion": 2,
+    "apiVersionMinor": 0,
+    "paymentMethodData": {
+        "description": "Visa •••• 1111",
+        "tokenizationData": {"type": "PAYMENT_GATEWAY", "token": "{}"},
+        "type": "CARD",
+        "info": {"cardNetwork": "VISA", "cardDetails": "1111"},
+    },
+}
 
 
 def _show(status: TransactionStatus) -> str:
@@ -18,6 +36,74 @@ def _show(status: TransactionStatus) -> str:
         f"{transaction.status_name} {transaction.amount} {transaction.currency} "
         f"(transaction {transaction.id[:8]}…, final={status.is_final})"
     )
+
+
+def _order(invoice_id: str, amount: str, **fields: object) -> Order:
+    return Order(
+        invoice_id=invoice_id,
+        amount=Decimal(amount),
+        description=f"Demo order {invoice_id}",
+        account_id="demo-customer",
+        post_link="https://shop.example/epay/post",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def _money_flows(sandbox: Sandbox, epay: EpayClient, out: Callable[[str], None]) -> None:
+    out("\n== card payment (cryptogram), card saved, then charged and partly refunded")
+    paid = await epay.pay_with_card(_order("200000001", "15000.00", card_save=True), VISA)
+    out(f"paid: {paid.status} {paid.amount} {paid.currency}, card {VISA.masked_pan}")
+    await epay.charge(paid.id, Decimal("12000.00"))
+    await epay.refund(paid.id, Decimal("2000.00"), external_id="refund-1")
+    out(f"after charge 12000.00 and refund 2000.00: {_show(await epay.get_status('200000001'))}")
+
+    out("\n== saved card (seed 001), then cancelled")
+    cards = await epay.list_cards("demo-customer")
+    out(f"saved cards: {[c.card_mask for c in cards]}")
+    again = await epay.pay_with_saved_card(_order("200000002", "990.00"), cards[0].id)
+    await epay.cancel(again.id)
+    out(f"cancelled: {_show(await epay.get_status('200000002'))}")
+
+    out("\n== 3-D Secure: form, ACS, confirm, wait")
+    pending = await epay.pay_with_card(_order("200000003", "5000.00"), MASTERCARD_3DS)
+    assert pending.secure3d is not None
+    form = pending.secure3d.auto_submit_form("https://shop.example/epay/3ds")
+    out(f"requires 3-D Secure: post a {len(form)}-byte form to {pending.secure3d.action}")
+    pa_res = sandbox.complete_3ds(pending.secure3d.md)
+    confirmed = await epay.confirm_3ds(pending.id, pa_res=pa_res, md=pending.secure3d.md)
+    out(f"confirm: success={confirmed.success}, reference {confirmed.reference}")
+    out(f"status: {_show(await epay.wait_for_status('200000003', interval=0.05))}")
+
+    out("\n== Google Pay (seed 000) and Apple Pay (seed 004)")
+    google = GooglePayToken.from_payment_data(GOOGLE_PAY)
+    out(
+        f"Google Pay: {(await epay.pay_with_google_pay(_order('200000004', '100'), google)).status}"
+    )
+    apple = ApplePayPayment.from_decrypted({"paymentData": {"onlinePaymentCryptogram": "AQID"}})
+    apple_paid = await epay.pay_with_apple_pay(_order("200000005", "100"), apple)
+    out(f"Apple Pay: {apple_paid.status}")
+
+    out("\n== P2P transfer (seed 003)")
+    sender = CardPan(pan=VISA.pan, exp_month=1, exp_year=2027, cvc="321", name="DEMO PAYER")
+    receiver = CardPan(pan="377514500004820")
+    moved = await epay.transfer(_order("200000006", "2500"), sender=sender, receiver=receiver)
+    out(f"transfer {moved.sender_card_pan} -> {moved.receiver_card_pan}: {moved.status}")
+    p2p = await epay.get_status("200000006", kind="p2p")
+    out(f"p2p status: {_show(p2p)}")
+
+    out("\n== a declined card, and a lost answer reconciled instead of paid twice")
+    try:
+        await epay.pay_with_card(_order("200000007", "100"), LOCKED)
+    except EpayError as exc:
+        out(f"{type(exc).__name__}: {exc}")
+    sandbox.fail("/payment/cryptopay", Fault.read_timeout())
+    try:
+        await epay.pay_with_card(_order("200000008", "700"), VISA)
+    except OutcomeUnknownError as exc:
+        out(f"OutcomeUnknownError for invoice {exc.invoice_id}; reconciling...")
+        out(f"status: {_show(await epay.wait_for_status(str(exc.invoice_id), interval=0.05))}")
+    sent = len(sandbox.requests_to("/payment/cryptopay"))
+    out(f"cryptopay requests that reached the gateway: {sent} for 6 card/wallet payments")
 
 
 async def run_demo(out: Callable[[str], None] = print) -> None:
@@ -57,5 +143,7 @@ async def run_demo(out: Callable[[str], None] = print) -> None:
         except EpayError as exc:
             out(f"{type(exc).__name__}: {exc}")
 
+        await _money_flows(sandbox, epay, out)
+
     reads = len(sandbox.requests_to("/check-status/"))
-    out(f"\n{reads} status requests, {len(sandbox.token_requests)} token request(s)")
+    out(f"\n{reads} status requests, {len(sandbox.token_requests)} token requests")

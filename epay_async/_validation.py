@@ -30,6 +30,12 @@ def choice(value: object, allowed: tuple[str, ...], field: str) -> str:
     return str(value)
 
 
+def flag(value: object, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(field, "must be True or False")
+    return value
+
+
 def seconds(value: object, field: str, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, "must be a number of seconds")

@@ -110,6 +110,7 @@ class CryptogramEncryptor:
 
     def encrypt(self, *, hpan: str, exp_date: str, cvc: str, terminal_id: str) -> str:
         """Base64 of the RSA encryption of the compact JSON, keys in the official SDK's order."""
+        ciphertext: bytes | None
         try:
             ciphertext = self._key.encrypt(
                 json.dumps(
@@ -120,8 +121,11 @@ class CryptogramEncryptor:
                 self.padding.padding(),
             )
         except ValueError:
-            # Raised without context: the plaintext must not reach a traceback.
+            ciphertext = None
+        if ciphertext is None:
+            # Raised outside the except block so no exception context (and no frame holding
+            # the plaintext) is attached to the error.
             raise ValidationError(
                 "card", f"does not fit an RSA-{self._key.key_size} key with {self.padding.name}"
-            ) from None
+            )
         return base64.b64encode(ciphertext).decode("ascii")

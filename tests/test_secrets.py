@@ -8,8 +8,11 @@ import pytest
 
 from epay_async import (
     AuthenticationError,
+    Card,
+    CardPan,
     EpayClient,
     EpayError,
+    Order,
     RedactingFilter,
     StatusName,
     StatusTimeoutError,
@@ -70,3 +73,79 @@ def test_client_repr_and_vars_do_not_expose_the_secret(sandbox: Sandbox) -> None
     epay: EpayClient = sandbox.client()
     assert TEST_CLIENT_SECRET not in repr(epay)
     assert TEST_CLIENT_SECRET not in repr(vars(epay))
+
+
+async def test_debug_logs_and_errors_of_money_flows_hold_no_card_data_or_secrets(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the root logger: httpx's and httpcore's included
+    secret_hash = "merchant-secret-hash-42"
+    visa = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+    mc_3ds = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
+    amex = Card(pan="377514500004820", exp_month=1, exp_year=2028, cvc="0198")
+    locked = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
+    seen: list[object] = []
+
+    def order(n: int) -> Order:
+        return Order(
+            invoice_id=f"{100000000 + n}",
+            amount=Decimal("50"),
+            description="audit",
+            account_id="acc",
+            card_save=True,
+            secret_hash=secret_hash,
+        )
+
+    async with sandbox.client(retry=FAST_RETRY) as epay:
+        seen.append(await epay.pay_with_card(order(1), visa))
+        seen.append(await epay.pay_with_card(order(2), amex))
+        three_ds = await epay.pay_with_card(order(3), mc_3ds)
+        assert three_ds.secure3d is not None
+        pa_res = sandbox.complete_3ds(three_ds.secure3d.md)
+        seen.append(await epay.confirm_3ds(three_ds.id, pa_res=pa_res, md=three_ds.secure3d.md))
+        cards = await epay.list_cards("acc")
+        seen.extend(cards)
+        seen.append(await epay.pay_with_saved_card(order(4), cards[0].id))
+        seen.append(
+            await epay.transfer(
+                order(5),
+                sender=CardPan(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321"),
+                receiver=CardPan(pan="5522042705066736"),
+            )
+        )
+        seen.append(await epay.charge(seen[0].id))  # type: ignore[attr-defined]
+        for attempt in (
+            epay.pay_with_card(order(6), locked),
+            epay.pay_with_card(
+                order(7), Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="999")
+            ),
+        ):
+            with pytest.raises(EpayError) as info:
+                await attempt
+            seen.append(info.value)
+        sandbox.fail("/payment/cryptopay", Fault.read_timeout())
+        with pytest.raises(EpayError) as info:
+            await epay.pay_with_card(order(8), visa)
+        seen.append(info.value)
+        seen.extend([epay, visa, mc_3ds, amex, order(9)])
+    cryptograms = [r.json().get("cryptogram") for r in sandbox.requests_to("/payment/cryptopay")]
+    tokens = [t.value for t in sandbox.gateway.tokens.values()]
+    secrets = [
+        TEST_CLIENT_SECRET,
+        secret_hash,
+        pa_res,
+        *tokens,
+        *filter(None, cryptograms),
+        "4405639704015096",
+        "5522042705066736",
+        "377514500004820",
+        "4003032704547597",
+        "0198",
+        "'321'",
+        "'775'",
+    ]
+    assert len(tokens) >= 8
+    assert len(cryptograms) >= 5
+    text = caplog.text + "".join(repr(x) + str(x) + repr(getattr(x, "__notes__", "")) for x in seen)
+    for secret in secrets:
+        assert secret not in text, f"leaked: {secret[:6]}..."

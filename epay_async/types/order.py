@@ -17,6 +17,10 @@ def _links(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     v.optional_link(value, attribute.name)
 
 
+def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    v.flag(value, attribute.name)
+
+
 def _account_id(value: object) -> str | None:
     return v.optional_text(value, "account_id")
 
@@ -52,8 +56,8 @@ class Order:
     language: str | None = attrs.field(default=None, converter=v.optional_language)
     invoice_id_alt: str | None = attrs.field(default=None, converter=_invoice_id_alt)
     data: str | None = attrs.field(default=None, converter=v.data, repr=False)
-    card_save: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-    use_bonus: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    card_save: bool = attrs.field(default=False, validator=_flag)
+    use_bonus: bool = attrs.field(default=False, validator=_flag)
     #: Sent in the token request and echoed to postLink; never logged or shown in repr.
     secret_hash: str | None = attrs.field(default=None, converter=_secret_hash, repr=False)
 

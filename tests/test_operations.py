@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import pytest
+import respx
+
+from epay_async import (
+    ApiError,
+    Card,
+    Environment,
+    EpayClient,
+    Order,
+    OutcomeUnknownError,
+    ProtocolError,
+    StatusName,
+    ValidationError,
+)
+from epay_async.testing import Fault, Sandbox
+
+from .conftest import FAST_RETRY
+
+pytestmark = pytest.mark.anyio
+
+VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+
+
+async def paid(epay: EpayClient, invoice_id: str = "100000001", amount: str = "1000") -> str:
+    order = Order(
+        invoice_id=invoice_id,
+        amount=Decimal(amount),
+        description="op",
+        account_id="acc-1",
+        card_save=True,
+    )
+    return (await epay.pay_with_card(order, VISA)).id
+
+
+async def status_of(epay: EpayClient, invoice_id: str = "100000001") -> StatusName | None:
+    return (await epay.get_status(invoice_id)).status_name
+
+
+async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
+    payment_id = await paid(epay)
+    assert await status_of(epay) is StatusName.AUTH
+    charged = await epay.charge(payment_id, Decimal("800.50"))
+    assert charged.amount == Decimal("800.50")
+    assert await status_of(epay) is StatusName.CHARGE
+    assert sandbox.requests_to("/charge")[0].query == {"amount": "800.50"}
+    await epay.refund(payment_id, Decimal("300"), external_id="rf-1")
+    assert sandbox.requests_to("/refund")[0].query == {"amount": "300", "externalID": "rf-1"}
+    assert await status_of(epay) is StatusName.REFUND
+    await epay.refund(payment_id)  # the rest: 500.50
+    with pytest.raises(ApiError) as info:
+        await epay.refund(payment_id, Decimal("10"))
+    assert info.value.code == 469
+    assert info.value.http_status == 400
+
+
+async def test_auth_cancel(sandbox: Sandbox, epay: EpayClient) -> None:
+    payment_id = await paid(epay)
+    result = await epay.cancel(payment_id)
+    assert result.operation == "cancel"
+    assert sandbox.requests_to("/cancel")[0].path == f"/operation/{payment_id}/cancel"
+    assert await status_of(epay) is StatusName.CANCEL
+    with pytest.raises(ApiError):
+        await epay.charge(payment_id)
+
+
+async def test_state_machine_refusals(sandbox: Sandbox, epay: EpayClient) -> None:
+    payment_id = await paid(epay)
+    with pytest.raises(ApiError) as info:
+        await epay.refund(payment_id)  # not charged yet
+    assert info.value.code == 469
+    with pytest.raises(ApiError) as info:
+        await epay.charge(payment_id, Decimal("1000.01"))
+    assert info.value.code == 470
+    await epay.charge(payment_id)
+    with pytest.raises(ApiError) as info:
+        await epay.refund(payment_id, Decimal("9.99"))  # below the 10 KZT minimum
+    assert info.value.code == 470
+    with pytest.raises(ApiError):
+        await epay.cancel(payment_id)
+    with pytest.raises(ApiError) as info:
+        await epay.charge("00000000-0000-0000-0000-000000000000")
+    assert info.value.code == 522
+
+
+async def test_one_step_terminal_charges_at_once() -> None:
+    sandbox = Sandbox(key_bits=2048, two_step=False)
+    async with sandbox.client(retry=FAST_RETRY) as epay:
+        payment_id = await paid(epay)
+        assert await status_of(epay) is StatusName.CHARGE
+        await epay.refund(payment_id, Decimal("10"))
+
+
+async def test_bad_arguments(sandbox: Sandbox, epay: EpayClient) -> None:
+    for call in (
+        epay.charge("../../x"),
+        epay.refund("abc", Decimal("1.001")),
+        epay.refund("abc", 5.0),
+    ):  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            await call
+    assert sandbox.requests == []
+
+
+async def test_lost_operation_answer_is_not_resent(sandbox: Sandbox, epay: EpayClient) -> None:
+    payment_id = await paid(epay)
+    sandbox.fail("/charge", Fault.read_timeout())
+    with pytest.raises(OutcomeUnknownError) as info:
+        await epay.charge(payment_id)
+    assert info.value.transaction_id == payment_id
+    assert len(sandbox.requests_to("/charge")) == 1
+    assert await status_of(epay) is StatusName.CHARGE
+
+
+async def test_saved_cards(sandbox: Sandbox, epay: EpayClient) -> None:
+    assert await epay.list_cards("acc-1") == []
+    await paid(epay)
+    cards = await epay.list_cards("acc-1")
+    assert len(cards) == 1
+    assert cards[0].card_mask == "440563...5096"
+    assert cards[0].payment_available is True
+    assert cards[0].account_id == "acc-1"
+    await epay.deactivate_card(cards[0].id)
+    assert await epay.list_cards("acc-1") == []
+    with pytest.raises(ApiError) as info:
+        await epay.deactivate_card("no-such-card")
+    assert info.value.code == 522
+
+
+ENV = Environment.custom(
+    token_url="https://auth.example.invalid/token", api_url="https://api.example.invalid"
+)
+OP_URL = "https://api.example.invalid/operation/7943816b/charge"
+
+
+@pytest.mark.parametrize(
+    ("response", "outcome"),
+    [
+        (httpx.Response(200), None),
+        (httpx.Response(200, json={"code": 0, "message": ""}), None),
+        (httpx.Response(200, json={"code": 476, "message": "No action taken"}), ApiError),
+        (httpx.Response(400, json={"code": 100, "message": ""}), ApiError),
+        (httpx.Response(200, text="<html>maintenance</html>"), OutcomeUnknownError),
+        (httpx.Response(200, json=[1, 2]), OutcomeUnknownError),
+        (httpx.Response(500), OutcomeUnknownError),
+    ],
+)
+async def test_operation_answers(response: httpx.Response, outcome: type[Exception] | None) -> None:
+    with respx.mock:
+        respx.post(ENV.token_url).respond(json={"access_token": "t", "expires_in": 7200})
+        route = respx.post(OP_URL).mock(return_value=response)
+        async with EpayClient(
+            client_id="test", client_secret="s", terminal_id="t", environment=ENV, retry=FAST_RETRY
+        ) as epay:
+            if outcome is None:
+                assert (await epay.charge("7943816b")).transaction_id == "7943816b"
+            else:
+                with pytest.raises(outcome):
+                    await epay.charge("7943816b")
+    assert route.call_count == 1
+
+
+async def test_card_list_shapes() -> None:
+    entry = {
+        "ID": "c1",
+        "TransactionId": "t",
+        "MerchantID": "m",
+        "CardHash": "h",
+        "CardMask": "4405...2283",
+        "PayerName": "A",
+        "Reference": "",
+        "IntReference": "",
+        "Token": "tok",
+        "Terminal": "98120001",
+        "CreatedDate": "2024-01-02T03:04:05+05:00",
+        "PaymentAvailable": True,
+        "AccountID": "acc",
+        "NewField": 1,
+    }
+    with respx.mock:
+        respx.post(ENV.token_url).respond(json={"access_token": "t", "expires_in": 7200})
+        route = respx.get("https://api.example.invalid/cards/acc").mock(
+            side_effect=[
+                httpx.Response(200, json=[entry]),
+                httpx.Response(200, json={"code": 1373, "message": "no cards"}),
+                httpx.Response(200, json={"cards": []}),
+            ]
+        )
+        async with EpayClient(
+            client_id="test", client_secret="s", terminal_id="t", environment=ENV, retry=FAST_RETRY
+        ) as epay:
+            cards = await epay.list_cards("acc")
+            assert cards[0].id == "c1"
+            assert cards[0].extra == {"NewField": 1}
+            assert "tok" not in repr(cards[0])
+            assert await epay.list_cards("acc") == []
+            with pytest.raises(ProtocolError, match="JSON array"):
+                await epay.list_cards("acc")
+    assert route.call_count == 3

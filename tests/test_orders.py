@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from epay_async import Card, CardPan, Order, SavedCardRef, ValidationError
+from epay_async._validation import luhn_ok, mask_pan
+
+GOOD: dict[str, Any] = {
+    "invoice_id": "000000001",
+    "amount": Decimal("100.10"),
+    "description": "Оплата заказа",
+}
+
+
+def order(**changes: Any) -> Order:
+    return Order(**{**GOOD, **changes})
+
+
+def test_a_good_order() -> None:
+    built = order(
+        currency="USD",
+        email=" a@b.kz ",
+        phone="+7 (707) 807-11-80",
+        language="kaz",
+        post_link="https://shop.example/post",
+        data={"deal": 1},
+        invoice_id_alt="8564546",
+    )
+    assert built.amount == Decimal("100.10")
+    assert built.email == "a@b.kz"
+    assert built.phone == "+77078071180"
+    assert built.data == '{"deal":1}'
+    assert Order(invoice_id=123456, amount=5, description="x").amount == Decimal(5)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("invoice_id", "12345"),
+        ("invoice_id", "1234567890123456"),
+        ("invoice_id", "12345a"),
+        ("invoice_id", None),
+        ("amount", 100.10),
+        ("amount", True),
+        ("amount", Decimal("0")),
+        ("amount", Decimal("-1")),
+        ("amount", Decimal("1.001")),
+        ("amount", Decimal("NaN")),
+        ("amount", Decimal("Infinity")),
+        ("amount", "abc"),
+        ("amount", Decimal("1e13")),
+        ("currency", "kzt"),
+        ("currency", "TENGE"),
+        ("description", ""),
+        ("description", "я" * 63),  # 126 bytes in UTF-8
+        ("email", "not-an-email"),
+        ("phone", "12345"),
+        ("language", "ru"),
+        ("post_link", "/relative"),
+        ("back_link", "ftp://shop.example/"),
+        ("failure_post_link", "javascript:alert(1)"),
+        ("failure_back_link", "https://shop example/"),
+        ("invoice_id_alt", "12"),
+        ("data", 5),
+        ("card_save", "yes"),
+        ("use_bonus", 1),
+        ("account_id", "x" * 300),
+    ],
+)
+def test_each_rule_names_its_field(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        order(**{field: value})
+    assert info.value.field == field
+
+
+def test_description_limit_is_in_bytes() -> None:
+    assert order(description="я" * 62).description  # 124 bytes
+    assert order(description="a" * 125).description
+
+
+def test_amount_keeps_its_scale() -> None:
+    assert str(order(amount=Decimal("100.10")).amount) == "100.10"
+    assert str(order(amount="12.5").amount) == "12.5"
+
+
+def test_order_repr_hides_secret_hash_and_contacts() -> None:
+    text = repr(order(secret_hash="hash-123", email="payer@mail.kz", phone="+77001234567"))
+    assert "hash-123" not in text
+    assert "payer@mail.kz" not in text
+
+
+CARD: dict[str, Any] = {"pan": "4405 6397 0401 5096", "exp_month": 1, "exp_year": 27, "cvc": "321"}
+
+
+def test_card_normalises_and_masks() -> None:
+    card = Card(**CARD)
+    assert card.pan == "4405639704015096"
+    assert card.exp_year == 2027
+    assert card.exp_date == "0127"
+    assert repr(card) == "Card(pan='440563******5096', exp_month=1, exp_year=2027, cvc='***')"
+    assert "321" not in str(card)
+    assert Card(**{**CARD, "cvc": "0198", "exp_month": "12", "exp_year": "2030"}).cvc == "0198"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pan", "4405639704015097"),  # Luhn
+        ("pan", "44056397"),
+        ("pan", "4405639704015096123456"),
+        ("pan", 4405639704015096),
+        ("exp_month", 13),
+        ("exp_month", 0),
+        ("exp_month", "ab"),
+        ("exp_year", "202"),
+        ("exp_year", 20),  # expired
+        ("exp_year", 2099),
+        ("cvc", "12"),
+        ("cvc", "12345"),
+        ("cvc", 321),
+        ("cvc", "32a"),
+    ],
+)
+def test_card_rules(field: str, value: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        Card(**{**CARD, field: value})
+    assert info.value.field == field
+
+
+def test_card_pan_and_ref() -> None:
+    receiver = CardPan(
+        pan="5578342710750560", first_name="Ivan", last_name="Petrov", country_code="UZ"
+    )
+    assert receiver.is_international
+    assert "5578342710750560" not in repr(receiver)
+    with pytest.raises(ValidationError):
+        CardPan(pan="4405639704015096", exp_month=1)
+    with pytest.raises(ValidationError):
+        CardPan(pan="4405639704015096", country_code="U1")
+    with pytest.raises(ValidationError) as info:
+        SavedCardRef("")
+    assert info.value.field == "card_id"
+
+
+def test_luhn_and_mask() -> None:
+    assert luhn_ok("4405639704015096")
+    assert luhn_ok("377514500004820")
+    assert not luhn_ok("4405639704015095")
+    assert mask_pan("377514500004820") == "377514*****4820"
