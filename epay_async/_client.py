@@ -12,6 +12,7 @@ import httpx
 
 from . import _constants as C
 from ._ops import cards as _cards
+from ._ops import notifications as _notifications
 from ._ops import payments as _payments
 from ._ops import post_auth as _post_auth
 from ._ops import status as _status
@@ -26,6 +27,7 @@ from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramP
 from .environment import Environment
 from .errors import ValidationError
 from .types.cards import Card, CardPan, SavedCardInfo, SavedCardRef
+from .types.notifications import PaymentNotification
 from .types.operations import OperationResult
 from .types.order import Order
 from .types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
@@ -214,6 +216,26 @@ class EpayClient:
             interval=interval,
             max_interval=max_interval,
             not_found_grace=not_found_grace,
+        )
+
+    async def verify_notification(
+        self,
+        notification: PaymentNotification,
+        *,
+        expected_amount: Decimal | None = None,
+        secret_hash: str | None = None,
+        kind: _status.StatusKind = "payment",
+    ) -> TransactionStatus:
+        """Confirm a postLink notification with check-status, or raise
+        :class:`NotificationMismatchError` naming what the gateway does not back: invoice,
+        amount (and ``expected_amount``), currency, terminal, a status agreeing with ``code``,
+        and the echoed ``secret_hash`` when you set one. Returns the gateway's status."""
+        return await _notifications.verify_notification(
+            self._ctx,
+            notification,
+            expected_amount=expected_amount,
+            secret_hash=secret_hash,
+            kind=kind,
         )
 
     # -- payments -------------------------------------------------------------------------

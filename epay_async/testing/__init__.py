@@ -12,7 +12,7 @@ async with sandbox.client() as epay:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ from ._gateway import (
     Merchant,
 )
 from ._httpx import SandboxTransport
+from ._notify import Delivery
 from ._state import SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -42,6 +43,7 @@ __all__ = [
     "TEST_CLIENT_ID",
     "TEST_CLIENT_SECRET",
     "TEST_TERMINAL_ID",
+    "Delivery",
     "Fault",
     "FaultKind",
     "Sandbox",
@@ -180,6 +182,25 @@ class Sandbox:
         if found is None:
             raise KeyError(f"no {kind} transaction {invoice_id!r} in the sandbox")
         return found
+
+    def send_notifications_to(
+        self,
+        *,
+        asgi_app: Any = None,
+        http_client: httpx.AsyncClient | None = None,
+        callback: Callable[[str, dict[str, Any]], Awaitable[object]] | None = None,
+    ) -> None:
+        """Deliver postLink notifications through exactly one of: an ASGI app (your FastAPI or
+        Starlette app, in-process), an ``httpx.AsyncClient``, or ``async callback(url, body)``.
+        Until this is called they are only recorded in :attr:`notifications`."""
+        self.gateway.notifier.configure(
+            asgi_app=asgi_app, http_client=http_client, callback=callback
+        )
+
+    @property
+    def notifications(self) -> list[Delivery]:
+        """Every notification the sandbox sent or would have sent, with its outcome."""
+        return self.gateway.notifier.deliveries
 
     def complete_3ds(self, md: str, *, approve: bool = True) -> str:
         """Play the payer at the ACS: the ``PaRes`` the bank would post to your TermUrl."""

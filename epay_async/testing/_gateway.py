@@ -15,6 +15,7 @@ from ..cryptogram import CryptogramPadding
 from ..types.status import ResultCode, StatusName
 from ._cards import SavedCard
 from ._keys import generated_key, public_pem
+from ._notify import Notifier
 from ._operations import OperationEndpoints
 from ._payments import PaymentEndpoints
 from ._state import IssuedToken, SandboxTransaction
@@ -78,6 +79,9 @@ class Gateway:
         self.route("POST", r"/(?:.*/)?oauth2/token", self.token)
         self.route("GET", r"/public\.rsa", self.public_key)
         self.route("GET", r"/check-status/(payment|p2p)/transaction/([^/]+)", self.check_status)
+        self.notifier = Notifier()
+        #: Notifications due, delivered before the answer to the request that caused them.
+        self.outbox: list[tuple[SandboxTransaction, bool]] = []
         self.payments = PaymentEndpoints(self)
         self.operations = OperationEndpoints(self)
 
@@ -90,7 +94,11 @@ class Gateway:
         for method, pattern, handler in self.routes:
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
-                return await handler(request, match)
+                response = await handler(request, match)
+                while self.outbox:
+                    tx, success = self.outbox.pop(0)
+                    await self.notifier.deliver(tx, success)
+                return response
         return SandboxResponse.error(404, 404, f"no such endpoint: {request.method} {request.path}")
 
     @property
@@ -106,6 +114,10 @@ class Gateway:
 
     def find(self, kind: str, invoice_id: str) -> SandboxTransaction | None:
         return self.transactions.get((kind, invoice_id))
+
+    def notify(self, transaction: SandboxTransaction, success: bool) -> None:
+        """Queue the postLink notification for ``transaction``."""
+        self.outbox.append((transaction, success))
 
     def add(self, transaction: SandboxTransaction) -> SandboxTransaction:
         self.transactions[(transaction.kind, transaction.invoice_id)] = transaction

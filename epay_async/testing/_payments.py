@@ -118,11 +118,16 @@ class PaymentEndpoints:
             name=str(_get(body, "name") or ""),
             data=str(_get(body, "data") or ""),
             secret_hash=token.secret_hash,
+            post_link=str(_get(body, "postLink") or token.post_link or "") or None,
+            failure_post_link=(
+                str(_get(body, "failurePostLink") or token.failure_post_link or "") or None
+            ),
         )
 
     def _authorised(self, tx: SandboxTransaction) -> None:
         tx.status = StatusName.AUTH if self.gw.two_step else StatusName.CHARGE
         tx.charged = Decimal(0) if self.gw.two_step else tx.amount
+        self.gw.notify(tx, success=True)
 
     def _save_card(self, tx: SandboxTransaction, pan: str, account_id: str | None) -> None:
         card = SavedCard.new(pan, account_id or "", tx.name, tx.terminal_id, tx.id)
@@ -133,6 +138,7 @@ class PaymentEndpoints:
         tx.status = StatusName.REJECT
         tx.reason, tx.reason_code = message, str(code)
         self.gw.add(tx)
+        self.gw.notify(tx, success=False)
         return SandboxResponse.error(
             400,
             code,
@@ -293,6 +299,7 @@ class PaymentEndpoints:
         if outcome is None or outcome[0] != md or not outcome[1]:
             code, message = THREE_DS_FAILED
             tx.status, tx.reason, tx.reason_code = StatusName.THREE_D, message, str(code)
+            self.gw.notify(tx, success=False)
             query = {"invoiceID": tx.invoice_id, "code": str(code), "message": message}
             return _redirect(f"{ERROR_PAGE}?{urlencode(query)}")
         self._authorised(tx)
@@ -345,7 +352,13 @@ class PaymentEndpoints:
         tx.email = str(order.get("senderEmail", ""))
         tx.status = StatusName.AUTH
         tx.card_mask = mask(sender_pan)
+        tx.secret_hash = token.secret_hash
+        tx.post_link = str(order.get("postLink") or token.post_link or "") or None
+        tx.failure_post_link = (
+            str(order.get("failurePostLink") or token.failure_post_link or "") or None
+        )
         self.gw.add(tx)
+        self.gw.notify(tx, success=True)
         sender = cards["sender"]
         if sender.get("save") is True and not sender_id:
             card = SavedCard.new(sender_pan, "", str(sender.get("name", "")), tx.terminal_id, tx.id)

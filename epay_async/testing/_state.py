@@ -75,6 +75,8 @@ class SandboxTransaction:
     charged: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
     secret_hash: str | None = attrs.field(default=None, repr=False)
+    post_link: str | None = None
+    failure_post_link: str | None = None
     #: Answers given (and consumed) before the real state: result codes or status names.
     scripted: deque[ResultCode | StatusName] = attrs.field(factory=deque)
 

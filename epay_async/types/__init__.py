@@ -1,6 +1,7 @@
 """Public request and response models."""
 
 from .cards import Card, CardPan, SavedCardInfo, SavedCardRef
+from .notifications import PaymentNotification
 from .operations import OperationResult
 from .order import Order
 from .payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult, Secure3D
@@ -15,6 +16,7 @@ __all__ = [
     "GooglePayToken",
     "OperationResult",
     "Order",
+    "PaymentNotification",
     "PaymentResult",
     "ResultCode",
     "SavedCardInfo",

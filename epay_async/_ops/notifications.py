@@ -1,0 +1,86 @@
+"""Checking a postLink notification against the gateway's own status (epay-api.md §5).
+
+The gateway signs nothing, so anybody can POST a notification to a merchant's URL. A
+notification is believed only when check-status backs every claim it makes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from decimal import Decimal
+
+from .. import _validation
+from ..errors import NotificationMismatchError, ValidationError
+from ..types.notifications import PaymentNotification
+from ..types.status import PAID_STATUSES, ResultCode, TransactionStatus
+from ._base import Context
+from .status import StatusKind, get_status
+
+__all__ = ["mismatches", "verify_notification"]
+
+
+def mismatches(
+    notification: PaymentNotification,
+    status: TransactionStatus,
+    *,
+    terminal_id: str,
+    expected_amount: Decimal | None = None,
+    secret_hash: str | None = None,
+) -> list[str]:
+    """Every way in which ``status`` (the gateway's word) fails to back ``notification``."""
+    found: list[str] = []
+    tx = status.transaction
+    if status.result_code == ResultCode.IN_PROGRESS:
+        return [f"the gateway has not finished ({status.describe()})"]
+    if status.result_code != ResultCode.SUCCESS or tx is None:
+        return [f"the gateway has no such transaction (resultCode {int(status.result_code)})"]
+    if tx.invoice_id != notification.invoice_id:
+        found.append("invoice id differs")
+    if notification.id and notification.id != tx.id:
+        found.append("transaction id differs")
+    if notification.amount is None:
+        found.append("the notification carries no amount")
+    elif notification.amount != tx.amount:
+        found.append("amount differs from the gateway's")
+    if expected_amount is not None and expected_amount != tx.amount:
+        found.append("the gateway's amount is not the order's")
+    if notification.currency is None or notification.currency != tx.currency:
+        found.append("currency differs")
+    if tx.terminal_id and tx.terminal_id != terminal_id:
+        found.append("the transaction belongs to another terminal")
+    if notification.terminal and notification.terminal not in (tx.terminal, tx.terminal_id):
+        found.append("terminal differs")
+    if not status.is_final:
+        found.append(f"the gateway has not finished ({status.describe()})")
+    elif notification.is_success != (tx.status_name in PAID_STATUSES):
+        found.append(f"the notification says {notification.code!r}, the gateway {tx.status_name}")
+    if secret_hash is not None and not (
+        notification.secret_hash is not None
+        and hmac.compare_digest(notification.secret_hash.encode(), secret_hash.encode())
+    ):
+        found.append("secret_hash does not match")
+    return found
+
+
+async def verify_notification(
+    ctx: Context,
+    notification: PaymentNotification,
+    *,
+    expected_amount: Decimal | None = None,
+    secret_hash: str | None = None,
+    kind: StatusKind = "payment",
+) -> TransactionStatus:
+    if not isinstance(notification, PaymentNotification):
+        raise ValidationError("notification", "must come from parse_notification")
+    expected_amount = _validation.optional_amount(expected_amount, "expected_amount")
+    status = await get_status(ctx, notification.invoice_id, kind)
+    found = mismatches(
+        notification,
+        status,
+        terminal_id=ctx.credentials.terminal_id,
+        expected_amount=expected_amount,
+        secret_hash=secret_hash,
+    )
+    if found:
+        raise NotificationMismatchError(notification.invoice_id, found)
+    return status

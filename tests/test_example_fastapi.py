@@ -1,0 +1,150 @@
+"""The FastAPI example, driven in-process through httpx.ASGITransport against the sandbox."""
+
+from __future__ import annotations
+
+import html.parser
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from epay_async.testing import Sandbox
+from examples.fastapi_shop import create_app
+
+pytestmark = pytest.mark.anyio
+
+VISA = {"pan": "4405639704015096", "exp_month": 1, "exp_year": 2027, "cvc": "321"}
+MC_3DS = {"pan": "5522042705066736", "exp_month": 1, "exp_year": 2027, "cvc": "775"}
+LOCKED = {"pan": "4003032704547597", "exp_month": 9, "exp_year": 2030, "cvc": "170"}
+
+
+@pytest.fixture
+async def shop(sandbox: Sandbox) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(sandbox.client, public_url="https://shop.example")
+    sandbox.send_notifications_to(asgi_app=app)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://shop.example") as c:
+            yield app, c
+
+
+async def order_state(client: httpx.AsyncClient, invoice_id: str) -> dict[str, Any]:
+    return (await client.get(f"/orders/{invoice_id}")).json()  # type: ignore[no-any-return]
+
+
+async def test_card_checkout_marks_paid_once_despite_early_and_duplicate_notifications(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    _, client = shop
+    response = await client.post(
+        "/checkout",
+        json={
+            "invoice_id": "300000001",
+            "amount": "250.00",
+            "description": "Books",
+            "account_id": "cust-1",
+            "card": VISA,
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "paid"
+    # The gateway's notification reached the shop before the payment answer did.
+    assert sandbox.notifications[0].status == 200
+    again = await client.post("/epay/post", content=sandbox.notifications[0].body)
+    assert again.status_code == 200
+    assert await order_state(client, "300000001") == {"status": "paid", "paid_events": 1}
+
+
+async def test_saved_card_checkout(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    _, client = shop
+    card_id = sandbox.save_card("4405639704015096", account_id="cust-2")
+    response = await client.post(
+        "/checkout",
+        json={"invoice_id": "300000002", "amount": "10", "description": "Tea", "card_id": card_id},
+    )
+    assert response.json()["status"] == "paid"
+    assert await order_state(client, "300000002") == {"status": "paid", "paid_events": 1}
+
+
+class FormFields(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "input":
+            self.fields[str(values["name"])] = str(values["value"])
+
+
+async def test_3ds_checkout_through_the_term_url(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    _, client = shop
+    page = await client.post(
+        "/checkout",
+        json={"invoice_id": "300000003", "amount": "99.90", "description": "Lamp", "card": MC_3DS},
+    )
+    assert page.headers["content-type"].startswith("text/html")
+    form = FormFields()
+    form.feed(page.text)
+    assert form.fields["TermUrl"] == "https://shop.example/epay/3ds"
+    assert await order_state(client, "300000003") == {"status": "pending", "paid_events": 0}
+    pa_res = sandbox.complete_3ds(form.fields["MD"])
+    back = await client.post("/epay/3ds", data={"PaRes": pa_res, "MD": form.fields["MD"]})
+    assert back.status_code == 200
+    assert await order_state(client, "300000003") == {"status": "paid", "paid_events": 1}
+    assert [n.status for n in sandbox.notifications] == [200]
+
+
+async def test_declined_checkout(sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    _, client = shop
+    response = await client.post(
+        "/checkout",
+        json={"invoice_id": "300000004", "amount": "5", "description": "x", "card": LOCKED},
+    )
+    assert response.status_code == 402
+    assert response.json()["reason"] == "Not permitted to merchant"
+    assert (await order_state(client, "300000004"))["status"] == "failed"
+
+
+async def test_forged_and_unknown_notifications_change_nothing(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    _, client = shop
+    sandbox.add_transaction("300000009", amount="1000", status="CHARGE")  # type: ignore[arg-type]
+    unknown = await client.post(
+        "/epay/post",
+        json={"code": "ok", "invoiceId": "300000009", "amount": 1000, "currency": "KZT"},
+    )
+    assert unknown.status_code == 404
+    assert (await order_state(client, "300000009"))["status"] == "unknown"
+    declined = await client.post(
+        "/checkout",
+        json={"invoice_id": "300000005", "amount": "5", "description": "x", "card": LOCKED},
+    )
+    assert declined.status_code == 402
+    forged = sandbox.notifications[-1].body.replace(b'"code":"error"', b'"code":"ok"')
+    assert b'"code":"ok"' in forged
+    response = await client.post("/epay/post", content=forged)
+    assert response.status_code == 409
+    assert (await order_state(client, "300000005"))["status"] == "failed"
+    garbage = await client.post("/epay/post", content=b"<xml/>")
+    assert garbage.status_code == 400
+
+
+async def test_bad_checkout_input_is_refused_before_paying(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    _, client = shop
+    response = await client.post(
+        "/checkout",
+        json={"invoice_id": "300000006", "amount": "1.005", "description": "x", "card": VISA},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "amount"
+    assert sandbox.requests == []

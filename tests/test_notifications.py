@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from epay_async import (
+    Card,
+    EpayClient,
+    NotificationMismatchError,
+    Order,
+    PaymentDeclinedError,
+    StatusName,
+    ValidationError,
+)
+from epay_async.notifications import parse_notification
+from epay_async.testing import Sandbox
+
+pytestmark = pytest.mark.anyio
+
+SUCCESS: dict[str, Any] = {
+    "accountId": "uuid000001",
+    "amount": 100,
+    "approvalCode": "170243",
+    "cardId": "e8a09f98-04b4-71a6-e053-1d1a000aa0d2",
+    "cardMask": "440563...5096",
+    "cardType": "VISA",
+    "code": "ok",
+    "currency": "KZT",
+    "data": '{"deal":1}',
+    "dateTime": "2024-03-01T12:34:56.123+06:00",
+    "description": "order 1",
+    "email": "a@b.kz",
+    "id": "af2089fe-43b1-47eb-a61f-c78dd196e18d",
+    "invoiceId": "205218074",
+    "ip": "46.148.239.182",
+    "ipCity": "",
+    "ipCountry": "KZ",
+    "ipDistrict": "",
+    "ipLatitude": 43.25,
+    "ipLongitude": 76.92,
+    "ipRegion": "",
+    "issuer": "Halyk Bank",
+    "language": "rus",
+    "name": "TEST",
+    "phone": "",
+    "reason": "Approved",
+    "reasonCode": 0,
+    "reference": "231951411351",
+    "secure": "yes",
+    "secureDetails": "",
+    "terminal": "98120001",
+    "secret_hash": "hash-1",
+}
+FAILURE: dict[str, Any] = {
+    "id": "af2089fe",
+    "dateTime": "2024-03-01T12:34:56+06:00",
+    "invoiceId": "205218074",
+    "invoiceIdAlt": "",
+    "amount": "100.00",
+    "currency": "KZT",
+    "terminal": "98120001",
+    "accountId": "",
+    "description": "x",
+    "language": "rus",
+    "cardMask": "400303...9821",
+    "cardType": "VISA",
+    "issuer": "",
+    "reference": "",
+    "secure": "no",
+    "secureDetails": "",
+    "tokenRecipient": "",
+    "code": "error",
+    "reason": "Not sufficient funds",
+    "reasonCode": "484",
+    "name": "",
+    "email": "",
+    "phone": "",
+    "ip": "",
+    "ipCountry": "",
+    "ipCity": "",
+    "ipRegion": "",
+    "ipDistrict": "",
+    "ipLongitude": "",
+    "ipLatitude": "",
+}
+
+
+def test_success_payload() -> None:
+    note = parse_notification(json.dumps(SUCCESS).encode())
+    assert note.is_success
+    assert note.invoice_id == "205218074"
+    assert note.amount == Decimal(100)
+    assert note.reason_code == "0"
+    assert note.secure is True
+    assert note.card_id == SUCCESS["cardId"]
+    assert note.date_time is not None
+    assert note.date_time.utcoffset() == timedelta(hours=6)
+    assert note.secret_hash == "hash-1"
+    assert "hash-1" not in repr(note)
+    assert note.extra["ipLatitude"] == Decimal("43.25")
+
+
+def test_failure_payload_and_other_casings() -> None:
+    note = parse_notification(
+        {**FAILURE, "InvoiceID": FAILURE["invoiceId"], "invoiceId": None}
+        | {"invoiceId": "205218074"}
+    )
+    assert not note.is_success
+    assert note.amount == Decimal("100.00")
+    assert note.reason_code == "484"
+    assert note.secure is False
+    assert note.extra["tokenRecipient"] == ""
+    assert parse_notification(json.dumps({"InvoiceID": "1", "CODE": "OK"})).is_success
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b"", "body"),
+        (b"not json", "body"),
+        (b"\xff\xfe\x00", "body"),
+        (b"[1, 2]", "body"),
+        (b'"ok"', "body"),
+        (b'{"code": "ok"}', "invoice_id"),
+        (b'{"code": "ok", "invoiceId": ""}', "invoice_id"),
+        (b'{"code": "ok", "invoiceId": {"$ne": 1}}', "invoice_id"),
+        (b'{"code": "ok", "invoiceId": [1]}', "invoice_id"),
+        (b'{"invoiceId": "1"}', "code"),
+        (b'{"code": "ok", "invoiceId": "1", "amount": "lots"}', "amount"),
+        (b'{"code": "ok", "invoiceId": "1", "amount": 1e400}', "amount"),
+        (b'{"code": "ok", "invoiceId": "1", "amount": -5}', "amount"),
+        (b'{"code": "ok", "invoiceId": "1", "amount": ' + b"9" * 5000 + b"}", "body"),
+        (b'{"code": "ok", "invoiceId": "1", "secure": {"a": [1]}}', "secure"),
+        (b'{"code": "ok", "invoiceId": "1", "dateTime": 12}', "date_time"),
+        (b'{"code": "ok", "invoiceId": "1", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "body"),
+        (b'{"code": "ok", "invoiceId": "1", "pad": "' + b"x" * 1_000_000 + b'"}', "body"),
+    ],
+)
+def test_hostile_bodies_raise_validation_error(body: bytes, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_notification(body)
+    assert info.value.field == field
+
+
+def test_wrong_input_type() -> None:
+    with pytest.raises(ValidationError):
+        parse_notification(12)  # type: ignore[arg-type]
+
+
+VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+LOCKED = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
+
+
+def order(invoice_id: str = "205218074", **changes: Any) -> Order:
+    fields: dict[str, Any] = {
+        "invoice_id": invoice_id,
+        "amount": Decimal("100.00"),
+        "description": "order",
+        "post_link": "https://shop.example/post",
+        "secret_hash": "hash-1",
+    }
+    return Order(**{**fields, **changes})
+
+
+async def delivered(sandbox: Sandbox, epay: EpayClient, card: Card = VISA) -> dict[str, Any]:
+    with contextlib.suppress(PaymentDeclinedError):
+        await epay.pay_with_card(order(), card)
+    assert len(sandbox.notifications) == 1
+    return dict(sandbox.notifications[0].payload)
+
+
+async def test_a_genuine_notification_verifies(sandbox: Sandbox, epay: EpayClient) -> None:
+    await delivered(sandbox, epay)
+    assert sandbox.notifications[0].url == "https://shop.example/post"
+    status = await epay.verify_notification(
+        parse_notification(sandbox.notifications[0].body),
+        expected_amount=Decimal("100.00"),
+        secret_hash="hash-1",
+    )
+    assert status.status_name is StatusName.AUTH
+
+
+async def test_a_genuine_failure_notification_verifies(sandbox: Sandbox, epay: EpayClient) -> None:
+    payload = await delivered(sandbox, epay, LOCKED)
+    assert payload["code"] == "error"
+    status = await epay.verify_notification(parse_notification(payload))
+    assert status.status_name is StatusName.REJECT
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "why"),
+    [
+        ({"amount": Decimal("1.00")}, {}, "amount"),
+        ({}, {"expected_amount": Decimal("99.00")}, "order's"),
+        ({"currency": "USD"}, {}, "currency"),
+        ({"invoiceId": "999999999"}, {}, "no such transaction"),
+        ({"id": "00000000-forged"}, {}, "transaction id"),
+        ({"terminal": "00000000"}, {}, "terminal"),
+        ({}, {"secret_hash": "another"}, "secret_hash"),
+        ({"secret_hash": None}, {"secret_hash": "hash-1"}, "secret_hash"),
+    ],
+)
+async def test_forged_notifications_never_verify(
+    sandbox: Sandbox, epay: EpayClient, change: dict[str, Any], kwargs: dict[str, Any], why: str
+) -> None:
+    payload = {**await delivered(sandbox, epay), **change}
+    with pytest.raises(NotificationMismatchError) as info:
+        await epay.verify_notification(parse_notification(payload), **kwargs)
+    assert any(why in m for m in info.value.mismatches)
+
+
+async def test_success_claimed_while_the_gateway_says_reject(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    payload = await delivered(sandbox, epay, LOCKED)
+    forged = {**payload, "code": "ok", "reasonCode": 0}
+    with pytest.raises(NotificationMismatchError) as info:
+        await epay.verify_notification(parse_notification(forged))
+    assert "REJECT" in str(info.value)
+
+
+async def test_a_notification_for_an_unfinished_payment_does_not_verify(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    payload = await delivered(sandbox, epay)
+    sandbox.in_progress("205218074", polls=1)
+    with pytest.raises(NotificationMismatchError, match="not finished"):
+        await epay.verify_notification(parse_notification(payload))
+
+
+async def test_verify_refuses_raw_input(epay: EpayClient) -> None:
+    with pytest.raises(ValidationError):
+        await epay.verify_notification({"invoiceId": "1"})  # type: ignore[arg-type]
+
+
+async def test_delivery_through_callback_and_http_client(sandbox: Sandbox) -> None:
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def callback(url: str, body: dict[str, Any]) -> None:
+        received.append((url, body))
+
+    sandbox.send_notifications_to(callback=callback)
+    async with sandbox.client() as epay:
+        await epay.pay_with_card(order(), VISA)
+        with pytest.raises(PaymentDeclinedError):
+            await epay.pay_with_card(order("205218075", failure_post_link=None), LOCKED)
+    assert [r[1]["code"] for r in received] == ["ok", "error"]
+    assert received[1][0] == "https://shop.example/post"  # no failurePostLink: postLink
+
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return httpx.Response(500)
+
+    other = Sandbox(key_bits=2048)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as shop_client:
+        other.send_notifications_to(http_client=shop_client)
+        async with other.client() as epay:
+            await epay.pay_with_card(order(), VISA)
+    assert json.loads(bodies[0])["amount"] == 100.00
+    assert other.notifications[0].status == 500
+    with pytest.raises(ValueError, match="exactly one"):
+        other.send_notifications_to()
