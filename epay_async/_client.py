@@ -8,6 +8,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
+import attrs
 import httpx
 
 from . import _constants as C
@@ -143,6 +144,35 @@ class EpayClient:
             terminal_id=values["terminal_id"],
             **kwargs,
         )
+
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> EpayClient:
+        """A client for some calls with another retry policy or timeout; it shares this one's
+        HTTP client, token cache and public key, and closing it closes nothing.
+
+        ``await epay.with_options(retry=RetryPolicy(deadline=5)).get_status(invoice_id)``
+        """
+        clone = object.__new__(EpayClient)
+        clone.__dict__.update(self.__dict__)
+        clone._owns_http = False
+        transport = self._ctx.transport
+        clone._ctx = attrs.evolve(
+            self._ctx,
+            transport=Transport(
+                transport.http,
+                retry or transport.retry,
+                timeout=(
+                    transport.timeout
+                    if timeout is None
+                    else (timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))
+                ),
+            ),
+        )
+        return clone
 
     @property
     def client_id(self) -> str:

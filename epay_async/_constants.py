@@ -19,6 +19,8 @@ DEFAULT_BACKOFF_MAX = 8.0
 DEFAULT_JITTER = 0.25
 #: A server's Retry-After is honoured up to this many seconds.
 DEFAULT_RETRY_AFTER_CAP = 30.0
+#: The most one call may take, all attempts and pauses included.
+DEFAULT_DEADLINE = 60.0
 
 #: A cached read token is refreshed this many seconds before the gateway says it expires.
 TOKEN_EXPIRY_MARGIN = 60.0

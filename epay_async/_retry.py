@@ -42,7 +42,8 @@ class RetryPolicy:
 
     ``max_attempts`` counts the first try. Delays grow as ``backoff_base * 2**(n-1)`` up to
     ``backoff_max``, each spread by +/- ``jitter`` (a fraction). A ``Retry-After`` header is
-    honoured up to ``retry_after_cap`` seconds.
+    honoured up to ``retry_after_cap`` seconds. No retry starts that would end after
+    ``deadline`` seconds from the call's start, and an attempt still running then is cancelled.
     """
 
     max_attempts: int = attrs.field(default=C.DEFAULT_MAX_ATTEMPTS)
@@ -50,6 +51,13 @@ class RetryPolicy:
     backoff_max: float = attrs.field(default=C.DEFAULT_BACKOFF_MAX, validator=_positive)
     jitter: float = attrs.field(default=C.DEFAULT_JITTER, validator=_positive)
     retry_after_cap: float = attrs.field(default=C.DEFAULT_RETRY_AFTER_CAP, validator=_positive)
+    #: Seconds one call may take in all, attempts and pauses included (None: no limit).
+    deadline: float | None = attrs.field(default=C.DEFAULT_DEADLINE)
+
+    @deadline.validator
+    def _check_deadline(self, _: attrs.Attribute[float | None], value: float | None) -> None:
+        if value is not None and not (value > 0 and not math.isinf(value)):
+            raise ValueError(f"deadline must be a finite number > 0 or None, got {value!r}")
 
     @max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:

@@ -8,6 +8,7 @@ Reads are retried on network errors, 429 and 5xx, honouring ``Retry-After``.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -72,11 +73,13 @@ class Transport:
         http: httpx.AsyncClient,
         retry: RetryPolicy,
         *,
+        timeout: httpx.Timeout | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.http = http
         self.retry = retry
+        self.timeout = timeout
         self._sleep = sleep
         self._rand = rand
 
@@ -91,24 +94,54 @@ class Transport:
         if self.http.is_closed:
             raise TransportError(f"{request.operation}: the HTTP client is closed")
         policy = self.retry
+        deadline = anyio.current_time() + policy.deadline if policy.deadline else math.inf
         attempt = 0
         while True:
             attempt += 1
+            remaining = deadline - anyio.current_time() if deadline < math.inf else None
             try:
-                response = await self._send_once(request, attempt)
+                with anyio.fail_after(remaining):
+                    response = await self._send_once(request, attempt)
+            except TimeoutError:
+                raise self._deadline_failure(request) from None
             except httpx.HTTPError as exc:
-                if should_retry(policy, attempt=attempt, idempotent=request.idempotent, error=exc):
-                    await self.backoff(request.operation, attempt, None, type(exc).__name__)
+                retry = should_retry(
+                    policy, attempt=attempt, idempotent=request.idempotent, error=exc
+                )
+                if retry and await self._pause(request, attempt, None, exc, deadline):
                     continue
                 raise self._network_failure(request, exc) from exc
             status = response.status_code
-            if should_retry(
+            retry = should_retry(
                 policy, attempt=attempt, idempotent=request.idempotent, status_code=status
-            ):
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                await self.backoff(request.operation, attempt, retry_after, f"HTTP {status}")
+            )
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry and await self._pause(request, attempt, retry_after, status, deadline):
                 continue
             return self._check_status(request, response)
+
+    async def _pause(
+        self,
+        request: ApiRequest,
+        attempt: int,
+        retry_after: float | None,
+        why: httpx.HTTPError | int,
+        deadline: float,
+    ) -> bool:
+        """Sleep before the next attempt, unless that would end past the call's deadline."""
+        delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
+        if anyio.current_time() + delay >= deadline:
+            return False
+        reason = f"HTTP {why}" if isinstance(why, int) else type(why).__name__
+        self._log_retry(request.operation, delay, reason, attempt)
+        await self._sleep(delay)
+        return True
+
+    def _deadline_failure(self, request: ApiRequest) -> Exception:
+        reason = f"no answer within the {self.retry.deadline} s deadline"
+        if request.idempotent:
+            return TransportError(f"{request.operation}: {reason}")
+        return request.outcome_unknown(reason)
 
     async def _send_once(self, request: ApiRequest, attempt: int) -> ApiResponse:
         headers = {"Accept": request.accept}
@@ -123,6 +156,7 @@ class Transport:
             data=request.form,
             content=request.content,
             headers=headers,
+            timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
         started = time.perf_counter()
         status: int | str = "error"
@@ -151,6 +185,10 @@ class Transport:
     ) -> None:
         """Sleep (cancellably) before attempt ``attempt + 1``, logging why."""
         delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
+        self._log_retry(operation, delay, reason, attempt)
+        await self._sleep(delay)
+
+    def _log_retry(self, operation: str, delay: float, reason: str, attempt: int) -> None:
         logger.info(
             "retrying %s in %.2f s after %s (attempt %d of %d)",
             operation,
@@ -159,7 +197,6 @@ class Transport:
             attempt,
             self.retry.max_attempts,
         )
-        await self._sleep(delay)
 
     def _network_failure(self, request: ApiRequest, exc: httpx.HTTPError) -> Exception:
         if isinstance(exc, _BodyTooLarge):

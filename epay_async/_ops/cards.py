@@ -27,7 +27,7 @@ async def list_cards(ctx: Context, account_id: str) -> list[SavedCardInfo]:
         idempotent=True,
     )
     response = await send_with_service_token(ctx, request)
-    body: Any = json_body(response, what="card list") if response.content.strip() else []
+    body: Any = json_body(response, what="card list")
     if isinstance(body, dict) and body.get("code") == NO_SAVED_CARDS:
         return []
     if response.status_code >= 400:
@@ -48,3 +48,11 @@ async def deactivate_card(ctx: Context, card_id: str) -> None:
     response = await send_with_service_token(ctx, request)
     if response.status_code >= 400:
         raise gateway_error(request, response)
+    # The answer's body is undocumented: empty or a JSON object without an error code.
+    if response.content.strip():
+        body: Any = json_body(response, what="deactivate_card answer")
+        if not isinstance(body, dict):
+            raise ProtocolError("deactivate_card: the answer is not a JSON object")
+        code = body.get("code")
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            raise gateway_error(request, response)

@@ -17,6 +17,7 @@ class FaultKind(enum.Enum):
     READ_TIMEOUT = "read_timeout"  # processed, the answer is lost
     DROPPED = "dropped"  # processed, the connection drops mid-answer
     RESPONSE = "response"  # a canned answer instead of the gateway's
+    SLOW = "slow"  # processed, answered after ``delay`` seconds (past the read timeout?)
 
 
 @attrs.frozen
@@ -27,6 +28,7 @@ class Fault:
     response: SandboxResponse | None = None
     #: Whether the gateway acts on the request before the fault hits (state changes).
     processed: bool = False
+    delay: float = 0.0
 
     @classmethod
     def connect_error(cls) -> Fault:
@@ -51,6 +53,12 @@ class Fault:
     @classmethod
     def dropped(cls) -> Fault:
         return cls(FaultKind.DROPPED, processed=True)
+
+    @classmethod
+    def slow(cls, delay: float) -> Fault:
+        """Process the request, then answer only after ``delay`` seconds; the client's read
+        timeout applies as it would on a socket."""
+        return cls(FaultKind.SLOW, processed=True, delay=delay)
 
     @classmethod
     def status(

@@ -41,7 +41,13 @@ class SandboxTransport(httpx.AsyncBaseTransport):
         if fault is None or fault.processed:
             response = await self._sandbox.gateway.handle(sandbox_request)
         if fault is not None:
-            if fault.kind is FaultKind.RESPONSE:
+            if fault.kind is FaultKind.SLOW:
+                read_timeout = request.extensions.get("timeout", {}).get("read")
+                if read_timeout is not None and fault.delay > read_timeout:
+                    await anyio.sleep(read_timeout)
+                    raise httpx.ReadTimeout("sandbox: read timed out", request=request)
+                await anyio.sleep(fault.delay)
+            elif fault.kind is FaultKind.RESPONSE:
                 assert fault.response is not None
                 response = fault.response
             elif fault.kind is FaultKind.WRITE_TIMEOUT:

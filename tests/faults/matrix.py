@@ -1,0 +1,323 @@
+"""The fault matrix: every endpoint the client calls, every fault, one table of outcomes.
+
+``EXPECTED`` is the single source of truth: the tests check each (endpoint, fault) cell
+against it, counting the requests that reached the gateway, and the README's "What happens
+when" table is rendered from it (``python -m tests.faults.matrix``) and checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import attrs
+
+from epay_async import (
+    ApiError,
+    ApplePayPayment,
+    AuthenticationError,
+    Card,
+    CardPan,
+    EpayClient,
+    GooglePayToken,
+    Order,
+    OutcomeUnknownError,
+    ProtocolError,
+    StatusName,
+    TransportError,
+)
+from epay_async.testing import Fault, Sandbox
+
+Call = Callable[[], Awaitable[object]]
+Setup = Callable[[Sandbox, EpayClient], Awaitable[Call]]
+
+VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
+GOOGLE = GooglePayToken.from_payment_data(
+    {
+        "apiVersion": 2,
+        "apiVersionMinor": 0,
+        "paymentMethodData": {"tokenizationData": {"type": "PAYMENT_GATEWAY", "token": "{}"}},
+    }
+)
+APPLE = ApplePayPayment.from_decrypted({"paymentData": {"onlinePaymentCryptogram": "AQID"}})
+#: The read timeout the matrix's client uses; ``Fault.slow`` answers later than this.
+READ_TIMEOUT = 0.05
+
+
+def order(invoice_id: str = "500000001", **fields: object) -> Order:
+    return Order(
+        invoice_id=invoice_id,
+        amount=Decimal("100.00"),
+        description="fault matrix",
+        account_id="fault-acct",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+# -- endpoints --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Endpoint:
+    name: str
+    #: The request path the faults are injected on and requests are counted at.
+    path: str
+    #: Which column of the table applies (see ``KINDS``).
+    kind: str
+    setup: Setup
+
+
+async def _status(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sandbox.add_transaction("500000001", status=StatusName.CHARGE)
+    await epay.get_status("500000001")  # token cached: only check-status is under test
+    return lambda: epay.get_status("500000001")
+
+
+async def _status_p2p(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sandbox.add_transaction("500000001", status=StatusName.AUTH, kind="p2p")
+    await epay.get_status("500000001", kind="p2p")
+    return lambda: epay.get_status("500000001", kind="p2p")
+
+
+async def _token(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sandbox.add_transaction("500000001", status=StatusName.CHARGE)
+    return lambda: epay.get_status("500000001")  # a cold client: mints its token now
+
+
+async def _public_key(sandbox: Sandbox, epay: EpayClient) -> Call:
+    return lambda: epay.pay_with_card(order(), VISA)  # the key is fetched on first use
+
+
+async def _prefetched_key(epay: EpayClient) -> None:
+    await epay.pay_with_card(order("500000099"), VISA)
+
+
+async def _pay_card(sandbox: Sandbox, epay: EpayClient) -> Call:
+    await _prefetched_key(epay)
+    return lambda: epay.pay_with_card(order(), VISA)
+
+
+async def _pay_saved(sandbox: Sandbox, epay: EpayClient) -> Call:
+    card_id = sandbox.save_card(VISA.pan, account_id="fault-acct")
+    return lambda: epay.pay_with_saved_card(order(), card_id)
+
+
+async def _pay_google(sandbox: Sandbox, epay: EpayClient) -> Call:
+    return lambda: epay.pay_with_google_pay(order(), GOOGLE)
+
+
+async def _pay_apple(sandbox: Sandbox, epay: EpayClient) -> Call:
+    await _prefetched_key(epay)
+    return lambda: epay.pay_with_apple_pay(order(), APPLE)
+
+
+async def _confirm(sandbox: Sandbox, epay: EpayClient) -> Call:
+    pending = await epay.pay_with_card(order(), MC_3DS)
+    assert pending.secure3d is not None
+    md = pending.secure3d.md
+    pa_res = sandbox.complete_3ds(md)
+    return lambda: epay.confirm_3ds(pending.id, pa_res=pa_res, md=md)
+
+
+async def _transfer(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sender = CardPan(pan=VISA.pan, exp_month=1, exp_year=2027, cvc="321")
+    receiver = CardPan(pan="377514500004820")
+    return lambda: epay.transfer(order(), sender=sender, receiver=receiver)
+
+
+async def _authorised(epay: EpayClient) -> str:
+    return (await epay.pay_with_card(order("500000002"), VISA)).id
+
+
+async def _charge(sandbox: Sandbox, epay: EpayClient) -> Call:
+    payment_id = await _authorised(epay)
+    return lambda: epay.charge(payment_id)
+
+
+async def _cancel(sandbox: Sandbox, epay: EpayClient) -> Call:
+    payment_id = await _authorised(epay)
+    return lambda: epay.cancel(payment_id)
+
+
+async def _refund(sandbox: Sandbox, epay: EpayClient) -> Call:
+    payment_id = await _authorised(epay)
+    await epay.charge(payment_id)
+    return lambda: epay.refund(payment_id, Decimal("50"))
+
+
+async def _list_cards(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sandbox.save_card(VISA.pan, account_id="fault-acct")
+    await epay.list_cards("fault-acct")
+    return lambda: epay.list_cards("fault-acct")
+
+
+async def _deactivate(sandbox: Sandbox, epay: EpayClient) -> Call:
+    card_id = sandbox.save_card(VISA.pan, account_id="fault-acct")
+    await epay.list_cards("fault-acct")
+    return lambda: epay.deactivate_card(card_id)
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("token", "/oauth2/token", "token", _token),
+    Endpoint("public key", "/public.rsa", "key", _public_key),
+    Endpoint("get_status", "/check-status/payment/", "read", _status),
+    Endpoint("get_status p2p", "/check-status/p2p/", "read", _status_p2p),
+    Endpoint("list_cards", "/cards/fault-acct", "read", _list_cards),
+    Endpoint("deactivate_card", "/card/deactivate/", "read", _deactivate),
+    Endpoint("pay_with_card", "/payment/cryptopay", "pay", _pay_card),
+    Endpoint("pay_with_saved_card", "/payments/cards/auth", "pay", _pay_saved),
+    Endpoint("pay_with_google_pay", "/payment/cryptopay", "pay", _pay_google),
+    Endpoint("pay_with_apple_pay", "/payment/cryptopay", "pay", _pay_apple),
+    Endpoint("transfer", "/p2p/transfer", "pay", _transfer),
+    Endpoint("confirm_3ds", "/payment/confirm", "op", _confirm),
+    Endpoint("charge", "/charge", "op", _charge),
+    Endpoint("cancel", "/cancel", "op", _cancel),
+    Endpoint("refund", "/refund", "op", _refund),
+)
+
+#: Columns of the table.
+KINDS: dict[str, str] = {
+    "read": "reads: status, cards",
+    "token": "token",
+    "key": "public key",
+    "pay": "payments, transfer",
+    "op": "confirm, charge, cancel, refund",
+}
+
+# -- faults -----------------------------------------------------------------------------------
+
+TEN_MB = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+
+
+@attrs.frozen
+class Injected:
+    name: str
+    fault: Fault
+    #: How many requests it hits (3 = every attempt of the default policy).
+    times: int = 1
+
+
+FAULTS: tuple[Injected, ...] = (
+    Injected("connect error", Fault.connect_error()),
+    Injected("connect timeout", Fault.connect_timeout()),
+    Injected("pool timeout", Fault.pool_timeout()),
+    Injected("connect error, every attempt", Fault.connect_error(), times=3),
+    Injected("write timeout", Fault.write_timeout()),
+    Injected("read timeout after sending", Fault.read_timeout()),
+    Injected("connection dropped mid-answer", Fault.dropped()),
+    Injected("answer slower than the timeout", Fault.slow(READ_TIMEOUT * 4)),
+    Injected("HTTP 500", Fault.status(500)),
+    Injected("HTTP 502", Fault.status(502, b"<html>Bad Gateway</html>")),
+    Injected("HTTP 503", Fault.status(503)),
+    Injected("HTTP 504", Fault.status(504)),
+    Injected("HTTP 503, every attempt", Fault.status(503), times=3),
+    Injected("HTTP 429", Fault.status(429)),
+    Injected("HTTP 429 with Retry-After", Fault.status(429, retry_after="1")),
+    Injected("HTTP 401", Fault.status(401)),
+    Injected("HTTP 403", Fault.status(403, b"<html>Forbidden</html>")),
+    Injected("HTML page with HTTP 200", Fault.status(200, b"<html>Sorry</html>", processed=True)),
+    Injected(
+        "truncated JSON", Fault.status(200, b'{"resultCode": "100", "id": "7', processed=True)
+    ),
+    Injected(
+        "JSON of the wrong shape", Fault.status(200, b'[{"unexpected": true}]', processed=True)
+    ),
+    Injected("empty HTTP 200 body", Fault.status(200, b"", processed=True)),
+    Injected("10 MB body", Fault.status(200, TEN_MB, processed=True)),
+)
+
+# -- the table --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Outcome:
+    """``error`` None means the call succeeded; ``reached`` counts requests the gateway saw."""
+
+    error: type[Exception] | None
+    reached: int
+
+    def describe(self) -> str:
+        if self.error is None:
+            return f"ok ({self.reached})" if self.reached < 2 else f"retried, ok ({self.reached})"
+        return f"`{self.error.__name__}` ({self.reached})"
+
+
+OK1, OK2 = Outcome(None, 1), Outcome(None, 2)
+UNKNOWN = Outcome(OutcomeUnknownError, 1)
+PROTOCOL = Outcome(ProtocolError, 1)
+AUTH = Outcome(AuthenticationError, 1)
+
+_NEVER_SENT = dict.fromkeys(KINDS, OK1)
+_MAY_HAVE_ARRIVED = {"read": OK2, "token": OK2, "key": OK2, "pay": UNKNOWN, "op": UNKNOWN}
+_UNREADABLE = {"read": PROTOCOL, "token": PROTOCOL, "key": PROTOCOL, "pay": UNKNOWN, "op": UNKNOWN}
+_REFUSED_TOKEN = {"read": OK2, "token": AUTH, "key": AUTH, "pay": AUTH, "op": OK2}
+
+EXPECTED: dict[str, dict[str, Outcome]] = {
+    "connect error": _NEVER_SENT,
+    "connect timeout": _NEVER_SENT,
+    "pool timeout": _NEVER_SENT,
+    "connect error, every attempt": dict.fromkeys(KINDS, Outcome(TransportError, 0)),
+    "write timeout": _MAY_HAVE_ARRIVED,
+    "read timeout after sending": _MAY_HAVE_ARRIVED,
+    "connection dropped mid-answer": _MAY_HAVE_ARRIVED,
+    "answer slower than the timeout": _MAY_HAVE_ARRIVED,
+    "HTTP 500": _MAY_HAVE_ARRIVED,
+    "HTTP 502": _MAY_HAVE_ARRIVED,
+    "HTTP 503": _MAY_HAVE_ARRIVED,
+    "HTTP 504": _MAY_HAVE_ARRIVED,
+    "HTTP 503, every attempt": {
+        "read": Outcome(ApiError, 3),
+        "token": Outcome(ApiError, 3),
+        "key": Outcome(ApiError, 3),
+        "pay": UNKNOWN,
+        "op": UNKNOWN,
+    },
+    "HTTP 429": _MAY_HAVE_ARRIVED,
+    "HTTP 429 with Retry-After": _MAY_HAVE_ARRIVED,
+    "HTTP 401": _REFUSED_TOKEN,
+    "HTTP 403": _REFUSED_TOKEN,
+    "HTML page with HTTP 200": _UNREADABLE,
+    "truncated JSON": _UNREADABLE,
+    "JSON of the wrong shape": _UNREADABLE,
+    "empty HTTP 200 body": _UNREADABLE,
+    "10 MB body": _UNREADABLE,
+}
+
+#: Cells where one endpoint differs from its column, each with its reason.
+EXCEPTIONS: dict[tuple[str, str], tuple[Outcome, str]] = {
+    ("deactivate_card", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
+    ("charge", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
+    ("cancel", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
+    ("refund", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
+}
+
+
+def expected(endpoint: Endpoint, fault: Injected) -> Outcome:
+    special = EXCEPTIONS.get((endpoint.name, fault.name))
+    return special[0] if special else EXPECTED[fault.name][endpoint.kind]
+
+
+def render_markdown() -> str:
+    """The README's table."""
+    lines = [
+        "| fault | " + " | ".join(KINDS.values()) + " |",
+        "|---" * (len(KINDS) + 1) + "|",
+    ]
+    for fault in FAULTS:
+        cells = [EXPECTED[fault.name][kind].describe() for kind in KINDS]
+        lines.append(f"| {fault.name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "In brackets: how many requests reached the gateway. Exceptions to the columns: "
+        + "; ".join(
+            f"{endpoint} with an {fault}: {outcome.describe()}, {why}"
+            for (endpoint, fault), (outcome, why) in EXCEPTIONS.items()
+        )
+        + "."
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

@@ -1,0 +1,62 @@
+"""Every (endpoint, fault) cell of the matrix, under asyncio and trio."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from epay_async import EpayError
+from epay_async.testing import TEST_CLIENT_SECRET, Sandbox
+
+from ..conftest import FAST_RETRY
+from .matrix import ENDPOINTS, FAULTS, READ_TIMEOUT, Endpoint, Injected, expected, render_markdown
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+async def test_cell(endpoint: Endpoint, fault: Injected, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    sandbox = Sandbox(key_bits=2048)
+    timeout = httpx.Timeout(5.0, read=READ_TIMEOUT)
+    outcome = expected(endpoint, fault)
+    async with sandbox.client(retry=FAST_RETRY, timeout=timeout) as epay:
+        call = await endpoint.setup(sandbox, epay)
+        before = len(sandbox.requests_to(endpoint.path))
+        sandbox.fail(endpoint.path, fault.fault, times=fault.times)
+        error: EpayError | None = None
+        if outcome.error is None:
+            await call()
+        else:
+            with pytest.raises(outcome.error) as info:
+                await call()
+            error = info.value
+    reached = len(sandbox.requests_to(endpoint.path)) - before
+    assert reached == outcome.reached, f"{reached} requests reached {endpoint.path}"
+    shown = caplog.text + (f"{error!s}{error!r}" if error else "")
+    for secret in [TEST_CLIENT_SECRET, *(t.value for t in sandbox.gateway.tokens.values())]:
+        assert secret not in shown
+
+
+def test_no_money_request_is_ever_expected_twice() -> None:
+    for endpoint in ENDPOINTS:
+        if endpoint.kind in ("pay", "op"):
+            for fault in FAULTS:
+                outcome = expected(endpoint, fault)
+                assert outcome.reached <= 1 or (
+                    fault.name in ("HTTP 401", "HTTP 403") and endpoint.kind == "op"
+                ), (endpoint.name, fault.name)
+
+
+def test_readme_shows_the_matrix() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert render_markdown() in readme, "regenerate with: python -m tests.faults.matrix"
