@@ -121,7 +121,7 @@ def to_decimal(value: Any, _: Any = None) -> Decimal:
 def to_int(value: Any, _: Any = None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
         return int(value)
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         return int(value)
@@ -148,7 +148,8 @@ def to_bool(value: Any, _: Any = None) -> bool:
 
 _ISO = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<frac>\d+))?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
 )
 
 
@@ -222,6 +223,19 @@ def _make_response_hook(converter: cattrs.Converter, cls: Any) -> Callable[[Any,
     return hook
 
 
+def _make_response_unstructure(converter: cattrs.Converter, cls: Any) -> Callable[[Any], Any]:
+    """Unstructure hook writing gateway names; ``extra`` keys are merged back in."""
+    names = [(f.name, wire_name(f)) for f in attrs.fields(cls) if f.name != "extra"]
+
+    def hook(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = dict(obj.extra)
+        for name, key in names:
+            out[key] = converter.unstructure(getattr(obj, name))
+        return out
+
+    return hook
+
+
 def _enum_hook(enum_cls: type[enum.Enum], parse: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
     def hook(value: Any, _: Any) -> Any:
         return enum_cls(parse(value))
@@ -241,6 +255,9 @@ def _build() -> cattrs.Converter:
     converter.register_structure_hook(Any, lambda value, _: value)
     converter.register_structure_hook_factory(
         _is_response, lambda cls: _make_response_hook(converter, cls)
+    )
+    converter.register_unstructure_hook_factory(
+        _is_response, lambda cls: _make_response_unstructure(converter, cls)
     )
     converter.register_unstructure_hook(Decimal, lambda value: value)
     converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
@@ -266,4 +283,5 @@ def structure(data: Any, cls: type[T], *, what: str) -> T:
 
 
 def unstructure(obj: Any) -> Any:
+    """A model as the gateway would write it (wire names, ``Decimal`` money)."""
     return _converter.unstructure(obj)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .errors import ValidationError
 
-_INVOICE = re.compile(r"\d{6,15}")
+_INVOICE = re.compile(r"[0-9]{6,15}")
 
 
 def invoice_id(value: object, field: str = "invoice_id") -> str:
@@ -45,18 +45,29 @@ def seconds(value: object, field: str, *, allow_zero: bool = False) -> float:
     return number
 
 
+def text(value: object, field: str) -> str:
+    """A string that can be sent: valid Unicode (no lone surrogates)."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field, "is not valid Unicode text") from None
+    return value
+
+
 def non_empty(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field, "must be a non-empty string")
-    return value
+    return text(value, field)
 
 
 # -- money and orders -------------------------------------------------------------------------
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PHONE = re.compile(r"\+?\d{10,15}")
-_DIGITS = re.compile(r"\d+")
+_PHONE = re.compile(r"\+?[0-9]{10,15}")
+_DIGITS = re.compile(r"[0-9]+")
 _LANGUAGES = ("rus", "kaz", "eng")
 MAX_DESCRIPTION_BYTES = 125
 
@@ -102,7 +113,7 @@ def currency(value: object, field: str = "currency") -> str:
 def description(value: object, field: str = "description") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(field, "must be a non-empty string")
-    size = len(value.encode("utf-8"))
+    size = len(text(value, field).encode("utf-8"))
     if size > MAX_DESCRIPTION_BYTES:
         raise ValidationError(
             field, f"is {size} bytes in UTF-8; the gateway allows {MAX_DESCRIPTION_BYTES}"
@@ -115,6 +126,8 @@ def optional_link(value: object, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(field, "must be a URL string")
+    if not value.isascii():
+        raise ValidationError(field, "must be an ASCII URL (percent-encode anything else)")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
         raise ValidationError(field, "must be an absolute http(s) URL")
@@ -126,7 +139,7 @@ def optional_email(value: object, field: str = "email") -> str | None:
         return None
     if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
         raise ValidationError(field, "is not an email address")
-    return value.strip()
+    return text(value.strip(), field)
 
 
 def optional_phone(value: object, field: str = "phone") -> str | None:
@@ -151,7 +164,7 @@ def optional_text(value: object, field: str, *, max_length: int = 255) -> str | 
         return None
     if not isinstance(value, str) or len(value) > max_length:
         raise ValidationError(field, f"must be a string of at most {max_length} characters")
-    return value
+    return text(value, field)
 
 
 def data(value: object, field: str = "data") -> str | None:
@@ -159,11 +172,11 @@ def data(value: object, field: str = "data") -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return text(value, field)
     if isinstance(value, Mapping):
         try:
-            return json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False)
-        except (TypeError, ValueError):
+            return text(json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False), field)
+        except (TypeError, ValueError, RecursionError):
             raise ValidationError(field, "must be JSON-serialisable") from None
     raise ValidationError(field, "must be a mapping or a string")
 

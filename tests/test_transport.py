@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -7,12 +8,14 @@ import respx
 from epay_async import (
     ApiError,
     AuthenticationError,
+    Order,
     OutcomeUnknownError,
     ProtocolError,
     RetryPolicy,
     TransportError,
 )
 from epay_async._transport import ApiRequest, Transport
+from epay_async.testing import Fault, Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -183,3 +186,57 @@ async def test_bearer_token_and_json_headers_are_sent() -> None:
     assert sent.headers["content-type"] == "application/json"
     assert sent.content == b'{"a":1}'
     assert "tok" not in repr(request)
+
+
+async def test_no_retry_starts_past_the_deadline() -> None:
+    sleeps = Sleeps()
+    policy = RetryPolicy(max_attempts=5, retry_after_cap=60.0, deadline=5.0)
+    with respx.mock:
+        route = respx.get(URL).respond(503, headers={"Retry-After": "10"})
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(ApiError):
+                await transport(http, sleeps, policy).send(read())
+    assert route.call_count == 1  # waiting 10 s would end past the 5 s deadline
+    assert sleeps == []
+
+
+async def test_a_hanging_attempt_is_cut_at_the_deadline() -> None:
+    sandbox = Sandbox(key_bits=2048)
+    sandbox.add_transaction("123456789")
+    policy = RetryPolicy(backoff_base=0.0, deadline=0.2)
+    async with sandbox.client(retry=policy, timeout=30.0) as epay:
+        await epay.get_status("123456789")  # the token, outside the fault
+        sandbox.fail("/check-status/", Fault.slow(5.0))
+        started = anyio.current_time()
+        with pytest.raises(TransportError, match="deadline"):
+            await epay.get_status("123456789")
+        assert anyio.current_time() - started < 1.0
+        card = sandbox.save_card("4405639704015096", account_id="a")
+        sandbox.fail("/payments/cards/auth", Fault.slow(5.0))
+        order = Order(invoice_id="123456780", amount=1, description="x")
+        with pytest.raises(OutcomeUnknownError, match="deadline"):
+            await epay.pay_with_saved_card(order, card)
+    assert len(sandbox.requests_to("/payments/cards/auth")) == 1
+
+
+async def test_with_options_shares_pool_and_tokens() -> None:
+    sandbox = Sandbox(key_bits=2048)
+    sandbox.add_transaction("123456789")
+    async with sandbox.client(retry=RetryPolicy.none()) as epay:
+        await epay.get_status("123456789")
+        patient = epay.with_options(retry=RetryPolicy(backoff_base=0.0), timeout=2.0)
+        assert patient.http_client is epay.http_client
+        sandbox.fail("/check-status/", Fault.status(503))
+        assert (await patient.get_status("123456789")).transaction is not None
+        sandbox.fail("/check-status/", Fault.status(503))
+        with pytest.raises(ApiError):
+            await epay.get_status("123456789")
+        await patient.aclose()
+        assert not epay.http_client.is_closed
+    assert len(sandbox.token_requests) == 1
+
+
+def test_deadline_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="deadline"):
+        RetryPolicy(deadline=0)
+    assert RetryPolicy(deadline=None).deadline is None

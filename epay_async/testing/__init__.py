@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpx
 
 from .._client import EpayClient
@@ -34,6 +36,7 @@ from ._gateway import (
 )
 from ._httpx import SandboxTransport
 from ._notify import Delivery
+from ._server import serve
 from ._state import SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -103,6 +106,20 @@ class Sandbox:
             public_key_url=f"{base}/public.rsa",
             name="sandbox",
         )
+
+    async def serve(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve this sandbox over HTTP on ``host:port`` until cancelled (asyncio or trio).
+
+        ``port = await task_group.start(sandbox.serve)`` picks a free port and returns it;
+        point a client at ``Sandbox.environment(f"http://127.0.0.1:{port}")``.
+        """
+        await serve(self, host, port, task_status=task_status)
 
     def client(self, **kwargs: Any) -> EpayClient:
         """An ``EpayClient`` wired to this sandbox with the test merchant's credentials."""
@@ -217,6 +234,10 @@ class Sandbox:
     ) -> None:
         """Apply ``fault`` to the next ``times`` requests whose path contains ``path_contains``."""
         self._faults.append(ScheduledFault(path_contains, fault, times, method))
+
+    def clear_faults(self) -> None:
+        """Forget every fault still scheduled."""
+        self._faults.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         for scheduled in self._faults:

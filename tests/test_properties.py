@@ -1,0 +1,211 @@
+"""Property-based tests: hostile input only ever produces the library's own errors."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from epay_async import (
+    Card,
+    Order,
+    PaymentResult,
+    ProtocolError,
+    SavedCardInfo,
+    Secure3D,
+    Transaction,
+    TransactionStatus,
+    TransferResult,
+    ValidationError,
+    _validation,
+)
+from epay_async._converter import dumps, loads, structure, unstructure
+from epay_async.notifications import PaymentNotification, parse_notification
+
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+ANYTHING = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.decimals(),
+    st.text(),
+    st.binary(),
+    st.text(alphabet="0123456789 -+.,", max_size=25),
+    st.lists(st.integers(), max_size=3),
+)
+VALIDATORS = [
+    _validation.invoice_id,
+    _validation.amount,
+    _validation.currency,
+    _validation.description,
+    _validation.pan,
+    _validation.month,
+    _validation.year,
+    _validation.cvc,
+    _validation.data,
+    _validation.optional_email,
+    _validation.optional_phone,
+    lambda v: _validation.optional_link(v, "post_link"),
+    lambda v: _validation.optional_text(v, "name"),
+    _validation.optional_language,
+]
+
+
+@SETTINGS
+@given(value=ANYTHING, index=st.integers(0, len(VALIDATORS) - 1))
+def test_validators_accept_or_raise_validation_error(value: Any, index: int) -> None:
+    with contextlib.suppress(ValidationError):
+        VALIDATORS[index](value)
+
+
+@SETTINGS
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "invoice_id",
+                "amount",
+                "currency",
+                "description",
+                "email",
+                "phone",
+                "post_link",
+                "language",
+                "data",
+                "card_save",
+                "name",
+                "secret_hash",
+            ]
+        ),
+        ANYTHING,
+    )
+)
+def test_orders_build_or_raise_validation_error(fields: dict[str, Any]) -> None:
+    base: dict[str, Any] = {"invoice_id": "123456", "amount": Decimal(1), "description": "x"}
+    with contextlib.suppress(ValidationError):
+        Order(**{**base, **fields})
+
+
+@SETTINGS
+@given(pan=ANYTHING, month=ANYTHING, year=ANYTHING, cvc=ANYTHING)
+def test_cards_build_or_raise_validation_error(pan: Any, month: Any, year: Any, cvc: Any) -> None:
+    with contextlib.suppress(ValidationError):
+        Card(pan=pan, exp_month=month, exp_year=year, cvc=cvc)
+
+
+MONEY = st.decimals(
+    allow_nan=False,
+    allow_infinity=False,
+    places=2,
+    min_value=Decimal("-1e9"),
+    max_value=Decimal("1e9"),
+)
+WHEN = st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=5))]))
+
+
+def models() -> st.SearchStrategy[Any]:
+    for cls in (
+        Transaction,
+        TransactionStatus,
+        PaymentResult,
+        Secure3D,
+        TransferResult,
+        SavedCardInfo,
+        PaymentNotification,
+    ):
+        attrs.resolve_types(cls)  # the models use postponed annotations
+    st.register_type_strategy(Decimal, MONEY)
+    return st.one_of(
+        st.builds(Transaction, amount=MONEY, created_date=st.none() | WHEN, extra=st.just({})),
+        st.builds(
+            TransactionStatus,
+            transaction=st.none()
+            | st.builds(
+                Transaction, amount=MONEY, created_date=st.none() | WHEN, extra=st.just({})
+            ),
+            extra=st.just({}),
+        ),
+        st.builds(
+            PaymentResult,
+            secure3d=st.none() | st.builds(Secure3D, extra=st.just({})),
+            extra=st.just({}),
+        ),
+        st.builds(TransferResult, secure3d=st.none(), extra=st.just({})),
+        st.builds(SavedCardInfo, created_date=st.none() | WHEN, extra=st.just({})),
+        st.builds(PaymentNotification, date_time=st.none() | WHEN, extra=st.just({})),
+    )
+
+
+@SETTINGS
+@given(model=models())
+def test_every_model_round_trips_through_the_wire(model: Any) -> None:
+    wire = loads(dumps(unstructure(model)))
+    assert structure(wire, type(model), what="round trip") == model
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | MONEY | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "resultCode",
+                    "resultMessage",
+                    "transaction",
+                    "invoiceID",
+                    "amount",
+                    "currency",
+                    "statusName",
+                    "id",
+                    "createdDate",
+                    "code",
+                    "invoiceId",
+                    "secure",
+                    "reasonCode",
+                    "dateTime",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@SETTINGS
+@given(data=JSON)
+def test_the_status_parser_raises_only_protocol_error(data: Any) -> None:
+    with contextlib.suppress(ProtocolError):
+        structure(data, TransactionStatus, what="check-status response")
+
+
+@SETTINGS
+@given(data=JSON, code=st.sampled_from(["100", "101", "107", 100, "1e3", None]))
+def test_status_shaped_garbage_raises_only_protocol_error(data: Any, code: Any) -> None:
+    with contextlib.suppress(ProtocolError):
+        structure({"resultCode": code, "transaction": data}, TransactionStatus, what="status")
+
+
+@SETTINGS
+@given(data=JSON | st.binary(max_size=64))
+def test_parse_notification_raises_only_validation_error(data: Any) -> None:
+    raw = data if isinstance(data, bytes) else dumps(data)
+    for body in (raw, data if isinstance(data, dict) else raw):
+        with contextlib.suppress(ValidationError):
+            parse_notification(body)
+
+
+def test_lone_surrogates_are_refused_not_crashed_on() -> None:
+    with pytest.raises(ValidationError):
+        Order(invoice_id="123456", amount=Decimal(1), description="bad \ud800 text")
