@@ -2,6 +2,7 @@
 
 from ._client import EpayClient
 from ._logs import RedactingFilter
+from ._reconcile import ReconcileResult
 from ._retry import RetryPolicy
 from ._version import __version__
 from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
@@ -61,6 +62,7 @@ __all__ = [
     "PaymentNotification",
     "PaymentResult",
     "ProtocolError",
+    "ReconcileResult",
     "RedactingFilter",
     "ResultCode",
     "RetryPolicy",

@@ -1,28 +1,217 @@
-"""The ``epay-async`` command line (``python -m epay_async``)."""
+"""The ``epay-async`` command line (``python -m epay_async``).
+
+Credentials come from ``EPAY_CLIENT_ID``, ``EPAY_CLIENT_SECRET``, ``EPAY_TERMINAL_ID`` and
+``EPAY_ENVIRONMENT``; ``--sandbox`` runs a command against an in-process emulator instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import csv
+import importlib.util
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
 import anyio
 
+from ._client import EpayClient
 from ._demo import run_demo
+from ._reconcile import ReconcileResult
+from .errors import EpayError, ValidationError
+from .testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COLUMNS = ("invoice_id", "result_code", "status_name", "amount", "currency", "error")
+
+
+class UsageError(Exception):
+    """A problem the user can fix: printed as one line, exit code 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="epay-async", description="Halyk ePay client")
+    parser = argparse.ArgumentParser(prog="epay-async", description="Halyk ePay from the shell")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run every flow against the in-process sandbox")
+
+    status = commands.add_parser("status", help="check-status of one or more invoices")
+    status.add_argument("invoices", nargs="+", metavar="INVOICE")
+    _common(status)
+
+    rec = commands.add_parser("reconcile", help="check-status for every invoice in a file")
+    rec.add_argument("file", metavar="FILE", help="one invoice id per line; - for stdin")
+    rec.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
+    rec.add_argument("--output", metavar="FILE", help="write results here (default: stdout)")
+    rec.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    rec.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    _common(rec)
+
+    serve = commands.add_parser("sandbox", help="serve the ePay emulator over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kind", choices=("payment", "p2p"), default="payment")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use an in-process emulator (invoices by last digit: 0-6 CHARGE, 7 AUTH, "
+        "8 REJECT, 9 not found)",
+    )
+
+
+def _client(args: argparse.Namespace) -> EpayClient:
+    if args.sandbox:
+        return Sandbox(answer_any_invoice=True).client()
+    transport = "aiohttp" if importlib.util.find_spec("httpx_aiohttp") else "httpx"
+    try:
+        return EpayClient.from_env(transport=transport)
+    except ValidationError as exc:
+        raise UsageError(f"{exc} (set the EPAY_* variables, or use --sandbox)") from None
+
+
+def _row(result: ReconcileResult) -> dict[str, Any]:
+    status, transaction = result.status, result.status and result.status.transaction
+    return {
+        "invoice_id": result.invoice_id,
+        "result_code": int(status.result_code) if status else None,
+        "status_name": str(transaction.status_name) if transaction else None,
+        "amount": str(transaction.amount) if transaction else None,
+        "currency": transaction.currency if transaction else None,
+        "error": f"{type(result.error).__name__}: {result.error}" if result.error else None,
+    }
+
+
+def _label(result: ReconcileResult) -> str:
+    if result.error is not None:
+        return "error"
+    assert result.status is not None
+    if result.status.transaction is not None:
+        return str(result.status.transaction.status_name)
+    return result.status.result_code.name.lower()
+
+
+async def _status(args: argparse.Namespace, out: IO[str]) -> int:
+    failed = False
+    async with _client(args) as epay:
+        for invoice_id in args.invoices:
+            try:
+                status = await epay.get_status(invoice_id, kind=args.kind)
+            except EpayError as exc:
+                failed = True
+                out.write(f"{invoice_id}\terror\t{type(exc).__name__}: {exc}\n")
+                continue
+            row = _row(ReconcileResult(invoice_id, status=status))
+            out.write(
+                f"{invoice_id}\t{row['result_code']} {status.result_message}\t"
+                f"{row['status_name'] or '-'}\t{row['amount'] or '-'} {row['currency'] or ''}\n"
+            )
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _open(name: str) -> IO[str]:
+    if name == "-":
+        return sys.stdin
+    try:
+        return open(name, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _create(name: str) -> IO[str]:
+    try:
+        return open(name, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot write {name}: {exc.strerror}") from None
+
+
+def _ids(handle: IO[str]) -> Iterator[str]:
+    """Invoice ids, one per line, read lazily; blank lines and # comments skipped."""
+    for line in handle:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            yield text
+
+
+def _progress(disabled: bool) -> Any:
+    if disabled or not sys.stderr.isatty() or not importlib.util.find_spec("tqdm"):
+        return None
+    from tqdm import tqdm  # noqa: PLC0415 - the cli extra
+
+    return tqdm(unit=" invoices", file=sys.stderr)
+
+
+async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
+    counts: collections.Counter[str] = collections.Counter()
+    with contextlib.ExitStack() as files:
+        source = _open(args.file)
+        if source is not sys.stdin:
+            files.enter_context(source)
+        target = files.enter_context(_create(args.output)) if args.output else out
+        bar = _progress(args.no_progress)
+        if bar is not None:
+            files.callback(bar.close)
+        writer = csv.DictWriter(target, fieldnames=COLUMNS) if args.format == "csv" else None
+        if writer is not None:
+            writer.writeheader()
+        async with _client(args) as epay:
+            results = epay.reconcile(_ids(source), concurrency=args.concurrency, kind=args.kind)
+            async with contextlib.aclosing(results):  # type: ignore[type-var]
+                async for result in results:
+                    counts[_label(result)] += 1
+                    row = _row(result)
+                    if writer is not None:
+                        writer.writerow(row)
+                    else:
+                        target.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    if bar is not None:
+                        bar.update()
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    sys.stderr.write(f"{sum(counts.values())} invoices: {summary or 'none'}\n")
+    return EXIT_FAILED if counts["error"] else EXIT_OK
+
+
+async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
+    sandbox = Sandbox(answer_any_invoice=True)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(sandbox.serve, args.host, args.port)
+        base = f"http://{args.host}:{port}"
+        out.write(
+            f"ePay sandbox on {base} (Ctrl+C to stop)\n"
+            f"  token URL  {base}/oauth2/token\n  API        {base}\n"
+            f"  client_id {TEST_CLIENT_ID}  client_secret {TEST_CLIENT_SECRET}\n"
+            f"  terminal  {TEST_TERMINAL_ID}\n"
+        )
+        out.flush()
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        anyio.run(run_demo)
-    return 0
+    out = sys.stdout
+    if args.command == "reconcile" and args.concurrency < 1:
+        sys.stderr.write("error: --concurrency must be at least 1\n")
+        return EXIT_USAGE
+    commands = {"status": _status, "reconcile": _reconcile, "sandbox": _serve}
+    try:
+        if args.command == "demo":
+            anyio.run(run_demo)
+            return EXIT_OK
+        return anyio.run(commands[args.command], args, out)
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
@@ -12,6 +12,7 @@ import attrs
 import httpx
 
 from . import _constants as C
+from . import _reconcile
 from ._ops import cards as _cards
 from ._ops import notifications as _notifications
 from ._ops import payments as _payments
@@ -21,6 +22,7 @@ from ._ops import transfers as _transfers
 from ._ops._base import Context
 from ._ops._keys import PublicKeyCache
 from ._polling import wait_for_status
+from ._reconcile import ReconcileResult
 from ._retry import RetryPolicy
 from ._tokens import Credentials, TokenAcquirer
 from ._transport import Transport
@@ -49,12 +51,12 @@ def _http_transport(
         return None
     if transport == "aiohttp":
         try:
-            from httpx_aiohttp import AiohttpTransport  # type: ignore[import-not-found]  # noqa: PLC0415
+            from ._aiohttp import SafeAiohttpTransport  # noqa: PLC0415 - an optional extra
         except ImportError:
             raise ValidationError(
                 "transport", "'aiohttp' needs the aiohttp extra: pip install 'epay-async[aiohttp]'"
             ) from None
-        return AiohttpTransport()  # type: ignore[no-any-return]
+        return SafeAiohttpTransport(limits=C.DEFAULT_LIMITS)
     raise ValidationError("transport", "must be 'httpx', 'aiohttp' or an httpx.AsyncBaseTransport")
 
 
@@ -247,6 +249,26 @@ class EpayClient:
             max_interval=max_interval,
             not_found_grace=not_found_grace,
         )
+
+    def reconcile(
+        self,
+        invoice_ids: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 16,
+        kind: _status.StatusKind = "payment",
+    ) -> AsyncIterator[ReconcileResult]:
+        """Check-status for every id of an iterable or async iterable (read lazily), at most
+        ``concurrency`` at a time, yielding :class:`ReconcileResult` as each completes. A bad
+        invoice gives a result with ``error`` and the batch goes on.
+
+        Stop early with ``contextlib.aclosing``: ``async with aclosing(epay.reconcile(ids))
+        as results: async for result in results: ...``.
+        """
+
+        async def fetch(invoice_id: str) -> TransactionStatus:
+            return await _status.get_status(self._ctx, invoice_id, kind)
+
+        return _reconcile.reconcile(fetch, invoice_ids, concurrency=concurrency)
 
     async def verify_notification(
         self,

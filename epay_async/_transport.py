@@ -165,6 +165,9 @@ class Transport:
             status = response.status_code
             try:
                 content = await _read_capped(response)
+            except httpx.TransportError as exc:
+                # An answer had begun: the request was sent, whatever the transport calls it.
+                raise httpx.ReadError(f"answer cut short: {exc}", request=http_request) from exc
             finally:
                 await response.aclose()
         finally:

@@ -61,7 +61,12 @@ SANDBOX_URL = "https://epay.sandbox.invalid"
 
 
 class Sandbox:
-    """The emulated gateway plus controls to script what it answers."""
+    """The emulated gateway plus controls to script what it answers.
+
+    ``answer_any_invoice=True`` answers check-status for invoices it never saw, by their last
+    digit (0-6 CHARGE, 7 AUTH, 8 REJECT, 9 not found): for demos, the CLI and benchmarks.
+    ``latency`` delays every answer; ``key_bits`` sizes its RSA key (the gateway's is 4096).
+    """
 
     def __init__(
         self,
@@ -75,6 +80,7 @@ class Sandbox:
         two_step: bool = True,
         padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
         latency: float = 0.0,
+        answer_any_invoice: bool = False,
         clock: Callable[[], float] | None = None,
     ) -> None:
         merchant = Merchant(client_id, client_secret, frozenset({terminal_id}))
@@ -88,6 +94,7 @@ class Sandbox:
             padding=padding,
             **extra,
         )
+        self.gateway.answer_any_invoice = answer_any_invoice
         self.terminal_id = terminal_id
         self.latency = latency
         self.requests: list[SandboxRequest] = []

@@ -72,6 +72,8 @@ class Gateway:
         self.two_step = two_step
         #: The cryptogram padding this terminal is configured for.
         self.padding = padding
+        #: Answer check-status for invoices never paid here (see ``synthesized_status``).
+        self.answer_any_invoice = False
         self.tokens: dict[str, IssuedToken] = {}
         self.transactions: dict[tuple[str, str], SandboxTransaction] = {}
         self.saved_cards: dict[str, SavedCard] = {}
@@ -186,6 +188,8 @@ class Gateway:
             return _envelope(ResultCode.INCORRECT_TERMINAL)
         kind, invoice_id = match.group(1), match.group(2)
         transaction = self.find(kind, invoice_id)
+        if transaction is None and self.answer_any_invoice:
+            return synthesized_status(invoice_id, token.terminal)
         if transaction is None:
             return _envelope(ResultCode.INVOICE_NOT_FOUND)
         if transaction.scripted:
@@ -194,6 +198,43 @@ class Gateway:
                 return _envelope(ResultCode.SUCCESS, transaction.to_wire(answer))
             return _envelope(answer)
         return _envelope(ResultCode.SUCCESS, transaction.to_wire())
+
+
+#: By an unknown invoice's last digit: the status ``answer_any_invoice`` reports.
+SYNTHESIZED = {
+    **dict.fromkeys("0123456", StatusName.CHARGE),
+    "7": StatusName.AUTH,
+    "8": StatusName.REJECT,
+}
+_SYNTHESIZED_TEMPLATE = (
+    '{"resultCode":"100","resultMessage":"SUCCESS","transaction":{'
+    '"id":"00000000-0000-4000-8000-%(id)s","createdDate":"2026-01-01T12:00:00+05:00",'
+    '"invoiceID":"%(invoice)s","amount":%(amount)s,"amountBonus":0,"currency":"KZT",'
+    '"terminal":"98120001","terminalID":"%(terminal)s","accountID":"","description":"",'
+    '"language":"RU","cardMask":"440563...5096","cardType":"VISA","issuer":"Halyk Bank",'
+    '"reference":"%(reference)s","reason":"%(reason)s","reasonCode":"%(code)s",'
+    '"secure":false,"statusName":"%(status)s","cardID":""}}'
+)
+
+
+def synthesized_status(invoice_id: str, terminal: str) -> SandboxResponse:
+    """A deterministic answer for an invoice the sandbox never saw: by its last digit 0-6
+    CHARGE, 7 AUTH, 8 REJECT, 9 not found. Cheap, and nothing is stored per invoice."""
+    status = SYNTHESIZED.get(invoice_id[-1:])
+    if status is None:
+        return _envelope(ResultCode.INVOICE_NOT_FOUND)
+    declined = status is StatusName.REJECT
+    body = _SYNTHESIZED_TEMPLATE % {
+        "id": invoice_id[-12:].rjust(12, "0"),
+        "invoice": invoice_id,
+        "amount": f"{int(invoice_id[-5:]) % 50000 + 100}.00",
+        "terminal": terminal,
+        "reference": invoice_id[-12:].rjust(12, "0"),
+        "reason": "Not sufficient funds" if declined else "Approved",
+        "code": "484" if declined else "00",
+        "status": status.value,
+    }
+    return SandboxResponse(200, body.encode(), {"content-type": "application/json"})
 
 
 def _envelope(code: ResultCode, transaction: object = None) -> SandboxResponse:

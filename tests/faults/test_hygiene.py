@@ -10,7 +10,17 @@ import anyio.lowlevel
 import httpx
 import pytest
 
-from epay_async import ApiError, Environment, EpayClient, RetryPolicy, StatusError
+from epay_async import (
+    ApiError,
+    Environment,
+    EpayClient,
+    ReconcileResult,
+    ResultCode,
+    RetryPolicy,
+    StatusError,
+    TransactionStatus,
+)
+from epay_async._reconcile import reconcile
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +68,31 @@ async def test_memory_is_flat_across_10000_failing_calls() -> None:
         finally:
             tracemalloc.stop()
     assert growth < 256 * 1024, f"memory grew by {growth} bytes over 10 000 failing calls"
+
+
+async def test_memory_is_flat_over_100_000_ids() -> None:
+    status = TransactionStatus(result_code=ResultCode.INVOICE_NOT_FOUND)
+
+    async def fetch(invoice_id: str) -> TransactionStatus:
+        await anyio.lowlevel.checkpoint()
+        return status
+
+    async def run(count: int) -> int:
+        seen = 0
+        async for result in reconcile(
+            fetch, (str(100000000 + n) for n in range(count)), concurrency=16
+        ):
+            seen += isinstance(result, ReconcileResult)
+        return seen
+
+    await run(1000)  # warm up
+    gc.collect()
+    tracemalloc.start()
+    try:
+        assert await run(100_000) == 100_000
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024, f"peak {peak} bytes while reconciling 100 000 ids"
+    assert current < 256 * 1024

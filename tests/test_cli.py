@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from epay_async import EpayClient, StatusName
+from epay_async._cli import main
+from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
+
+IDS = ["100000001", "100000007", "100000008", "100000009"]
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EPAY_CLIENT_ID", "EPAY_CLIENT_SECRET", "EPAY_TERMINAL_ID", "EPAY_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_status(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--sandbox", *IDS]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == IDS
+    assert "CHARGE" in lines[0]
+    assert "AUTH" in lines[1]
+    assert "REJECT" in lines[2]
+    assert "102" in lines[3]
+
+
+def test_status_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--sandbox", "100000001", "nope"]) == 1
+    assert "ValidationError" in capsys.readouterr().out
+
+
+def test_missing_credentials_are_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "100000001"]) == 2
+    err = capsys.readouterr().err
+    assert "EPAY_CLIENT_ID" in err
+    assert "--sandbox" in err
+
+
+def test_reconcile_jsonl_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_text("# invoices\n" + "\n".join(IDS) + "\n\n", encoding="utf-8")
+    assert main(["reconcile", str(source), "--sandbox", "--concurrency", "2"]) == 0
+    captured = capsys.readouterr()
+    rows = {row["invoice_id"]: row for row in map(json.loads, captured.out.splitlines())}
+    assert set(rows) == set(IDS)
+    assert rows["100000001"]["status_name"] == "CHARGE"
+    assert rows["100000001"]["amount"] == "101.00"
+    assert rows["100000009"]["result_code"] == 102
+    assert "4 invoices" in captured.err
+    assert "CHARGE 1" in captured.err
+
+
+def test_reconcile_csv_to_a_file_with_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("100000001\nbad-id\n"))
+    output = tmp_path / "out.csv"
+    assert main(["reconcile", "-", "--sandbox", "--format", "csv", "--output", str(output)]) == 1
+    with output.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["invoice_id"] for r in sorted(rows, key=lambda r: r["invoice_id"])] == [
+        "100000001",
+        "bad-id",
+    ]
+    assert next(r for r in rows if r["invoice_id"] == "bad-id")["error"].startswith(
+        "ValidationError"
+    )
+    assert "error 1" in capsys.readouterr().err
+
+
+def test_reconcile_bad_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reconcile", str(tmp_path / "missing.txt"), "--sandbox"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    source = tmp_path / "ids.txt"
+    source.write_text("100000001\n", encoding="utf-8")
+    assert main(["reconcile", str(source), "--sandbox", "--output", str(tmp_path)]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main(["reconcile", str(source), "--sandbox", "--concurrency", "0"]) == 2
+
+
+def test_sandbox_command_serves_the_emulator() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "epay_async", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        url = first.split(" on ")[1].split()[0]
+
+        async def check() -> StatusName | None:
+            async with EpayClient(
+                client_id="test",
+                client_secret=TEST_CLIENT_SECRET,
+                terminal_id=TEST_TERMINAL_ID,
+                environment=Sandbox.environment(url),
+            ) as epay:
+                return (await epay.get_status("100000007")).status_name
+
+        assert anyio.run(check) is StatusName.AUTH
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
