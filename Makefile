@@ -28,5 +28,8 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m epay_async demo
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run --write
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

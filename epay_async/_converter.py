@@ -7,13 +7,14 @@ numbers, string booleans) and strictly where it matters (a value of the wrong ki
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 import attrs
 import cattrs
@@ -243,13 +244,27 @@ def _enum_hook(enum_cls: type[enum.Enum], parse: Callable[[Any], Any]) -> Callab
     return hook
 
 
-def _build() -> cattrs.Converter:
-    converter = cattrs.Converter(detailed_validation=True)
-    converter.register_structure_hook(str, to_str)
-    converter.register_structure_hook(Decimal, to_decimal)
-    converter.register_structure_hook(int, to_int)
-    converter.register_structure_hook(bool, to_bool)
-    converter.register_structure_hook(datetime, to_datetime)
+def _optional(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def structure_optional(value: Any, type_: Any) -> Any:
+        return None if value is None else hook(value, type_)
+
+    return structure_optional
+
+
+def _build(*, detailed: bool) -> cattrs.Converter:
+    converter = cattrs.Converter(detailed_validation=detailed)
+    primitives: dict[type, Callable[[Any, Any], Any]] = {
+        str: to_str,
+        Decimal: to_decimal,
+        int: to_int,
+        bool: to_bool,
+        datetime: to_datetime,
+    }
+    for type_, hook in primitives.items():
+        converter.register_structure_hook(type_, hook)
+        # Direct hooks for the optional forms: cattrs' generic union handling is slow.
+        converter.register_structure_hook(type_ | None, _optional(hook))
+        converter.register_structure_hook(Optional[type_], _optional(hook))  # noqa: UP045
     converter.register_structure_hook(ResultCode, _enum_hook(ResultCode, to_int))
     converter.register_structure_hook(StatusName, _enum_hook(StatusName, to_str))
     converter.register_structure_hook(Any, lambda value, _: value)
@@ -264,13 +279,18 @@ def _build() -> cattrs.Converter:
     return converter
 
 
-_converter = _build()
+#: Structures answers fast; when that fails, ``_detailed`` runs to say which field was wrong.
+_converter = _build(detailed=False)
+_detailed = _build(detailed=True)
 
 
 def structure(data: Any, cls: type[T], *, what: str) -> T:
     """Build ``cls`` from parsed JSON; any mismatch becomes a ``ProtocolError`` naming the field."""
-    try:
+    # On any failure, the slower detailed converter runs to name the field that was wrong.
+    with contextlib.suppress(Exception):
         return _converter.structure(data, cls)
+    try:
+        _detailed.structure(data, cls)
     except ProtocolError as exc:
         raise ProtocolError(f"malformed {what}: {exc}", field=exc.field or "$") from None
     except cattrs.BaseValidationError as exc:
@@ -278,8 +298,9 @@ def structure(data: Any, cls: type[T], *, what: str) -> T:
         first = messages[0] if messages else "invalid response"
         message, _, path = first.rpartition(" @ ")
         raise ProtocolError(f"malformed {what}: {message or first}", field=path or "$") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise ProtocolError(f"malformed {what} ({type(exc).__name__})") from None
+    raise ProtocolError(f"malformed {what}")
 
 
 def unstructure(obj: Any) -> Any:

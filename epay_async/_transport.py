@@ -98,12 +98,11 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            remaining = deadline - anyio.current_time() if deadline < math.inf else None
             try:
-                with anyio.fail_after(remaining):
+                with anyio.CancelScope(deadline=deadline) as scope:
                     response = await self._send_once(request, attempt)
-            except TimeoutError:
-                raise self._deadline_failure(request) from None
+                if scope.cancelled_caught:
+                    raise self._deadline_failure(request)
             except httpx.HTTPError as exc:
                 retry = should_retry(
                     policy, attempt=attempt, idempotent=request.idempotent, error=exc

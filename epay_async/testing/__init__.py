@@ -81,6 +81,7 @@ class Sandbox:
         padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
         latency: float = 0.0,
         answer_any_invoice: bool = False,
+        record_requests: bool = True,
         clock: Callable[[], float] | None = None,
     ) -> None:
         merchant = Merchant(client_id, client_secret, frozenset({terminal_id}))
@@ -97,6 +98,8 @@ class Sandbox:
         self.gateway.answer_any_invoice = answer_any_invoice
         self.terminal_id = terminal_id
         self.latency = latency
+        #: Off for long runs (benchmarks, a served sandbox): ``requests`` would grow forever.
+        self.record_requests = record_requests
         self.requests: list[SandboxRequest] = []
         self._faults: list[ScheduledFault] = []
         self.transport = SandboxTransport(self)
@@ -148,7 +151,8 @@ class Sandbox:
     # -- inspection -----------------------------------------------------------------------
 
     def record(self, request: SandboxRequest) -> None:
-        self.requests.append(request)
+        if self.record_requests:
+            self.requests.append(request)
 
     def requests_to(self, path_contains: str, method: str | None = None) -> list[SandboxRequest]:
         """Requests that reached the gateway whose path contains ``path_contains``."""

@@ -1,0 +1,409 @@
+"""epay_async benchmarks: ``make bench`` (``python -m benchmarks.run [--write]``).
+
+Every figure that has a target is a ratio measured in the same run against a baseline doing
+the same work, so the machine's speed cancels out. ``--write`` puts the report into
+``benchmarks/README.md`` between its markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib.metadata
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import httpx
+
+from epay_async import Card, EpayClient, Order, TransactionStatus
+from epay_async._converter import loads, structure
+from epay_async.cryptogram import CryptogramEncryptor
+from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
+from epay_async.testing._gateway import synthesized_status
+from epay_async.testing._keys import generated_key
+
+README = Path(__file__).with_name("README.md")
+BEGIN, END = "<!-- results: begin -->", "<!-- results: end -->"
+TOKEN_FORM = {
+    "grant_type": "client_credentials",
+    "scope": "webapi usermanagement email_send verification statement statistics payment",
+    "client_id": "test",
+    "client_secret": TEST_CLIENT_SECRET,
+    "terminal": TEST_TERMINAL_ID,
+}
+
+
+def ids(count: int, start: int = 100_000_000) -> Iterator[str]:
+    return (str(start + n) for n in range(count))
+
+
+def best_of(repeats: int, seconds: Callable[[], float]) -> float:
+    return min(seconds() for _ in range(repeats))
+
+
+# -- 1. per-call overhead, in-process ---------------------------------------------------------
+
+
+async def per_call_overhead(calls: int = 2000, repeats: int = 5) -> list[tuple[str, float, float]]:
+    """(name, library µs/call, raw httpx µs/call) over the same in-process sandbox transport."""
+    sandbox = Sandbox(key_bits=2048, answer_any_invoice=True, record_requests=False)
+    env = Sandbox.environment()
+    card_id = sandbox.save_card("4405639704015096", account_id="bench")
+    async with sandbox.client() as epay, httpx.AsyncClient(transport=sandbox.transport) as http:
+        await epay.get_status("100000001")
+        token = (await http.post(env.token_url, data=TOKEN_FORM)).json()["access_token"]
+        status_url = f"{env.api_url}/check-status/payment/transaction/100000001"
+        invoices = ids(10_000_000, start=300_000_000)
+
+        async def lib_status() -> None:
+            for _ in range(calls):
+                await epay.get_status("100000001")
+
+        async def raw_status() -> None:
+            headers = {"Authorization": f"Bearer {token}"}
+            for _ in range(calls):
+                (await http.get(status_url, headers=headers)).json()
+
+        def order() -> Order:
+            return Order(invoice_id=next(invoices), amount=Decimal("100.00"), description="b")
+
+        async def lib_pay() -> None:
+            for _ in range(calls // 4):
+                await epay.pay_with_saved_card(order(), card_id)
+
+        async def raw_pay() -> None:
+            for _ in range(calls // 4):
+                invoice = next(invoices)
+                form = {**TOKEN_FORM, "invoiceID": invoice, "amount": "100.00", "currency": "KZT"}
+                token = (await http.post(env.token_url, data=form)).json()["access_token"]
+                body = {
+                    "amount": 100.00,
+                    "currency": "KZT",
+                    "terminalId": TEST_TERMINAL_ID,
+                    "invoiceId": invoice,
+                    "description": "b",
+                    "paymentType": "cardId",
+                    "cardId": {"id": card_id},
+                }
+                answer = await http.post(
+                    f"{env.api_url}/payments/cards/auth",
+                    json=body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                answer.json()
+
+        rows = []
+        for name, lib, raw, count in (
+            ("get_status", lib_status, raw_status, calls),
+            ("pay_with_saved_card (token + payment)", lib_pay, raw_pay, calls // 4),
+        ):
+            timings: dict[str, float] = {"lib": float("inf"), "raw": float("inf")}
+            for _ in range(repeats):  # interleaved, best of: the machine's noise cancels out
+                for key, run in (("lib", lib), ("raw", raw)):
+                    started = time.perf_counter()
+                    await run()
+                    timings[key] = min(timings[key], time.perf_counter() - started)
+            rows.append((name, timings["lib"] / count * 1e6, timings["raw"] / count * 1e6))
+    return rows
+
+
+# -- 2. reconcile throughput over loopback ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def uvicorn_sandbox() -> Iterator[str]:
+    """The sandbox served by uvicorn in its own process; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "benchmarks.sandbox_app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    server = subprocess.Popen(command, cwd=Path(__file__).parents[1])  # noqa: S603
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def _workers(concurrency: int, count: int, one: Callable[[str], Awaitable[object]]) -> None:
+    source = ids(count)
+
+    async def worker() -> None:
+        for invoice in source:
+            await one(invoice)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(worker)
+
+
+async def _token(url: str) -> str:
+    async with httpx.AsyncClient() as http:
+        return str((await http.post(f"{url}/oauth2/token", data=TOKEN_FORM)).json()["access_token"])
+
+
+async def library_rate(url: str, transport: str, concurrency: int, count: int) -> float:
+    environment = Sandbox.environment(url)
+    async with EpayClient(
+        client_id="test",
+        client_secret=TEST_CLIENT_SECRET,
+        terminal_id=TEST_TERMINAL_ID,
+        environment=environment,
+        transport=transport,
+    ) as epay:  # type: ignore[arg-type]
+        async for _ in epay.reconcile(ids(50), concurrency=concurrency):  # warm the pool
+            pass
+        started = time.perf_counter()
+        async for result in epay.reconcile(ids(count), concurrency=concurrency):
+            assert result.error is None, result.error
+        return count / (time.perf_counter() - started)
+
+
+async def raw_httpx_rate(url: str, concurrency: int, count: int) -> float:
+    headers = {"Authorization": f"Bearer {await _token(url)}"}
+    async with httpx.AsyncClient() as http:
+
+        async def one(invoice: str) -> None:
+            response = await http.get(
+                f"{url}/check-status/payment/transaction/{invoice}", headers=headers
+            )
+            response.json()
+
+        await _workers(concurrency, 50, one)
+        started = time.perf_counter()
+        await _workers(concurrency, count, one)
+        return count / (time.perf_counter() - started)
+
+
+async def raw_aiohttp_rate(url: str, concurrency: int, count: int) -> float:
+    headers = {"Authorization": f"Bearer {await _token(url)}"}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
+
+        async def one(invoice: str) -> None:
+            async with session.get(
+                f"{url}/check-status/payment/transaction/{invoice}", headers=headers
+            ) as response:
+                await response.json()
+
+        await _workers(concurrency, 50, one)
+        started = time.perf_counter()
+        await _workers(concurrency, count, one)
+        return count / (time.perf_counter() - started)
+
+
+async def throughput(
+    url: str, count: int, repeats: int = 3
+) -> list[tuple[int, float, float, float, float]]:
+    """Requests/s, best of ``repeats`` with the four clients interleaved: on a small shared
+    machine a single run of each can differ by a third from one minute to the next."""
+    rows = []
+    for concurrency in (1, 16, 64):
+        n = count // 3 if concurrency == 1 else count
+        runs: list[Callable[[], Awaitable[float]]] = [
+            functools.partial(library_rate, url, "httpx", concurrency, n),
+            functools.partial(raw_httpx_rate, url, concurrency, n),
+            functools.partial(library_rate, url, "aiohttp", concurrency, n),
+            functools.partial(raw_aiohttp_rate, url, concurrency, n),
+        ]
+        best = [0.0] * len(runs)
+        for _ in range(repeats):
+            for index, run in enumerate(runs):
+                best[index] = max(best[index], await run())
+        rows.append((concurrency, best[0], best[1], best[2], best[3]))
+    return rows
+
+
+# -- 3. tokens, 4. memory, 5. cryptogram and converter ----------------------------------------
+
+
+async def token_counts() -> tuple[int, int]:
+    sandbox = Sandbox(key_bits=2048, answer_any_invoice=True)
+    async with sandbox.client() as epay:
+        async for _ in epay.reconcile(ids(10_000), concurrency=32):
+            pass
+        status_tokens = len(sandbox.token_requests)
+        card_id = sandbox.save_card("4405639704015096", account_id="bench")
+        for invoice in ids(1000, start=200_000_000):
+            order = Order(invoice_id=invoice, amount=Decimal("10.00"), description="b")
+            await epay.pay_with_saved_card(order, card_id)
+    return status_tokens, len(sandbox.token_requests) - status_tokens
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _reconcile_100k() -> None:
+    sandbox = Sandbox(key_bits=2048, answer_any_invoice=True, record_requests=False)
+    async with sandbox.client() as epay:
+
+        async def generated() -> AsyncIterator[str]:
+            for invoice in ids(100_000):
+                yield invoice
+
+        async for _ in epay.reconcile(ids(1000), concurrency=64):  # warm up
+            pass
+        baseline = peak_rss_mib()
+        done = 0
+        async with contextlib.aclosing(generated()) as source:
+            async for _ in epay.reconcile(source, concurrency=64):
+                done += 1
+        assert done == 100_000
+        print(f"{peak_rss_mib() - baseline:.1f}")
+
+
+def memory_growth_mib() -> float:
+    """Peak RSS growth while reconciling 100 000 ids, in a fresh process."""
+    output = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--memory-child"],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def micro() -> dict[str, float]:
+    key = generated_key(4096).public_key()
+    encryptor = CryptogramEncryptor(key)
+    card = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+    body = synthesized_status("100000001", TEST_TERMINAL_ID).body
+
+    def timed(fn: Callable[[], Any], number: int) -> float:
+        def once() -> float:
+            started = time.perf_counter()
+            for _ in range(number):
+                fn()
+            return (time.perf_counter() - started) / number * 1e6
+
+        return best_of(5, once)
+
+    return {
+        "cryptogram (RSA-4096, PKCS#1 v1.5), µs": timed(
+            lambda: encryptor.encrypt_card(card, TEST_TERMINAL_ID), 500
+        ),
+        "converter: check-status body -> TransactionStatus, µs": timed(
+            lambda: structure(loads(body), TransactionStatus, what="status"), 5000
+        ),
+        "of which JSON parsing with Decimal, µs": timed(lambda: loads(body), 5000),
+    }
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}"
+        for name in ("httpx", "aiohttp", "httpx-aiohttp", "uvicorn", "anyio", "cattrs")
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}; {versions}"
+    )
+
+
+def ratio(value: float, target: str) -> str:
+    return f"**{value:.2f}×** (target {target})"
+
+
+async def report(count: int) -> str:
+    lines = [f"Measured on {time.strftime('%Y-%m-%d')}: {machine()}.", ""]
+    lines += [
+        "### Per-call overhead (in-process sandbox transport, best of 5, interleaved)",
+        "",
+        "| call | library µs | raw httpx µs | ratio |",
+        "|---|---|---|---|",
+    ]
+    for name, lib, raw in await per_call_overhead():
+        lines.append(f"| {name} | {lib:.0f} | {raw:.0f} | {ratio(lib / raw, '≤ 1.10×')} |")
+    with uvicorn_sandbox() as url:
+        rows = await throughput(url, count)
+    lines += [
+        "",
+        "### Reconcile throughput over loopback (sandbox served by uvicorn), requests/s, "
+        "best of 3 interleaved",
+        "",
+        "| in flight | library (httpx) | raw httpx | ratio | library (aiohttp) | "
+        "raw aiohttp | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for concurrency, lib, raw, lib_aio, raw_aio in rows:
+        lines.append(
+            f"| {concurrency} | {lib:.0f} | {raw:.0f} | {ratio(lib / raw, '≥ 1.0×')} | "
+            f"{lib_aio:.0f} | {raw_aio:.0f} | {ratio(lib_aio / raw_aio, '≥ 0.8×')} |"
+        )
+    status_tokens, payment_tokens = await token_counts()
+    growth = memory_growth_mib()
+    lines += [
+        "",
+        "### Tokens, memory, cryptography",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| token requests for 10 000 status checks | {status_tokens} | 1 |",
+        f"| token requests for 1 000 payments | {payment_tokens} | 1 000 |",
+        f"| peak memory growth, reconciling 100 000 ids from a generator | "
+        f"{growth:.1f} MiB | < 50 MiB |",
+    ]
+    for name, value in micro().items():
+        lines.append(f"| {name} | {value:.1f} | — |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="update benchmarks/README.md")
+    parser.add_argument("--requests", type=int, default=2000, help="per throughput run")
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        anyio.run(_reconcile_100k)
+        return
+    text = anyio.run(report, args.requests)
+    print(text)
+    if args.write:
+        readme = README.read_text(encoding="utf-8")
+        head, _, rest = readme.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
