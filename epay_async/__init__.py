@@ -9,6 +9,9 @@ from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramP
 from .environment import Environment
 from .errors import (
     ApiError,
+    ApplePayDecryptionError,
+    ApplePayError,
+    ApplePaySignatureError,
     AuthenticationError,
     EpayError,
     NotificationMismatchError,
@@ -44,7 +47,10 @@ __all__ = [
     "CRYPTOGRAM_FIELD",
     "CRYPTOGRAM_FIELD_CYRILLIC",
     "ApiError",
+    "ApplePayDecryptionError",
+    "ApplePayError",
     "ApplePayPayment",
+    "ApplePaySignatureError",
     "AuthenticationError",
     "Card",
     "CardPan",

@@ -11,7 +11,10 @@ EpayError
 ├── OutcomeUnknownError      a money request may have reached the gateway: .invoice_id
 ├── ProtocolError            the response could not be understood
 ├── StatusTimeoutError       wait_for_status deadline: .last_status
-└── NotificationMismatchError
+├── NotificationMismatchError
+└── ApplePayError            an Apple Pay token could not be trusted or opened
+    ├── ApplePaySignatureError
+    └── ApplePayDecryptionError
 ```
 """
 
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiError",
+    "ApplePayDecryptionError",
+    "ApplePayError",
+    "ApplePaySignatureError",
     "AuthenticationError",
     "EpayError",
     "NotificationMismatchError",
@@ -174,3 +180,15 @@ class NotificationMismatchError(EpayError):
         )
         self.invoice_id = invoice_id
         self.mismatches = mismatches
+
+
+class ApplePayError(EpayError):
+    """An Apple Pay token could not be trusted or opened."""
+
+
+class ApplePaySignatureError(ApplePayError):
+    """The token's signature, certificate chain or signing time does not hold."""
+
+
+class ApplePayDecryptionError(ApplePayError):
+    """The token is not for this merchant key, or its data does not decrypt."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
 
 from ..errors import ProtocolError, ValidationError
 from ._fields import wire
+
+if TYPE_CHECKING:
+    from ..applepay import DecryptedApplePayToken
 
 __all__ = [
     "ApplePayPayment",
@@ -142,13 +145,17 @@ class ApplePayPayment:
     exp_date: str = attrs.field(default="expToken", repr=False)
 
     @classmethod
-    def from_decrypted(cls, decrypted: Mapping[str, Any]) -> ApplePayPayment:
-        """From a decrypted Apple Pay token: its ``paymentData.onlinePaymentCryptogram``
-        (or a mapping holding ``onlinePaymentCryptogram`` directly)."""
-        if not isinstance(decrypted, Mapping):
-            raise ValidationError("apple_pay", "must be the decrypted Apple Pay token")
-        data = decrypted.get("paymentData", decrypted)
-        cryptogram = data.get("onlinePaymentCryptogram") if isinstance(data, Mapping) else None
+    def from_decrypted(
+        cls, decrypted: DecryptedApplePayToken | Mapping[str, Any]
+    ) -> ApplePayPayment:
+        """From a decrypted Apple Pay token (``ApplePayDecryptor.decrypt``), or its JSON: its
+        ``paymentData.onlinePaymentCryptogram`` (or a mapping holding it directly)."""
+        cryptogram: object
+        if isinstance(decrypted, Mapping):
+            data = decrypted.get("paymentData", decrypted)
+            cryptogram = data.get("onlinePaymentCryptogram") if isinstance(data, Mapping) else None
+        else:
+            cryptogram = getattr(decrypted, "online_payment_cryptogram", None)
         if not isinstance(cryptogram, str) or not cryptogram:
             raise ValidationError("apple_pay", "paymentData.onlinePaymentCryptogram is missing")
         return cls(cryptogram)
