@@ -3,20 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from .._converter import loads
-from .._tokens import Credentials, TokenAcquirer
-from .._transport import ApiRequest, ApiResponse, Transport
+from .._converter import dumps, loads, structure
+from .._tokens import Credentials, OperationGrant, TokenAcquirer
+from .._transport import ApiRequest, ApiResponse, Transport, json_body
 from ..environment import Environment
-from ..errors import ApiError, AuthenticationError, OutcomeUnknownError, ProtocolError
+from ..errors import (
+    ApiError,
+    AuthenticationError,
+    OutcomeUnknownError,
+    PaymentDeclinedError,
+    ProtocolError,
+)
+from ..types.order import Order
 from ._keys import PublicKeyCache
 
-__all__ = ["Context", "gateway_error", "read_money_answer", "send_with_service_token"]
+__all__ = [
+    "Context",
+    "gateway_error",
+    "read_money_answer",
+    "send_order",
+    "send_with_service_token",
+]
 
 T = TypeVar("T")
+
+
+class OrderAnswer(Protocol):
+    """What payment and transfer answers share (read-only, as the frozen models are)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def code(self) -> int | None: ...
+
+    @property
+    def extra(self) -> dict[str, Any]: ...
+
+
+A = TypeVar("A", bound=OrderAnswer)
 
 
 @attrs.define
@@ -93,3 +122,59 @@ def refuse_nonzero_code(
         raise cls(
             message or "refused", http_status=http_status, code=code, invoice_id=request.invoice_id
         )
+
+
+def grant_for(order: Order, scope: str) -> OperationGrant:
+    """The token binding of a money operation on ``order``."""
+    return OperationGrant(
+        scope=scope,
+        invoice_id=order.invoice_id,
+        amount=order.amount,
+        currency=order.currency,
+        post_link=order.post_link,
+        failure_post_link=order.failure_post_link,
+        secret_hash=order.secret_hash,
+    )
+
+
+async def send_order(
+    ctx: Context,
+    order: Order,
+    *,
+    scope: str,
+    path: str,
+    operation: str,
+    body: Mapping[str, Any],
+    answer: type[A],
+    echoed_order: str,
+) -> A:
+    """A payment or transfer: a fresh token bound to ``order``, one request, and an answer
+    that must carry a transaction id, no refusal code, and ``order``'s id where it echoes one
+    (attribute ``echoed_order``). Anything unreadable is :class:`OutcomeUnknownError`."""
+    token = await ctx.tokens.operation_token(grant_for(order, scope))
+    request = ApiRequest(
+        "POST",
+        ctx.url(path),
+        operation=operation,
+        idempotent=False,
+        invoice_id=order.invoice_id,
+        content=dumps(body),
+        token=token,
+    )
+    response = await ctx.transport.send(request)
+
+    def parse(reply: ApiResponse) -> A:
+        what = f"{operation} answer"
+        result = structure(json_body(reply, what=what), answer, what=what)
+        message = str(result.extra.get("message", ""))
+        refuse_nonzero_code(result.code, message, request, PaymentDeclinedError, reply.status_code)
+        if not result.id:
+            raise ProtocolError(f"{what} has no transaction id", field="$.id")
+        echoed = getattr(result, echoed_order)
+        if echoed is not None and echoed != order.invoice_id:
+            raise ProtocolError(
+                f"{what} is for {echoed}, not {order.invoice_id}", field=f"$.{echoed_order}"
+            )
+        return result
+
+    return read_money_answer(request, response, parse, declined=PaymentDeclinedError)

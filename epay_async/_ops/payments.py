@@ -9,14 +9,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .. import _constants as C
 from .. import _validation
-from .._converter import dumps, structure, to_decimal
-from .._tokens import OperationGrant
+from .._converter import dumps, to_decimal
 from .._transport import ApiRequest, ApiResponse, json_body
-from ..errors import PaymentDeclinedError, ProtocolError, ValidationError
+from ..errors import ProtocolError, ValidationError
 from ..types.cards import Card
 from ..types.order import Order
 from ..types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
-from ._base import Context, read_money_answer, refuse_nonzero_code, send_with_service_token
+from ._base import Context, read_money_answer, send_order, send_with_service_token
 
 __all__ = [
     "confirm_3ds",
@@ -30,18 +29,6 @@ __all__ = [
 def _check(value: object, cls: type, field: str) -> None:
     if not isinstance(value, cls):
         raise ValidationError(field, f"must be a {cls.__name__}")
-
-
-def grant_for(order: Order, scope: str = C.PAYMENT_SCOPE) -> OperationGrant:
-    return OperationGrant(
-        scope=scope,
-        invoice_id=order.invoice_id,
-        amount=order.amount,
-        currency=order.currency,
-        post_link=order.post_link,
-        failure_post_link=order.failure_post_link,
-        secret_hash=order.secret_hash,
-    )
 
 
 def _body(ctx: Context, order: Order, *, invoice_key: str = "invoiceId") -> dict[str, Any]:
@@ -66,37 +53,16 @@ def _cryptopay_body(ctx: Context, order: Order, **kwargs: str) -> dict[str, Any]
 async def _pay(
     ctx: Context, order: Order, path: str, body: Mapping[str, Any], operation: str
 ) -> PaymentResult:
-    token = await ctx.tokens.operation_token(grant_for(order))
-    request = ApiRequest(
-        "POST",
-        ctx.url(path),
+    return await send_order(
+        ctx,
+        order,
+        scope=C.PAYMENT_SCOPE,
+        path=path,
         operation=operation,
-        idempotent=False,
-        invoice_id=order.invoice_id,
-        content=dumps(body),
-        token=token,
+        body=body,
+        answer=PaymentResult,
+        echoed_order="invoice_id",
     )
-    response = await ctx.transport.send(request)
-
-    def parse(answer: ApiResponse) -> PaymentResult:
-        result = structure(json_body(answer, what="payment"), PaymentResult, what="payment answer")
-        refuse_nonzero_code(
-            result.code,
-            str(result.extra.get("message", "")),
-            request,
-            PaymentDeclinedError,
-            answer.status_code,
-        )
-        if not result.id:
-            raise ProtocolError("payment answer has no transaction id", field="$.id")
-        if result.invoice_id is not None and result.invoice_id != order.invoice_id:
-            raise ProtocolError(
-                f"payment answer is for invoice {result.invoice_id}, not {order.invoice_id}",
-                field="$.invoice_id",
-            )
-        return result
-
-    return read_money_answer(request, response, parse, declined=PaymentDeclinedError)
 
 
 async def pay_with_saved_card(ctx: Context, order: Order, card_id: str) -> PaymentResult:

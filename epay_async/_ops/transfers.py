@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _constants as C
-from .._converter import dumps, structure
-from .._transport import ApiRequest, ApiResponse, json_body
-from ..errors import PaymentDeclinedError, ProtocolError, ValidationError
+from ..errors import ValidationError
 from ..types.cards import CardPan, SavedCardRef
 from ..types.order import Order
 from ..types.transfers import TransferResult
-from ._base import Context, read_money_answer, refuse_nonzero_code
-from .payments import grant_for
+from ._base import Context, send_order
 
 __all__ = ["transfer"]
 
@@ -84,34 +81,13 @@ async def transfer(ctx: Context, order: Order, sender: Party, receiver: Party) -
     if not isinstance(order, Order):
         raise ValidationError("order", "must be an Order")
     body = transfer_body(ctx, order, sender, receiver)
-    token = await ctx.tokens.operation_token(grant_for(order, C.TRANSFER_SCOPE))
-    request = ApiRequest(
-        "POST",
-        ctx.url("/p2p/transfer"),
+    return await send_order(
+        ctx,
+        order,
+        scope=C.TRANSFER_SCOPE,
+        path="/p2p/transfer",
         operation="transfer",
-        idempotent=False,
-        invoice_id=order.invoice_id,
-        content=dumps(body),
-        token=token,
+        body=body,
+        answer=TransferResult,
+        echoed_order="order_id",
     )
-    response = await ctx.transport.send(request)
-
-    def parse(answer: ApiResponse) -> TransferResult:
-        result = structure(json_body(answer, what="transfer"), TransferResult, what="transfer")
-        refuse_nonzero_code(
-            result.code,
-            str(result.extra.get("message", "")),
-            request,
-            PaymentDeclinedError,
-            answer.status_code,
-        )
-        if not result.id:
-            raise ProtocolError("transfer answer has no transaction id", field="$.id")
-        if result.order_id is not None and result.order_id != order.invoice_id:
-            raise ProtocolError(
-                f"transfer answer is for order {result.order_id}, not {order.invoice_id}",
-                field="$.order_id",
-            )
-        return result
-
-    return read_money_answer(request, response, parse, declined=PaymentDeclinedError)

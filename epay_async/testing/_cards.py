@@ -26,10 +26,6 @@ class TestCard:
     locked: bool = False
     three_ds: bool = False
 
-    @property
-    def card_type(self) -> str:
-        return {"4": "VISA", "5": "MASTERCARD", "3": "AMEX"}.get(self.pan[0], "CARD")
-
 
 TEST_CARDS: dict[str, TestCard] = {
     card.pan: card
@@ -55,6 +51,10 @@ def check_card(pan: str, exp_date: str, cvc: str) -> TestCard | tuple[int, str]:
     if cvc != card.cvc:
         return WRONG_CVC
     return card
+
+
+def card_type(pan: str) -> str:
+    return {"4": "VISA", "5": "MASTERCARD", "3": "AMEX"}.get(pan[:1], "CARD")
 
 
 def mask(pan: str) -> str:

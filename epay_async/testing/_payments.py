@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ..cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from ..types.status import StatusName
-from ._cards import THREE_DS_FAILED, SavedCard, TestCard, check_card, mask
+from ._cards import THREE_DS_FAILED, SavedCard, TestCard, card_type, check_card, mask
 from ._state import IssuedToken, SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -178,7 +178,7 @@ class PaymentEndpoints:
     def _pay_with(
         self, tx: SandboxTransaction, card: TestCard, body: dict[str, Any], save: bool
     ) -> SandboxResponse:
-        tx.card_mask, tx.card_type = mask(card.pan), card.card_type
+        tx.card_mask, tx.card_type = mask(card.pan), card_type(card.pan)
         account = _get(body, "accountId")
         if card.three_ds:
             tx.status = StatusName.NEW
@@ -198,12 +198,18 @@ class PaymentEndpoints:
 
     # -- endpoints ------------------------------------------------------------------------
 
-    async def cryptopay(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+    def _begin(
+        self, request: SandboxRequest, payment_type: str | None = None
+    ) -> tuple[IssuedToken, dict[str, Any], SandboxTransaction] | SandboxResponse:
+        """The checks every payment starts with: a bound single-use token, a JSON body of
+        the expected ``paymentType``, an order matching the token. Answers on failure."""
         token = self._bound_token(request, "payment")
         if isinstance(token, SandboxResponse):
             return token
         body = request.json()
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or (
+            payment_type is not None and body.get("paymentType") != payment_type
+        ):
             return SandboxResponse.error(400, *FORMAT_ERROR)
         try:
             amount = self._order(
@@ -211,7 +217,19 @@ class PaymentEndpoints:
             )
         except Declined as exc:
             return SandboxResponse.error(400, exc.code, exc.message)
-        tx = self._transaction(body, token, amount)
+        return token, body, self._transaction(body, token, amount)
+
+    def _approve(self, tx: SandboxTransaction, card_mask: str, brand: str) -> SandboxResponse:
+        tx.card_mask, tx.card_type = card_mask, brand
+        self._authorised(tx)
+        self.gw.add(tx)
+        return self._answer(tx)
+
+    async def cryptopay(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        begun = self._begin(request)
+        if isinstance(begun, SandboxResponse):
+            return begun
+        token, body, tx = begun
         try:
             payment_type = str(body.get("paymentType") or "card").lower()
             if payment_type == "googlepay":
@@ -234,43 +252,27 @@ class PaymentEndpoints:
             raise Declined(*FORMAT_ERROR)
         info = method.get("info") if isinstance(method, dict) else None
         last4 = str(info.get("cardDetails", "1111")) if isinstance(info, dict) else "1111"
-        tx.card_mask, tx.card_type = f"400000...{last4}", "VISA"
-        self._authorised(tx)
-        self.gw.add(tx)
-        return self._answer(tx)
+        return self._approve(tx, f"400000...{last4}", "VISA")
 
     def _apple_pay(
         self, tx: SandboxTransaction, body: dict[str, Any], fields: dict[str, str]
     ) -> SandboxResponse:
         if fields["hpan"] != "AppleToken" or not isinstance(body.get("cryptogramApplePay"), str):
             raise Declined(*FORMAT_ERROR)
-        tx.card_mask, tx.card_type = "520424...0001", "MASTERCARD"
-        self._authorised(tx)
-        self.gw.add(tx)
-        return self._answer(tx)
+        return self._approve(tx, "520424...0001", "MASTERCARD")
 
     async def saved_card(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
-        token = self._bound_token(request, "payment")
-        if isinstance(token, SandboxResponse):
-            return token
-        body = request.json()
-        if not isinstance(body, dict) or body.get("paymentType") != "cardId":
-            return SandboxResponse.error(400, *FORMAT_ERROR)
-        try:
-            amount = self._order(
-                token, _get(body, "invoiceId"), body.get("amount"), body.get("currency")
-            )
-        except Declined as exc:
-            return SandboxResponse.error(400, exc.code, exc.message)
-        tx = self._transaction(body, token, amount)
+        begun = self._begin(request, payment_type="cardId")
+        if isinstance(begun, SandboxResponse):
+            return begun
+        _token, body, tx = begun
         ref = body.get("cardId")
         saved = self.gw.saved_cards.get(str(ref.get("id"))) if isinstance(ref, dict) else None
         if saved is None or not saved.active:
             return self._decline(tx, *NO_SAVED_CARD)
-        tx.card_mask, tx.card_id = mask(saved.pan), saved.id
-        self._authorised(tx)  # saved-card payments never ask for 3-D Secure (epay-api.md §6)
-        self.gw.add(tx)
-        return self._answer(tx)
+        tx.card_id = saved.id
+        # Saved-card payments never ask for 3-D Secure (epay-api.md §6).
+        return self._approve(tx, mask(saved.pan), card_type(saved.pan))
 
     # -- 3-D Secure -----------------------------------------------------------------------
 
