@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
+from ._validation import luhn_ok
+
 __all__ = ["RedactingFilter", "logger", "redact"]
 
 logger = logging.getLogger("epay_async")
@@ -25,16 +27,22 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1[REDACTED]",
     ),
-    # Anything shaped like a card number: 12-19 digits, optionally grouped by spaces/dashes.
-    (re.compile(r"(?<!\d)(?:\d[ -]?){11,18}\d(?!\d)"), "[PAN REDACTED]"),
 )
+#: Anything shaped like a card number: 12-19 digits, optionally grouped by spaces or dashes.
+_PAN = re.compile(r"(?<![0-9])(?:[0-9][ -]?){11,18}[0-9](?![0-9])")
+
+
+def _pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ -]", "", match.group())
+    # Only numbers passing the card checksum: invoice ids (6-15 digits) mostly stay readable.
+    return "[PAN REDACTED]" if luhn_ok(digits) else match.group()
 
 
 def redact(text: str) -> str:
     """Replace secret-shaped substrings of ``text``."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _PAN.sub(_pan, text)
 
 
 class RedactingFilter(logging.Filter):

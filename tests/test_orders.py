@@ -150,3 +150,8 @@ def test_luhn_and_mask() -> None:
     assert luhn_ok("377514500004820")
     assert not luhn_ok("4405639704015095")
     assert mask_pan("377514500004820") == "377514*****4820"
+
+
+def test_cards_take_positional_arguments_as_documented() -> None:
+    assert Card("4405639704015096", 1, 27, "321").exp_date == "0127"
+    assert CardPan("5578342710750560").exp_month is None

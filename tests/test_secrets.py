@@ -69,6 +69,14 @@ def test_redacting_filter_scrubs_secret_shaped_values() -> None:
     assert "[REDACTED]" in message
 
 
+def test_invoice_ids_stay_readable_in_logs() -> None:
+    record = logging.LogRecord(
+        "epay_async", logging.DEBUG, __file__, 1, "GET %s", ("/transaction/123456787538",), None
+    )
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "GET /transaction/123456787538"  # fails the card checksum
+
+
 def test_client_repr_and_vars_do_not_expose_the_secret(sandbox: Sandbox) -> None:
     epay: EpayClient = sandbox.client()
     assert TEST_CLIENT_SECRET not in repr(epay)

@@ -88,6 +88,8 @@ async def _read_request(reader: BufferedByteReceiveStream) -> SandboxRequest | N
 
 async def _answer(sandbox: Sandbox, request: SandboxRequest) -> SandboxResponse | None:
     fault = sandbox.take_fault(request.method, request.path)
+    if fault is not None and not fault.reaches_gateway:
+        return None  # over a socket, "never sent" can only be a connection closed unread
     if sandbox.latency:
         await anyio.sleep(sandbox.latency)
     sandbox.record(request)

@@ -21,7 +21,7 @@ def _hidden(_: object) -> str:
     return "'***'"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class Card:
     """A card as typed by the payer. ``repr`` masks the PAN and hides the CVC.
 
@@ -62,7 +62,7 @@ def _card_id(value: object) -> str:
     return v.non_empty(value, "card_id")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class CardPan:
     """A card by number for a P2P transfer (``TYPEPAN``).
 
