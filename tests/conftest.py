@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from epay_async import EpayClient, RetryPolicy
@@ -25,3 +27,28 @@ def sandbox() -> Sandbox:
 async def epay(sandbox: Sandbox) -> AsyncIterator[EpayClient]:
     async with sandbox.client(retry=FAST_RETRY) as client:
         yield client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_connection_left_open() -> Iterator[None]:
+    """After the whole suite, no HTTP connection opened by a library client is still open."""
+    clients: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+    original = EpayClient.__init__
+
+    def tracking(self: EpayClient, **kwargs: object) -> None:
+        original(self, **kwargs)  # type: ignore[arg-type]
+        clients.add(self.http_client)
+
+    EpayClient.__init__ = tracking  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EpayClient.__init__ = original  # type: ignore[method-assign]
+    open_connections = [
+        connection
+        for client in clients
+        if isinstance(client._transport, httpx.AsyncHTTPTransport)
+        for connection in client._transport._pool.connections
+        if not connection.is_closed()
+    ]
+    assert open_connections == [], f"{len(open_connections)} connections left open"
