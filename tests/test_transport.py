@@ -210,7 +210,7 @@ async def test_a_hanging_attempt_is_cut_at_the_deadline() -> None:
         started = anyio.current_time()
         with pytest.raises(TransportError, match="deadline"):
             await epay.get_status("123456789")
-        assert anyio.current_time() - started < 1.0
+        assert anyio.current_time() - started < 3.0  # 0.2 s deadline; slack for a loaded CI
         card = sandbox.save_card("4405639704015096", account_id="a")
         sandbox.fail("/payments/cards/auth", Fault.slow(5.0))
         order = Order(invoice_id="123456780", amount=1, description="x")
