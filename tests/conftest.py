@@ -13,9 +13,10 @@ from epay_async.testing import Sandbox
 FAST_RETRY = RetryPolicy(backoff_base=0.0, backoff_max=0.0, jitter=0.0, retry_after_cap=0.0)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async test runs under both backends (a module may narrow this)."""
+    return str(request.param)
 
 
 @pytest.fixture

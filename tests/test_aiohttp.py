@@ -18,6 +18,14 @@ from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sand
 from .conftest import FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Asyncio only: aiohttp runs on asyncio only."""
+    return "asyncio"
+
+
 REQUEST = httpx.Request("POST", "http://127.0.0.1/payments/cards/auth")
 
 

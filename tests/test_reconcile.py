@@ -21,11 +21,6 @@ from .conftest import FAST_RETRY
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 class CountingTransport(httpx.AsyncBaseTransport):
     """Counts requests in flight at the transport, and the most seen at once."""
 

@@ -16,11 +16,6 @@ from epay_async.testing import Sandbox
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 async def test_paid_invoice(sandbox: Sandbox, epay: EpayClient) -> None:
     sandbox.add_transaction("205218074", amount=Decimal("12.22"), status=StatusName.CHARGE)
     status = await epay.get_status("205218074")

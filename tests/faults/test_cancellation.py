@@ -19,11 +19,6 @@ from ..conftest import FAST_RETRY
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[Sandbox, str]]:
     sandbox = Sandbox(key_bits=2048, latency=0.02)

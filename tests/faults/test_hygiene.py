@@ -24,6 +24,13 @@ from epay_async._reconcile import reconcile
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Asyncio only: the figures measured are asyncio's (its timer heap)."""
+    return "asyncio"
+
+
 ENV = Environment.custom(
     token_url="https://auth.example.invalid/token", api_url="https://api.example.invalid"
 )

@@ -17,11 +17,6 @@ from .matrix import ENDPOINTS, FAULTS, READ_TIMEOUT, Endpoint, Injected, expecte
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 async def test_cell(endpoint: Endpoint, fault: Injected, caplog: pytest.LogCaptureFixture) -> None:
