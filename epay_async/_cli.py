@@ -131,12 +131,15 @@ def _create(name: str) -> IO[str]:
         raise UsageError(f"cannot write {name}: {exc.strerror}") from None
 
 
-def _ids(handle: IO[str]) -> Iterator[str]:
+def _ids(handle: IO[str], name: str) -> Iterator[str]:
     """Invoice ids, one per line, read lazily; blank lines and # comments skipped."""
-    for line in handle:
-        text = line.strip()
-        if text and not text.startswith("#"):
-            yield text
+    try:
+        for line in handle:
+            text = line.strip()
+            if text and not text.startswith("#"):
+                yield text
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {name}: {exc}") from None
 
 
 def _progress(disabled: bool) -> Any:
@@ -161,7 +164,9 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
         if writer is not None:
             writer.writeheader()
         async with _client(args) as epay:
-            results = epay.reconcile(_ids(source), concurrency=args.concurrency, kind=args.kind)
+            results = epay.reconcile(
+                _ids(source, args.file), concurrency=args.concurrency, kind=args.kind
+            )
             async with contextlib.aclosing(results):  # type: ignore[type-var]
                 async for result in results:
                     counts[_label(result)] += 1

@@ -69,10 +69,19 @@ async def reconcile(
         raise ValidationError("invoice_ids", "must be an iterable of ids, not one string")
     source = _Source(invoice_ids)
     send, receive = anyio.create_memory_object_stream[ReconcileResult](concurrency)
+    #: An exception from the caller's iterable: it stops the batch and is raised as it is.
+    source_error: list[Exception] = []
+
+    async def next_id() -> object:
+        try:
+            return await source.next()
+        except Exception as exc:
+            source_error.append(exc)
+            return _DONE
 
     async def worker(results: MemoryObjectSendStream[ReconcileResult]) -> None:
         async with results:
-            while (raw := await source.next()) is not _DONE:
+            while (raw := await next_id()) is not _DONE:
                 invoice_id = str(raw).strip()
                 try:
                     _validation.invoice_id(invoice_id)
@@ -96,3 +105,5 @@ async def reconcile(
         finally:
             tg.cancel_scope.cancel()  # before closing the stream the workers send to
             receive.close()
+    if source_error:
+        raise source_error[0]

@@ -113,3 +113,10 @@ def test_sandbox_command_serves_the_emulator() -> None:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_reconcile_unreadable_content(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_bytes(b"100000001\n\xff\xfe\n")
+    assert main(["reconcile", str(source), "--sandbox"]) == 2
+    assert "cannot read" in capsys.readouterr().err

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -100,3 +100,12 @@ async def test_bad_arguments(epay: EpayClient) -> None:
         [r async for r in epay.reconcile(["100000001"], concurrency=0)]
     with pytest.raises(ValidationError):
         [r async for r in epay.reconcile("100000001")]
+
+
+async def test_an_error_from_the_source_is_raised_as_it_is(epay: EpayClient) -> None:
+    def broken() -> Iterator[str]:
+        yield "100000001"
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        [r async for r in epay.reconcile(broken(), concurrency=3)]
