@@ -140,3 +140,18 @@ async def test_lost_transfer_answer_is_not_resent(sandbox: Sandbox, epay: EpayCl
     assert len(sandbox.requests_to("/p2p/transfer")) == 1
     status = await epay.wait_for_status("123456787538", kind="p2p", interval=0.001)
     assert status.status_name is StatusName.AUTH
+
+
+async def test_transfer_with_3ds_through_confirm(sandbox: Sandbox, epay: EpayClient) -> None:
+    sender = CardPan(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
+    result = await epay.transfer(order(), sender=sender, receiver=RECEIVER)
+    assert result.requires_3ds
+    assert result.secure3d is not None
+    assert result.status == "NEW"
+    status = await epay.get_status("123456787538", kind="p2p")
+    assert status.status_name is StatusName.NEW
+    pa_res = sandbox.complete_3ds(result.secure3d.md)
+    confirmed = await epay.confirm_3ds(result.id, pa_res=pa_res, md=result.secure3d.md)
+    assert confirmed.success
+    final = await epay.wait_for_status("123456787538", kind="p2p", interval=0.001)
+    assert final.status_name is StatusName.AUTH

@@ -16,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ..cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from ..types.status import StatusName
-from ._cards import THREE_DS_FAILED, SavedCard, TestCard, card_type, check_card, mask
+from ._cards import (
+    TEST_CARDS,
+    THREE_DS_FAILED,
+    SavedCard,
+    TestCard,
+    card_type,
+    check_card,
+    mask,
+)
 from ._state import IssuedToken, SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -175,21 +183,26 @@ class PaymentEndpoints:
             },
         )
 
+    def _challenge(self, tx: SandboxTransaction, pan: str, save_for: str | None) -> dict[str, str]:
+        """Hold ``tx`` as NEW until the payer passes 3-D Secure; the ``secure3D`` to answer."""
+        tx.status = StatusName.NEW
+        tx.secure = True
+        self.gw.add(tx)
+        md = secrets.token_hex(12)
+        self.pending[md] = Pending3DS(tx, pan, save_for)
+        pa_req = base64.b64encode(
+            json.dumps({"messageVersion": "2.1.0", "threeDSServerTransID": tx.id}).encode()
+        )
+        return {"paReq": pa_req.decode(), "md": md, "action": ACS_URL}
+
     def _pay_with(
         self, tx: SandboxTransaction, card: TestCard, body: dict[str, Any], save: bool
     ) -> SandboxResponse:
         tx.card_mask, tx.card_type = mask(card.pan), card_type(card.pan)
         account = _get(body, "accountId")
         if card.three_ds:
-            tx.status = StatusName.NEW
-            tx.secure = True
-            self.gw.add(tx)
-            md = secrets.token_hex(12)
-            self.pending[md] = Pending3DS(tx, card.pan, str(account or "") if save else None)
-            pa_req = base64.b64encode(
-                json.dumps({"messageVersion": "2.1.0", "threeDSServerTransID": tx.id}).encode()
-            )
-            return self._answer(tx, {"paReq": pa_req.decode(), "md": md, "action": ACS_URL})
+            challenge = self._challenge(tx, card.pan, str(account or "") if save else None)
+            return self._answer(tx, challenge)
         self._authorised(tx)
         if save:
             self._save_card(tx, card.pan, str(account or ""))
@@ -352,15 +365,20 @@ class PaymentEndpoints:
         tx.terminal_id = token.terminal or ""
         tx.description = str(order.get("description", ""))
         tx.email = str(order.get("senderEmail", ""))
-        tx.status = StatusName.AUTH
         tx.card_mask = mask(sender_pan)
         tx.secret_hash = token.secret_hash
         tx.post_link = str(order.get("postLink") or token.post_link or "") or None
         tx.failure_post_link = (
             str(order.get("failurePostLink") or token.failure_post_link or "") or None
         )
-        self.gw.add(tx)
-        self.gw.notify(tx, success=True)
+        secure3d = None
+        sender_card = TEST_CARDS.get(sender_pan)
+        if sender_card is not None and sender_card.three_ds and not sender_id:
+            secure3d = self._challenge(tx, sender_pan, None)  # seed 003: 3-D Secure for P2P
+        else:
+            tx.status = StatusName.AUTH
+            self.gw.add(tx)
+            self.gw.notify(tx, success=True)
         sender = cards["sender"]
         if sender.get("save") is True and not sender_id:
             card = SavedCard.new(sender_pan, "", str(sender.get("name", "")), tx.terminal_id, tx.id)
@@ -384,7 +402,8 @@ class PaymentEndpoints:
                 "intReference": tx.int_reference,
                 "terminalID": "95555555",
                 "code": 0,
-                "status": "AUTH",
+                "status": str(tx.status),
+                "secure3D": secure3d,
             },
         )
 
