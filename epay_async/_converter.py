@@ -28,8 +28,9 @@ __all__ = ["camel", "dumps", "loads", "structure", "unstructure"]
 
 T = TypeVar("T")
 
-#: Key the response hook files unknown keys under while structuring.
-_EXTRA = "\x00extra"
+#: Key the response hook files unknown keys under while structuring. It must be a valid
+#: identifier: cattrs < 24.2 pastes it into generated source, where a NUL byte is a SyntaxError.
+_EXTRA = "__epay_extra__"
 #: Timestamps without an offset are read as Kazakhstan time (UTC+5 since March 2024).
 GATEWAY_TZ = timezone(timedelta(hours=5))
 
@@ -267,7 +268,9 @@ def _build(*, detailed: bool) -> cattrs.Converter:
         converter.register_structure_hook(Optional[type_], _optional(hook))  # noqa: UP045
     converter.register_structure_hook(ResultCode, _enum_hook(ResultCode, to_int))
     converter.register_structure_hook(StatusName, _enum_hook(StatusName, to_str))
-    converter.register_structure_hook(Any, lambda value, _: value)
+    # A predicate, not ``register_structure_hook(Any, ...)``: on Python 3.10 that goes through
+    # ``functools.singledispatch``, which refuses ``typing.Any`` (not a class).
+    converter.register_structure_hook_func(lambda type_: type_ is Any, lambda value, _: value)
     converter.register_structure_hook_factory(
         _is_response, lambda cls: _make_response_hook(converter, cls)
     )
