@@ -12,7 +12,7 @@ from decimal import Decimal
 from .. import _validation
 from ..errors import NotificationMismatchError, ValidationError
 from ..types.notifications import PaymentNotification
-from ..types.status import PAID_STATUSES, ResultCode, TransactionStatus
+from ..types.status import ResultCode, TransactionStatus
 from ._base import Context
 from .status import StatusKind, get_status
 
@@ -52,7 +52,7 @@ def mismatches(
         found.append("terminal differs")
     if not status.is_final:
         found.append(f"the gateway has not finished ({status.describe()})")
-    elif notification.is_success != (tx.status_name in PAID_STATUSES):
+    elif notification.is_success != status.is_paid:
         found.append(f"the notification says {notification.code!r}, the gateway {tx.status_name}")
     if secret_hash is not None and not (
         notification.secret_hash is not None

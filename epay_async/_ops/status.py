@@ -1,7 +1,14 @@
-"""Check-status (seed 002) for payments and P2P transfers."""
+"""Check-status (seed 002) for payments and P2P transfers.
+
+The two answer in different envelopes. Payments (seed 002): ``{"resultCode", "resultMessage",
+"transaction": {...}}``. P2P (the documentation's "P2P check status" page, English and Kazakh):
+``{"result": {"code", "message"}, "transaction": {"p2p": {...}}}``. Both are read, for either
+kind, into one :class:`TransactionStatus`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -43,7 +50,7 @@ async def get_status(ctx: Context, invoice_id: str, kind: StatusKind) -> Transac
             invoice_id=invoice_id,
         )
         response = await send_with_service_token(ctx, request)
-        status = parse_status(response, invoice_id)
+        status = parse_status(response, invoice_id, kind)
         if status.result_code != ResultCode.RETRY_OR_SUPPORT:
             return status
         if attempt >= policy.max_attempts:
@@ -51,19 +58,57 @@ async def get_status(ctx: Context, invoice_id: str, kind: StatusKind) -> Transac
         await ctx.transport.backoff(f"get_status ({kind})", attempt, None, "result code 103")
 
 
-def parse_status(response: ApiResponse, invoice_id: str) -> TransactionStatus:
+def parse_status(
+    response: ApiResponse, invoice_id: str, kind: StatusKind = "payment"
+) -> TransactionStatus:
     """Read a check-status answer; raises for configuration errors and shapes it cannot trust."""
-    body: Any = json_body(response, what="check-status response")
+    body: Any = flatten_envelope(json_body(response, what="check-status response"))
     if response.status_code >= 300 and not (isinstance(body, dict) and "resultCode" in body):
         raise _api_error(body, response.status_code, invoice_id)
     status = structure(body, TransactionStatus, what="check-status response")
     if status.result_code in _CONFIG_ERRORS:
         raise StatusError(int(status.result_code), status.result_message, invoice_id=invoice_id)
-    if status.result_code == ResultCode.SUCCESS and status.transaction is None:
+    transaction = status.transaction
+    if status.result_code == ResultCode.SUCCESS and transaction is None:
         raise ProtocolError(
             "check-status answered 100 without a transaction", field="$.transaction"
         )
+    if transaction is None:
+        return status
+    if transaction.invoice_id.lstrip("0") != invoice_id.lstrip("0"):
+        # Never let another invoice's transaction stand for this one (a paid order, wrongly).
+        raise ProtocolError(
+            f"check-status for {invoice_id} answered with invoice {transaction.invoice_id[:20]!r}",
+            field="$.transaction.invoiceID",
+        )
+    if kind == "payment" and transaction.status_name is None:
+        raise ProtocolError(
+            "check-status answered a payment without a statusName",
+            field="$.transaction.statusName",
+        )
     return status
+
+
+def flatten_envelope(body: Any) -> Any:
+    """The P2P envelope (``result.code``/``result.message``, ``transaction.p2p``) in the
+    payment shape (``resultCode``/``resultMessage``, a flat ``transaction``); other bodies as
+    they are. Keys are matched in any casing, as everywhere else."""
+    if not isinstance(body, Mapping):
+        return body
+    keys = {str(key).lower(): key for key in body}
+    flat = dict(body)
+    result = body.get(keys.get("result", ""))
+    if "resultcode" not in keys and isinstance(result, Mapping):
+        inner = {str(key).lower(): value for key, value in result.items()}
+        del flat[keys["result"]]
+        flat["resultCode"] = inner.get("code")
+        flat["resultMessage"] = inner.get("message") or ""
+    transaction = body.get(keys.get("transaction", ""))
+    if isinstance(transaction, Mapping) and len(transaction) == 1:
+        ((name, nested),) = transaction.items()
+        if str(name).lower() == "p2p" and (nested is None or isinstance(nested, Mapping)):
+            flat[keys["transaction"]] = nested
+    return flat
 
 
 def _api_error(body: Any, http_status: int, invoice_id: str) -> ApiError:

@@ -182,22 +182,24 @@ class Gateway:
         token = self.authorize(request)
         if isinstance(token, SandboxResponse):
             return token
-        if token.terminal is None:
-            return _envelope(ResultCode.TERMINAL_ABSENT_IN_TOKEN)
-        if token.terminal not in self.merchant.terminal_ids:
-            return _envelope(ResultCode.INCORRECT_TERMINAL)
         kind, invoice_id = match.group(1), match.group(2)
+        envelope = _p2p_envelope if kind == "p2p" else _envelope
+        if token.terminal is None:
+            return envelope(ResultCode.TERMINAL_ABSENT_IN_TOKEN)
+        if token.terminal not in self.merchant.terminal_ids:
+            return envelope(ResultCode.INCORRECT_TERMINAL)
         transaction = self.find(kind, invoice_id)
-        if transaction is None and self.answer_any_invoice:
+        if transaction is None and self.answer_any_invoice and kind == "payment":
             return synthesized_status(invoice_id, token.terminal)
         if transaction is None:
-            return _envelope(ResultCode.INVOICE_NOT_FOUND)
+            return envelope(ResultCode.INVOICE_NOT_FOUND)
+        wire = transaction.to_p2p_wire if kind == "p2p" else transaction.to_wire
         if transaction.scripted:
             answer = transaction.scripted.popleft()
             if isinstance(answer, StatusName):
-                return _envelope(ResultCode.SUCCESS, transaction.to_wire(answer))
-            return _envelope(answer)
-        return _envelope(ResultCode.SUCCESS, transaction.to_wire())
+                return envelope(ResultCode.SUCCESS, wire(answer))
+            return envelope(answer)
+        return envelope(ResultCode.SUCCESS, wire())
 
 
 #: By an unknown invoice's last digit: the status ``answer_any_invoice`` reports.
@@ -235,6 +237,17 @@ def synthesized_status(invoice_id: str, terminal: str) -> SandboxResponse:
         "status": status.value,
     }
     return SandboxResponse(200, body.encode(), {"content-type": "application/json"})
+
+
+def _p2p_envelope(code: ResultCode, transaction: object = None) -> SandboxResponse:
+    """P2P check-status, as the documentation's "P2P check status" page shows it."""
+    return SandboxResponse.json(
+        200,
+        {
+            "result": {"code": str(int(code)), "message": _RESULT_MESSAGES.get(code, "error")},
+            "transaction": None if transaction is None else {"p2p": transaction},
+        },
+    )
 
 
 def _envelope(code: ResultCode, transaction: object = None) -> SandboxResponse:

@@ -80,6 +80,27 @@ class SandboxTransaction:
     #: Answers given (and consumed) before the real state: result codes or status names.
     scripted: deque[ResultCode | StatusName] = attrs.field(factory=deque)
 
+    def to_p2p_wire(self, status: StatusName | None = None) -> dict[str, Any]:
+        """The ``transaction.p2p`` object of P2P check-status: the fields its page documents,
+        and ``statusName`` (inferred: the page's example is cut short)."""
+        return {
+            "id": self.id,
+            "createdDate": self.created.isoformat(),
+            "invoiceID": self.invoice_id,
+            "amount": self.amount,
+            "amountBonus": 0,
+            "payoutAmount": self.charged or self.amount,
+            "currency": self.currency,
+            "cardType": self.card_type,
+            "terminal": "98151552",
+            "terminalID": self.terminal_id,
+            "accountID": self.account_id,
+            "description": self.description,
+            "language": self.language,
+            "reference": self.reference,
+            "statusName": str(status or self.status),
+        }
+
     def to_wire(self, status: StatusName | None = None) -> dict[str, Any]:
         """The ``transaction`` object of check-status, shaped like seed 002."""
         return {

@@ -56,7 +56,9 @@ class Transaction:
     invoice_id: str
     amount: Decimal
     currency: str
-    status_name: StatusName
+    #: Always present for payments. The P2P status page's example carries none: see
+    #: :attr:`TransactionStatus.is_paid`.
+    status_name: StatusName | None = None
     reason_code: str | None = None
     reason: str | None = _hidden()
     created_date: datetime | None = _hidden()
@@ -116,8 +118,16 @@ class TransactionStatus:
 
     @property
     def is_paid(self) -> bool:
-        """True when the money is held (AUTH) or taken (CHARGE)."""
-        return self.result_code == ResultCode.SUCCESS and self.status_name in PAID_STATUSES
+        """True when the money is held (AUTH) or taken (CHARGE).
+
+        A P2P answer may carry no ``statusName`` (the P2P status page's example has none). Then
+        code 100 with the transfer means it went through: a failed transfer is answered 101
+        (REJECT) and one still in progress 107, and a transfer has no AUTH-then-CHARGE steps.
+        """
+        if self.result_code != ResultCode.SUCCESS or self.transaction is None:
+            return False
+        name = self.transaction.status_name
+        return name is None or name in PAID_STATUSES
 
     def describe(self) -> str:
         text = f"{int(self.result_code)} {self.result_message}".strip()
