@@ -2,7 +2,8 @@
 
 Seed 004: the merchant must "be able to decrypt data" before passing it to ePay. The browser's
 ``ApplePayPayment.token.paymentData`` is verified and decrypted here, with ``cryptography``
-only, then ``ApplePayPayment.from_decrypted(...)`` builds what ``pay_with_apple_pay`` sends::
+(and pyasn1 to read the signature's CMS structure); ``ApplePayPayment.from_decrypted(...)``
+then builds what ``pay_with_apple_pay`` sends::
 
     decryptor = ApplePayDecryptor(merchant_private_key_pem, merchant_certificate_pem)
     decrypted = decryptor.decrypt(token)          # verifies the signature first
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from . import _der
+from . import _cms
 from ._validation import mask_pan
 from .errors import ApplePayDecryptionError, ApplePaySignatureError, ValidationError
 
@@ -70,9 +71,6 @@ DEFAULT_MAX_AGE = timedelta(minutes=5)
 #: How far in the future a signing time may be, for clocks that disagree.
 CLOCK_SKEW = timedelta(minutes=2)
 
-_SIGNED_DATA = "1.2.840.113549.1.7.2"
-_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-_SIGNING_TIME = "1.2.840.113549.1.9.5"
 _SHA256 = "2.16.840.1.101.3.4.2.1"
 _KDF_ALGORITHM = b"\x0did-aes256-GCM"
 _KDF_PARTY_U = b"Apple"
@@ -178,7 +176,13 @@ def _parse_token(raw: Mapping[str, Any] | str | bytes) -> _Token:
         raise ValidationError("token", "must be the paymentData object")
     if isinstance(token.get("paymentData"), Mapping):
         token = token["paymentData"]
-    if token.get("version") != "EC_v1":
+    version = token.get("version")
+    if version == "RSA_v1":
+        raise ValidationError(
+            "token.version",
+            "RSA_v1 tokens (issued where ECC is unavailable) are not supported: only EC_v1",
+        )
+    if version != "EC_v1":
         raise ValidationError("token.version", "only EC_v1 tokens are supported")
     header = token.get("header")
     if not isinstance(header, Mapping):
@@ -197,49 +201,6 @@ def _parse_token(raw: Mapping[str, Any] | str | bytes) -> _Token:
 
 
 # -- the signature ----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Signature:
-    certificates: list[x509.Certificate]
-    signed_attributes: bytes = attrs.field(repr=False)
-    message_digest: bytes
-    signing_time: datetime
-    signature: bytes = attrs.field(repr=False)
-
-
-def _parse_cms(der: bytes) -> _Signature:
-    """The parts of a detached CMS SignedData with one signer that the checks need."""
-    content_info = _der.read_one(der).expect(_der.SEQUENCE).children()
-    if _der.oid(content_info[0]) != _SIGNED_DATA:
-        raise _der.DERError("not a SignedData")
-    fields = content_info[1].expect(0xA0).children()[0].expect(_der.SEQUENCE).children()
-    certificates = [
-        x509.load_der_x509_certificate(node.raw)
-        for node in fields
-        if node.tag == 0xA0
-        for node in node.children()
-    ]
-    signer = fields[-1].expect(_der.SET).children()[0].expect(_der.SEQUENCE).children()
-    digest_algorithm = _der.oid(signer[2].expect(_der.SEQUENCE).children()[0])
-    attributes_node = signer[3].expect(0xA0)
-    signature = signer[5].expect(_der.OCTET_STRING).value
-    if digest_algorithm != _SHA256:
-        raise _der.DERError("the digest is not SHA-256")
-    attributes: dict[str, _der.Node] = {}
-    for attribute in attributes_node.children():
-        parts = attribute.expect(_der.SEQUENCE).children()
-        attributes[_der.oid(parts[0])] = parts[1].expect(_der.SET).children()[0]
-    if _MESSAGE_DIGEST not in attributes or _SIGNING_TIME not in attributes:
-        raise _der.DERError("the signed attributes lack the digest or the signing time")
-    return _Signature(
-        certificates=certificates,
-        # The signature covers the attributes encoded as a SET, not as the [0] field.
-        signed_attributes=bytes([_der.SET]) + attributes_node.raw[1:],
-        message_digest=attributes[_MESSAGE_DIGEST].expect(_der.OCTET_STRING).value,
-        signing_time=_der.time(attributes[_SIGNING_TIME]),
-        signature=signature,
-    )
 
 
 def _has(certificate: x509.Certificate, oid: x509.ObjectIdentifier) -> bool:
@@ -271,9 +232,11 @@ def verify_signature(
     """
     parsed = _parse_token(token)
     try:
-        cms = _parse_cms(parsed.signature)
-    except (_der.DERError, IndexError, ValueError):
+        cms = _cms.read_signed_data(parsed.signature)
+    except _cms.CMSError:
         raise ApplePaySignatureError("the signature is not a readable PKCS#7 structure") from None
+    if cms.digest_algorithm != _SHA256:
+        raise ApplePaySignatureError("the signature's digest is not SHA-256")
     leaf = next((c for c in cms.certificates if _has(c, LEAF_OID)), None)
     intermediate = next((c for c in cms.certificates if _has(c, INTERMEDIATE_OID)), None)
     if leaf is None or intermediate is None:
@@ -318,9 +281,11 @@ def _merchant_id_hash(certificate: x509.Certificate) -> bytes:
         ) from None
     raw = extension.value if isinstance(extension, x509.UnrecognizedExtension) else b""
     try:
-        text = _der.read_one(raw).value if raw[:1] in (b"\x0c", b"\x13", b"\x16") else raw
-        identifier = bytes.fromhex(text.decode("ascii"))
-    except (_der.DERError, ValueError, UnicodeDecodeError):
+        text = (
+            _cms.directory_string(raw) if raw[:1] in (b"\x0c", b"\x13", b"\x16") else raw.decode()
+        )
+        identifier = bytes.fromhex(text)
+    except (_cms.CMSError, ValueError, UnicodeDecodeError):
         raise ValidationError(
             "merchant_certificate_pem", "its merchant identifier is not hex"
         ) from None

@@ -1,4 +1,6 @@
-"""Apple Pay EC_v1: real tokens built here with generated keys and a generated chain."""
+"""Apple Pay EC_v1: tokens built here with generated keys and a generated chain, their
+signatures in DER (cryptography) and in BER with indefinite lengths (``openssl cms -stream``,
+as Apple writes them). A genuine Apple token is tested in ``test_applepay_genuine.py``."""
 
 from __future__ import annotations
 
@@ -7,8 +9,12 @@ import copy
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -36,6 +42,7 @@ from epay_async.applepay import (
 )
 
 PEM = serialization.Encoding.PEM
+OPENSSL = shutil.which("openssl") or "openssl"
 NOW = datetime.now(timezone.utc)
 PAYLOAD = {
     "applicationPrimaryAccountNumber": "4817499999999999",
@@ -138,7 +145,30 @@ def merchant(identifier: str = "merchant.kz.example.shop") -> Merchant:
     return Merchant(key, cert, id_hash)
 
 
-def make_token(shop: Merchant, apple: Apple, payload: Any = PAYLOAD) -> dict[str, Any]:
+def ber_signature(apple: Apple, content: bytes) -> bytes:
+    """A detached CMS signature streamed by OpenSSL: BER with indefinite lengths."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = Path(folder)
+        (files / "leaf.pem").write_bytes(apple.leaf.public_bytes(PEM))
+        (files / "intermediate.pem").write_bytes(apple.intermediate.public_bytes(PEM))
+        (files / "leaf.key").write_bytes(
+            apple.leaf_key.private_bytes(
+                PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        (files / "content").write_bytes(content)
+        command = [
+            OPENSSL, "cms", "-sign", "-binary", "-stream", "-outform", "DER", "-md", "sha256",
+            "-in", str(files / "content"), "-certfile", str(files / "intermediate.pem"),
+            "-signer", str(files / "leaf.pem"), "-inkey", str(files / "leaf.key"),
+        ]  # fmt: skip
+        # Our own arguments, and OpenSSL found on PATH (Debian's, always there).
+        return subprocess.run(command, check=True, capture_output=True).stdout  # noqa: S603
+
+
+def make_token(
+    shop: Merchant, apple: Apple, payload: Any = PAYLOAD, *, encoding: str = "der"
+) -> dict[str, Any]:
     ephemeral = new_key()
     shared = ephemeral.exchange(ec.ECDH(), shop.certificate.public_key())  # type: ignore[arg-type]
     key = hashlib.sha256(
@@ -150,16 +180,20 @@ def make_token(shop: Merchant, apple: Apple, payload: Any = PAYLOAD) -> dict[str
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     transaction_id = os.urandom(32).hex()
-    signature = (
-        pkcs7.PKCS7SignatureBuilder()
-        .set_data(ephemeral_der + data + bytes.fromhex(transaction_id))
-        .add_signer(apple.leaf, apple.leaf_key, hashes.SHA256())
-        .add_certificate(apple.intermediate)
-        .sign(
-            serialization.Encoding.DER,
-            [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+    signed = ephemeral_der + data + bytes.fromhex(transaction_id)
+    if encoding == "ber":
+        signature = ber_signature(apple, signed)
+    else:
+        signature = (
+            pkcs7.PKCS7SignatureBuilder()
+            .set_data(signed)
+            .add_signer(apple.leaf, apple.leaf_key, hashes.SHA256())
+            .add_certificate(apple.intermediate)
+            .sign(
+                serialization.Encoding.DER,
+                [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary],
+            )
         )
-    )
     spki = shop.certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -214,6 +248,33 @@ def test_verify_and_decrypt_a_real_token(shop: Merchant, apple: Apple) -> None:
     assert payment.cryptogram_apple_pay == "AjZZbwAAAAAAAAAAAAAAAAAAAAA="
     from_json = decryptor(shop, apple).decrypt(json.dumps(token))  # the token as a JSON string
     assert from_json == decrypted
+
+
+def test_a_ber_signature_with_indefinite_lengths_verifies(shop: Merchant, apple: Apple) -> None:
+    token = make_token(shop, apple, encoding="ber")
+    assert base64.b64decode(token["signature"])[:2] == b"\x30\x80"  # as Apple writes them
+    signed_at = verify_signature(token, root_certificate_pem=apple.root_pem)
+    assert abs(signed_at - NOW) < timedelta(minutes=2)
+    decrypted = decryptor(shop, apple).decrypt(token)
+    assert decrypted.amount == Decimal("1500.10")
+
+
+@pytest.mark.parametrize("encoding", ["der", "ber"])
+@pytest.mark.parametrize("part", ["data", "transactionId", "ephemeralPublicKey", "signature"])
+def test_tampering_with_any_signed_part_is_refused(
+    shop: Merchant, apple: Apple, encoding: str, part: str
+) -> None:
+    token = make_token(shop, apple, encoding=encoding)
+    verify_signature(token, root_certificate_pem=apple.root_pem)
+    holder = token if part in ("data", "signature") else token["header"]
+    if part == "transactionId":
+        holder[part] = ("0" if holder[part][0] != "0" else "1") + holder[part][1:]
+    else:
+        raw = bytearray(base64.b64decode(holder[part]))
+        raw[-12 if part == "signature" else -5] ^= 0x01
+        holder[part] = base64.b64encode(bytes(raw)).decode()
+    with pytest.raises(ApplePaySignatureError):
+        verify_signature(token, root_certificate_pem=apple.root_pem)
 
 
 def test_tampered_ciphertext(shop: Merchant, apple: Apple) -> None:
@@ -302,6 +363,7 @@ def test_a_signature_by_another_key(shop: Merchant, apple: Apple) -> None:
     ("change", "field"),
     [
         (lambda t: t.update(version="RSA_v1"), "token.version"),
+        (lambda t: t.update(version="EC_v2"), "token.version"),
         (lambda t: t.pop("header"), "token.header"),
         (lambda t: t.update(data="not base64!"), "token.data"),
         (lambda t: t["header"].update(transactionId="xyz"), "header.transactionId"),
