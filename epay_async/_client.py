@@ -24,6 +24,7 @@ from ._ops._keys import PublicKeyCache
 from ._polling import wait_for_status
 from ._reconcile import ReconcileResult
 from ._retry import RetryPolicy
+from ._secret import Secret
 from ._tokens import Credentials, TokenAcquirer
 from ._transport import Transport
 from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
@@ -221,7 +222,8 @@ class EpayClient:
         Codes 100, 101, 102 and 107 are returned; 103 is retried and then raised as
         :class:`StatusError`, like 104, 106 and 109.
         """
-        return await _status.get_status(self._ctx, invoice_id, kind)
+        with self._ctx.transport.call("get_status"):
+            return await _status.get_status(self._ctx, invoice_id, kind)
 
     async def wait_for_status(
         self,
@@ -266,7 +268,8 @@ class EpayClient:
         """
 
         async def fetch(invoice_id: str) -> TransactionStatus:
-            return await _status.get_status(self._ctx, invoice_id, kind)
+            with self._ctx.transport.call("reconcile"):
+                return await _status.get_status(self._ctx, invoice_id, kind)
 
         return _reconcile.reconcile(fetch, invoice_ids, concurrency=concurrency)
 
@@ -282,35 +285,44 @@ class EpayClient:
         :class:`NotificationMismatchError` naming what the gateway does not back: invoice,
         amount (and ``expected_amount``), currency, terminal, a status agreeing with ``code``,
         and the echoed ``secret_hash`` when you set one. Returns the gateway's status."""
-        return await _notifications.verify_notification(
-            self._ctx,
-            notification,
-            expected_amount=expected_amount,
-            secret_hash=secret_hash,
-            kind=kind,
-        )
+        if isinstance(secret_hash, str):
+            secret_hash = Secret(secret_hash)  # '***' in tracebacks
+        with self._ctx.transport.call("verify_notification"):
+            return await _notifications.verify_notification(
+                self._ctx,
+                notification,
+                expected_amount=expected_amount,
+                secret_hash=secret_hash,
+                kind=kind,
+            )
 
     # -- payments -------------------------------------------------------------------------
 
     async def pay_with_saved_card(self, order: Order, card_id: str) -> PaymentResult:
         """Pay with a card saved earlier (``POST /payments/cards/auth``, seed 001)."""
-        return await _payments.pay_with_saved_card(self._ctx, order, card_id)
+        with self._ctx.transport.call("pay_with_saved_card"):
+            return await _payments.pay_with_saved_card(self._ctx, order, card_id)
 
     async def pay_with_card(self, order: Order, card: Card) -> PaymentResult:
         """Pay with card data sent as an RSA cryptogram (``POST /payment/cryptopay``)."""
-        return await _payments.pay_with_card(self._ctx, order, card)
+        with self._ctx.transport.call("pay_with_card"):
+            return await _payments.pay_with_card(self._ctx, order, card)
 
     async def pay_with_google_pay(self, order: Order, google_pay: GooglePayToken) -> PaymentResult:
         """Pay with Google Pay ``PaymentData`` (seed 000)."""
-        return await _payments.pay_with_google_pay(self._ctx, order, google_pay)
+        with self._ctx.transport.call("pay_with_google_pay"):
+            return await _payments.pay_with_google_pay(self._ctx, order, google_pay)
 
     async def pay_with_apple_pay(self, order: Order, apple_pay: ApplePayPayment) -> PaymentResult:
         """Pay with a decrypted Apple Pay token (seed 004)."""
-        return await _payments.pay_with_apple_pay(self._ctx, order, apple_pay)
+        with self._ctx.transport.call("pay_with_apple_pay"):
+            return await _payments.pay_with_apple_pay(self._ctx, order, apple_pay)
 
     async def confirm_3ds(self, payment_id: str, *, pa_res: str, md: str) -> ConfirmResult:
         """Send the ACS's ``PaRes``/``MD`` to ``/payment/confirm``; confirm with ``get_status``."""
-        return await _payments.confirm_3ds(self._ctx, payment_id, pa_res, md)
+        pa_res = Secret(pa_res) if isinstance(pa_res, str) else pa_res  # '***' in tracebacks
+        with self._ctx.transport.call("confirm_3ds"):
+            return await _payments.confirm_3ds(self._ctx, payment_id, pa_res, md)
 
     async def transfer(
         self,
@@ -320,17 +332,20 @@ class EpayClient:
         receiver: CardPan | SavedCardRef,
     ) -> TransferResult:
         """A P2P transfer (seed 003); its status is ``get_status(order.invoice_id, kind="p2p")``."""
-        return await _transfers.transfer(self._ctx, order, sender, receiver)
+        with self._ctx.transport.call("transfer"):
+            return await _transfers.transfer(self._ctx, order, sender, receiver)
 
     # -- after authorisation --------------------------------------------------------------
 
     async def charge(self, payment_id: str, amount: Decimal | None = None) -> OperationResult:
         """Capture an AUTH transaction, in part when ``amount`` is given."""
-        return await _post_auth.operate(self._ctx, "charge", payment_id, amount=amount)
+        with self._ctx.transport.call("charge"):
+            return await _post_auth.operate(self._ctx, "charge", payment_id, amount=amount)
 
     async def cancel(self, payment_id: str) -> OperationResult:
         """Release an AUTH hold."""
-        return await _post_auth.operate(self._ctx, "cancel", payment_id)
+        with self._ctx.transport.call("cancel"):
+            return await _post_auth.operate(self._ctx, "cancel", payment_id)
 
     async def refund(
         self,
@@ -339,16 +354,19 @@ class EpayClient:
         external_id: str | None = None,
     ) -> OperationResult:
         """Refund a CHARGE transaction, in part when ``amount`` is given (10 KZT at least)."""
-        return await _post_auth.operate(
-            self._ctx, "refund", payment_id, amount=amount, external_id=external_id
-        )
+        with self._ctx.transport.call("refund"):
+            return await _post_auth.operate(
+                self._ctx, "refund", payment_id, amount=amount, external_id=external_id
+            )
 
     # -- saved cards ----------------------------------------------------------------------
 
     async def list_cards(self, account_id: str) -> list[SavedCardInfo]:
         """Cards saved for ``account_id`` (empty when there are none)."""
-        return await _cards.list_cards(self._ctx, account_id)
+        with self._ctx.transport.call("list_cards"):
+            return await _cards.list_cards(self._ctx, account_id)
 
     async def deactivate_card(self, card_id: str) -> None:
         """Deactivate a saved card."""
-        await _cards.deactivate_card(self._ctx, card_id)
+        with self._ctx.transport.call("deactivate_card"):
+            await _cards.deactivate_card(self._ctx, card_id)

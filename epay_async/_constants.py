@@ -25,6 +25,7 @@ DEFAULT_RETRY_AFTER_CAP = 30.0
 DEFAULT_DEADLINE = 60.0
 
 #: A cached read token is refreshed this many seconds before the gateway says it expires.
+#: A token living less than twice the margin is refreshed half way through its life instead.
 TOKEN_EXPIRY_MARGIN = 60.0
 #: Used when a token response carries no usable ``expires_in``: the shortest documented lifetime.
 TOKEN_FALLBACK_LIFETIME = 1200.0
@@ -44,5 +45,8 @@ POLL_NOT_FOUND_GRACE = 10.0
 
 #: Largest response body the library will read into memory (bytes).
 MAX_RESPONSE_BYTES = 1 << 20
+
+#: The documented smallest refund (epay-api.md §3: "Minimum refund 10 KZT").
+MIN_REFUND = 10
 
 USER_AGENT = "epay-async"

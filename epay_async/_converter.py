@@ -38,16 +38,46 @@ GATEWAY_TZ = timezone(timedelta(hours=5))
 # -- JSON -----------------------------------------------------------------------------------
 
 
+#: The longest number literal any answer needs (money, coordinates, codes). A longer one, or a
+#: larger exponent, is refused while parsing: ``1e999999`` as a ``Decimal`` is cheap, but turning
+#: it into an int (a result code) would block the event loop for seconds or hours.
+MAX_NUMBER_LENGTH = 40
+MAX_EXPONENT = 40
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+def _bounded_decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError("number literal too long")
+    value = Decimal(text)
+    if abs(value.adjusted()) > MAX_EXPONENT:
+        raise ValueError("number out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise ValueError("number literal too long")
+    return int(text)
+
+
 def loads(content: bytes | str) -> Any:
-    """Parse JSON with every non-integer number as ``Decimal`` (``100.10`` stays ``100.10``)."""
+    """Parse JSON with every non-integer number as ``Decimal`` (``100.10`` stays ``100.10``);
+    every number is bounded (:data:`MAX_NUMBER_LENGTH`, :data:`MAX_EXPONENT`)."""
     try:
-        return json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            content,
+            parse_float=_bounded_decimal,
+            parse_int=_bounded_int,
+            parse_constant=_reject_constant,
+        )
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"response is not valid JSON ({type(exc).__name__})") from None
+        raise ProtocolError(
+            f"response is not valid JSON, or has a number out of range ({type(exc).__name__})"
+        ) from None
 
 
 def _encode(value: Any, out: list[str]) -> None:
@@ -110,13 +140,13 @@ def to_decimal(value: Any, _: Any = None) -> Decimal:
         result = Decimal(value)
     elif isinstance(value, str):
         try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
+            result = _bounded_decimal(value.strip())
+        except (InvalidOperation, ValueError):
             raise ProtocolError(f"expected a number, got {value[:20]!r}") from None
     else:
         raise _fail("a number", value)
-    if not result.is_finite():
-        raise ProtocolError("expected a finite number")
+    if not result.is_finite() or abs(result.adjusted()) > MAX_EXPONENT:
+        raise ProtocolError("expected a finite number in range")
     return result
 
 
@@ -125,7 +155,12 @@ def to_int(value: Any, _: Any = None) -> int:
         return value
     if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
         return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < 19  # never int() a huge exponent: it blocks the event loop
+        and value == value.to_integral_value()
+    ):
         return int(value)
     raise _fail("an integer", value)
 

@@ -8,6 +8,7 @@ Reads (status, operations, cards) carry no invoice; their token is cached until
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,17 +19,20 @@ import attrs
 
 from . import _constants as C
 from ._converter import structure, to_decimal
+from ._secret import Secret
 from ._transport import ApiRequest, Transport, json_body
 from .errors import AuthenticationError, ProtocolError
 from .types._fields import wire
 
 __all__ = ["Credentials", "OperationGrant", "TokenAcquirer"]
 
+_TOKEN = re.compile(r"[!-~]{1,4096}", re.ASCII)
+
 
 @attrs.frozen
 class Credentials:
     client_id: str
-    client_secret: str = attrs.field(repr=False)
+    client_secret: str = attrs.field(repr=False, converter=Secret)
     terminal_id: str
 
 
@@ -45,6 +49,7 @@ class OperationGrant:
     secret_hash: str | None = attrs.field(default=None, repr=False)
 
     def form(self) -> dict[str, str]:
+        """The token request's invoice fields (``secret_hash`` as a :class:`Secret`)."""
         fields = {
             "invoiceID": self.invoice_id,
             "amount": format(self.amount, "f"),
@@ -55,7 +60,7 @@ class OperationGrant:
         if self.failure_post_link is not None:
             fields["failurePostLink"] = self.failure_post_link
         if self.secret_hash is not None:
-            fields["secret_hash"] = self.secret_hash
+            fields["secret_hash"] = Secret(self.secret_hash)
         return fields
 
 
@@ -81,6 +86,14 @@ class _CachedToken:
     refresh_at: float
 
 
+class _Flight:
+    """A read-token refresh under way; its waiters learn how it ended."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.error: Exception | None = None
+
+
 class TokenAcquirer:
     """Mints tokens at the environment's token URL over the shared transport."""
 
@@ -101,28 +114,45 @@ class TokenAcquirer:
         self._margin = margin
         self._clock = clock
         self._cached: _CachedToken | None = None
-        self._lock: anyio.Lock | None = None
+        self._flight: _Flight | None = None
 
     def __repr__(self) -> str:
         return f"TokenAcquirer(client_id={self._credentials.client_id!r})"
 
     async def read_token(self) -> str:
-        """A token for status, operations and cards: cached, refreshed by one caller at a time."""
+        """A token for status, operations and cards: cached, refreshed by one caller at a time.
+
+        Callers that arrive while a refresh is under way wait for it and share its outcome,
+        a failure included: a failing token endpoint is asked once per refresh, not once per
+        waiter. A waiter whose refresher was cancelled refreshes itself.
+        """
         if not self._reuse:
-            return (await self._request({}, "token (read)")).access_token
-        cached = self._cached
-        if cached is not None and self._clock() < cached.refresh_at:
-            return cached.value
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
+            return Secret((await self._request({}, "token (read)")).access_token)
+        while True:
             cached = self._cached
             if cached is not None and self._clock() < cached.refresh_at:
                 return cached.value
+            flight = self._flight
+            if flight is None:
+                return await self._refresh()
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error.with_traceback(None)
+
+    async def _refresh(self) -> str:
+        flight = self._flight = _Flight()
+        try:
             response = await self._request({}, "token (read)")
-            refresh_at = self._clock() + max(0.0, response.lifetime() - self._margin)
-            self._cached = _CachedToken(response.access_token, refresh_at)
-            return response.access_token
+        except Exception as exc:
+            flight.error = exc
+            raise
+        finally:
+            self._flight = None
+            flight.done.set()
+        lifetime = response.lifetime()
+        refresh_at = self._clock() + max(lifetime - self._margin, lifetime / 2)
+        self._cached = _CachedToken(Secret(response.access_token), refresh_at)
+        return self._cached.value
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (after a 401), unless another caller already replaced it."""
@@ -132,7 +162,7 @@ class TokenAcquirer:
     async def operation_token(self, grant: OperationGrant) -> str:
         """A fresh token bound to one money operation; never cached, never reused."""
         response = await self._request(grant.form(), f"token ({grant.scope})", grant.scope)
-        return response.access_token
+        return Secret(response.access_token)
 
     async def _request(
         self, extra_fields: dict[str, str], operation: str, scope: str = C.SERVICE_SCOPE
@@ -161,6 +191,15 @@ class TokenAcquirer:
                 http_status=response.status_code,
             )
         token = structure(json_body(response, what="token response"), TokenResponse, what="token")
-        if not token.access_token:
-            raise ProtocolError("token response has an empty access_token", field="access_token")
+        # A token goes into an HTTP header: printable ASCII only (RFC 6750's b64token and a
+        # little more), or sending it would fail, and be mistaken for a request that left.
+        if not _TOKEN.fullmatch(token.access_token):
+            raise ProtocolError(
+                "token response has an empty or unusable access_token", field="access_token"
+            )
+        if token.token_type is not None and token.token_type.lower() != "bearer":
+            raise ProtocolError(
+                f"token response is not a bearer token ({token.token_type[:20]!r})",
+                field="token_type",
+            )
         return token

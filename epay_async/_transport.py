@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import zlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -22,6 +25,7 @@ from . import _constants as C
 from ._converter import loads
 from ._logs import logger
 from ._retry import RetryPolicy, never_sent, parse_retry_after, retry_delay, should_retry
+from ._secret import Secret
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -31,6 +35,18 @@ from .errors import (
 )
 
 __all__ = ["ApiRequest", "Transport"]
+
+
+@attrs.define
+class _Call:
+    """The public call in progress in this task: its absolute deadline (anyio clock), and the
+    request whose exchange is under way, if one is (it may have left this machine)."""
+
+    deadline: float
+    exchange: ApiRequest | None = None
+
+
+_CALL: ContextVar[_Call | None] = ContextVar("epay_async_call", default=None)
 
 
 @attrs.frozen
@@ -83,6 +99,32 @@ class Transport:
         self._sleep = sleep
         self._rand = rand
 
+    @contextmanager
+    def call(self, operation: str) -> Iterator[None]:
+        """One public call: everything inside (token requests and waits for another caller's
+        refresh, key fetches, attempts, pauses, 103 retries) shares one deadline,
+        ``retry.deadline`` seconds from now. Nested calls keep the outer deadline.
+
+        Reaching it outside an exchange raises :class:`TransportError`: nothing was sent by
+        this call then (an exchange in progress maps its own deadline, see :meth:`send`).
+        """
+        if _CALL.get() is not None or self.retry.deadline is None:
+            yield
+            return
+        call = _Call(anyio.current_time() + self.retry.deadline)
+        reset = _CALL.set(call)
+        try:
+            with anyio.CancelScope(deadline=call.deadline) as scope:
+                yield
+        finally:
+            _CALL.reset(reset)
+        if scope.cancelled_caught:
+            if call.exchange is not None:  # cut while an exchange was under way
+                raise self._deadline_failure(call.exchange)
+            raise TransportError(
+                f"{operation}: the {self.retry.deadline} s deadline passed before anything was sent"
+            )
+
     async def send(self, request: ApiRequest) -> ApiResponse:
         """Send ``request`` under the retry rule; returns any answer that is not retryable.
 
@@ -91,25 +133,44 @@ class Transport:
         :class:`OutcomeUnknownError` for money requests that may have been received, and
         :class:`ApiError` for reads still answered 429/5xx when the attempts run out.
         """
-        if self.http.is_closed:
-            raise TransportError(f"{request.operation}: the HTTP client is closed")
         policy = self.retry
-        deadline = anyio.current_time() + policy.deadline if policy.deadline else math.inf
+        call = _CALL.get()
+        if call is not None:
+            deadline = call.deadline
+        else:
+            deadline = anyio.current_time() + policy.deadline if policy.deadline else math.inf
         attempt = 0
         while True:
             attempt += 1
+            if self.http.is_closed:  # checked before every attempt: aclose() may come any time
+                raise TransportError(f"{request.operation}: the client is closed; nothing was sent")
+            if call is not None:
+                call.exchange = request  # left set if a cancellation cuts the exchange
+            error: httpx.HTTPError | None = None
             try:
                 with anyio.CancelScope(deadline=deadline) as scope:
                     response = await self._send_once(request, attempt)
-                if scope.cancelled_caught:
-                    raise self._deadline_failure(request)
             except httpx.HTTPError as exc:
-                retry = should_retry(
-                    policy, attempt=attempt, idempotent=request.idempotent, error=exc
+                error = exc
+            except RuntimeError as exc:
+                if not self.http.is_closed:
+                    raise
+                error = _ClientClosed(str(exc))
+            if call is not None:
+                call.exchange = None
+            if error is None and scope.cancelled_caught:
+                raise self._deadline_failure(request)
+            if error is not None:
+                retry = not isinstance(error, _ClientClosed) and should_retry(
+                    policy, attempt=attempt, idempotent=request.idempotent, error=error
                 )
-                if retry and await self._pause(request, attempt, None, exc, deadline):
+                if retry and await self._pause(request, attempt, None, error, deadline):
                     continue
-                raise self._network_failure(request, exc) from exc
+                # Raised outside the except clause and not chained: httpx errors carry the
+                # request, and its headers the token.
+                failure = self._network_failure(request, error)
+                del error
+                raise failure
             status = response.status_code
             retry = should_retry(
                 policy, attempt=attempt, idempotent=request.idempotent, status_code=status
@@ -143,9 +204,10 @@ class Transport:
         return request.outcome_unknown(reason)
 
     async def _send_once(self, request: ApiRequest, attempt: int) -> ApiResponse:
-        headers = {"Accept": request.accept}
+        # identity: a compressed answer could inflate past the size cap before it is checked.
+        headers = {"Accept": request.accept, "Accept-Encoding": "identity"}
         if request.token is not None:
-            headers["Authorization"] = f"Bearer {request.token}"
+            headers["Authorization"] = Secret(f"Bearer {request.token}")
         if request.content is not None:
             headers["Content-Type"] = "application/json"
         http_request = self.http.build_request(
@@ -201,6 +263,10 @@ class Transport:
         )
 
     def _network_failure(self, request: ApiRequest, exc: httpx.HTTPError) -> Exception:
+        if isinstance(exc, _ClientClosed):
+            if request.idempotent or exc.never_sent:
+                return TransportError(f"{request.operation}: the client was closed ({exc})")
+            return request.outcome_unknown("the client was closed while the request was under way")
         if isinstance(exc, _BodyTooLarge):
             if request.idempotent:
                 return ProtocolError(str(exc))
@@ -229,22 +295,80 @@ class Transport:
         return response
 
 
+class _ClientClosed(httpx.HTTPError):
+    """``aclose()`` came while the call was under way."""
+
+    #: What httpx and aiohttp say when asked to send on a closed client: nothing left.
+    _REFUSALS = ("Cannot send a request, as the client has been closed", "Session is closed")
+
+    @property
+    def never_sent(self) -> bool:
+        return any(text in str(self) for text in self._REFUSALS)
+
+
 class _BodyTooLarge(httpx.HTTPError):
-    """The response body exceeded ``MAX_RESPONSE_BYTES``."""
+    """The response body exceeded ``MAX_RESPONSE_BYTES``, or could not be decoded."""
 
 
 async def _read_capped(response: httpx.Response, limit: int = C.MAX_RESPONSE_BYTES) -> bytes:
+    """The body, at most ``limit`` bytes, both as received and once decompressed.
+
+    The raw bytes are read (httpx would decompress each chunk whole, before any cap could be
+    checked) and any ``Content-Encoding`` the server used anyway is undone here, layer by layer,
+    never producing more than ``limit`` bytes.
+    """
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge(f"response body of {declared} bytes exceeds {limit}")
+    try:
+        content = await _read_raw(response, limit)
+    except httpx.StreamConsumed:  # a transport handed over an answer it had read already
+        content = response.content
+        if len(content) > limit:
+            raise _BodyTooLarge(f"response body exceeds {limit} bytes") from None
+    encodings = [
+        part.strip().lower()
+        for part in response.headers.get("content-encoding", "").split(",")
+        if part.strip().lower() not in ("", "identity")
+    ]
+    for encoding in reversed(encodings):  # the last one listed was applied last
+        content = _decompress(content, encoding, limit)
+    return content
+
+
+async def _read_raw(response: httpx.Response, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         size += len(chunk)
         if size > limit:
             raise _BodyTooLarge(f"response body exceeds {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+#: zlib's window bits: gzip only, zlib or raw deflate (what servers send as "deflate").
+_WBITS = {"gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 15}
+
+
+def _decompress(content: bytes, encoding: str, limit: int) -> bytes:
+    if encoding not in _WBITS:
+        raise _BodyTooLarge(f"response body has an unsupported Content-Encoding {encoding[:20]!r}")
+    wbits = _WBITS[encoding]
+    try:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(content, limit + 1)
+        except zlib.error:
+            if encoding != "deflate":
+                raise
+            inflater = zlib.decompressobj(-15)  # raw deflate, as some servers send it
+            out = inflater.decompress(content, limit + 1)
+    except zlib.error:
+        raise _BodyTooLarge(f"response body is not valid {encoding}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _BodyTooLarge(f"response body exceeds {limit} bytes once decompressed")
+    return out
 
 
 def json_body(response: ApiResponse, *, what: str) -> Any:

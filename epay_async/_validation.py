@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, localcontext
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
@@ -72,31 +72,46 @@ _LANGUAGES = ("rus", "kaz", "eng")
 MAX_DESCRIPTION_BYTES = 125
 
 
-def amount(value: object, field: str = "amount") -> Decimal:
+_AMOUNT_TEXT = re.compile(r"[0-9]{1,15}(?:\.[0-9]+)?")
+_CENTS = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e13")
+
+
+def amount(value: object, field: str = "amount", *, allow_zero: bool = False) -> Decimal:
     """A positive amount with at most 2 decimal places, from ``Decimal``, ``int`` or ``str``.
 
-    A ``float`` is refused: ``0.1 + 0.2`` is not money.
+    A ``float`` is refused: ``0.1 + 0.2`` is not money. Text is plain ASCII digits with an
+    optional decimal point (no ``1_000``, no exponent, no other scripts' digits). Zeros past the
+    second decimal are dropped (``100.000`` is sent as ``100.00``); any other digit there is an
+    error, however many significant digits the number has.
     """
     if isinstance(value, bool | float):
         raise ValidationError(field, "must be a Decimal, int or str, never a float")
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):
+        if abs(value) >= MAX_AMOUNT:
+            raise ValidationError(field, "is too large")
         result = Decimal(value)
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValidationError(field, "is not a number") from None
+        if not _AMOUNT_TEXT.fullmatch(value.strip()):
+            raise ValidationError(field, "is not a plain decimal number such as '1500.50'")
+        result = Decimal(value.strip())
     else:
         raise ValidationError(field, "must be a Decimal")
-    if not result.is_finite() or result <= 0:
+    if not result.is_finite() or result < 0 or (result == 0 and not allow_zero):
         raise ValidationError(field, "must be greater than zero")
-    exponent = result.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValidationError(field, "must have at most 2 decimal places")
-    if result >= Decimal("1e13"):
+    if result >= MAX_AMOUNT:
         raise ValidationError(field, "is too large")
+    exponent = result.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        # Exact whatever the context's precision: 16 digits before the point, 2 after, fit.
+        with localcontext() as exact:
+            exact.prec = 40
+            cents = result.quantize(_CENTS)
+        if cents != result:
+            raise ValidationError(field, "must have at most 2 decimal places")
+        result = cents
     return result
 
 

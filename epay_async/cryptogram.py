@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ._secret import Secret
 from .errors import ValidationError
 from .types.cards import Card
 
@@ -110,6 +111,8 @@ class CryptogramEncryptor:
 
     def encrypt(self, *, hpan: str, exp_date: str, cvc: str, terminal_id: str) -> str:
         """Base64 of the RSA encryption of the compact JSON, keys in the official SDK's order."""
+        # Rebound as Secret: a traceback's recorded locals show '***', not the card.
+        hpan, cvc = Secret(hpan), Secret(cvc)
         ciphertext: bytes | None
         try:
             ciphertext = self._key.encrypt(

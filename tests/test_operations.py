@@ -77,9 +77,11 @@ async def test_state_machine_refusals(sandbox: Sandbox, epay: EpayClient) -> Non
         await epay.charge(payment_id, Decimal("1000.01"))
     assert info.value.code == 470
     await epay.charge(payment_id)
-    with pytest.raises(ApiError) as info:
-        await epay.refund(payment_id, Decimal("9.99"))  # below the 10 KZT minimum
-    assert info.value.code == 470
+    refunds_before = len(sandbox.requests_to("/refund"))
+    with pytest.raises(ValidationError) as refused:
+        await epay.refund(payment_id, Decimal("9.99"))  # below the 10 KZT minimum: never sent
+    assert refused.value.field == "amount"
+    assert len(sandbox.requests_to("/refund")) == refunds_before
     with pytest.raises(ApiError):
         await epay.cancel(payment_id)
     with pytest.raises(ApiError) as info:

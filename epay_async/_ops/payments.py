@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .. import _constants as C
 from .. import _validation
 from .._converter import dumps, to_decimal
+from .._secret import Secret
 from .._transport import ApiRequest, ApiResponse, json_body
 from ..errors import ProtocolError, ValidationError
 from ..types.cards import Card
@@ -118,7 +119,7 @@ async def pay_with_apple_pay(
 async def confirm_3ds(ctx: Context, payment_id: str, pa_res: str, md: str) -> ConfirmResult:
     """``POST /payment/confirm`` with ``{ID, PaRes, MD}``; the redirect is read, not followed."""
     payment_id = _validation.non_empty(payment_id, "payment_id")
-    pa_res = _validation.non_empty(pa_res, "pa_res")
+    pa_res = Secret(_validation.non_empty(pa_res, "pa_res"))
     md = _validation.non_empty(md, "md")
     request = ApiRequest(
         "POST",

@@ -6,8 +6,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from .. import _constants as C
 from .. import _validation
-from .._converter import loads
+from .._converter import loads, to_int
 from .._transport import ApiRequest, ApiResponse
 from ..errors import ApiError, ProtocolError, ValidationError
 from ..types.operations import OperationName, OperationResult
@@ -35,6 +36,8 @@ async def operate(
 ) -> OperationResult:
     payment_id = transaction_id(payment_id)
     amount = _validation.optional_amount(amount)
+    if operation == "refund" and amount is not None and amount < C.MIN_REFUND:
+        raise ValidationError("amount", f"the gateway refunds {C.MIN_REFUND} or more")
     external_id = _validation.optional_text(external_id, "external_id", max_length=64)
     params: dict[str, str] = {}
     if amount is not None:
@@ -60,10 +63,11 @@ async def operate(
             if not isinstance(body, dict):
                 raise ProtocolError(f"{operation}: the answer is not a JSON object")
             code = body.get("code")
-            if isinstance(code, int) and not isinstance(code, bool):
-                refuse_nonzero_code(
-                    code, str(body.get("message", "")), request, ApiError, answer.status_code
-                )
+            if code not in (None, "", 0):
+                # Any non-zero code is a refusal, however it is written ("-1", -1.0, "1"); a
+                # code that is not a number at all cannot be read as success either.
+                message = str(body.get("message", ""))
+                refuse_nonzero_code(to_int(code), message, request, ApiError, answer.status_code)
         return OperationResult(
             operation=operation,
             transaction_id=payment_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _constants as C
+from .._secret import Secret
 from ..errors import ValidationError
 from ..types.cards import CardPan, SavedCardRef
 from ..types.order import Order
@@ -27,8 +28,8 @@ def _sender(sender: Party) -> dict[str, Any]:
         "save": sender.save,
         "transferType": "TYPEPAN",
         "address": "",
-        "cvc": sender.cvc,
-        "cardCred": sender.pan,
+        "cvc": Secret(sender.cvc),
+        "cardCred": Secret(sender.pan),
         "expire": {"month": f"{sender.exp_month:02d}", "year": f"{sender.exp_year % 100:02d}"},
         "name": sender.name or "",
         "number": "",
@@ -44,7 +45,7 @@ def _receiver(receiver: Party) -> dict[str, Any]:
         "save": receiver.save,
         "id": "",
         "transferType": "TYPEPAN",
-        "cardCred": receiver.pan,
+        "cardCred": Secret(receiver.pan),
     }
     if receiver.is_international:
         if not receiver.first_name or not receiver.last_name:

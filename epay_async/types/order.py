@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .. import _validation as v
+from .._secret import Secret
 
 __all__ = ["Order"]
 
@@ -34,7 +35,8 @@ def _invoice_id_alt(value: object) -> str | None:
 
 
 def _secret_hash(value: object) -> str | None:
-    return v.optional_text(value, "secret_hash")
+    text = v.optional_text(value, "secret_hash")
+    return None if text is None else Secret(text)
 
 
 @attrs.frozen(kw_only=True)
