@@ -180,11 +180,13 @@ async def library_rate(url: str, transport: str, concurrency: int, count: int) -
         environment=environment,
         transport=transport,
     ) as epay:  # type: ignore[arg-type]
-        async for _ in epay.reconcile(ids(50), concurrency=concurrency):  # warm the pool
-            pass
+        async with epay.reconcile(ids(50), concurrency=concurrency) as results:  # warm the pool
+            async for _ in results:
+                pass
         started = time.perf_counter()
-        async for result in epay.reconcile(ids(count), concurrency=concurrency):
-            assert result.error is None, result.error
+        async with epay.reconcile(ids(count), concurrency=concurrency) as results:
+            async for result in results:
+                assert result.error is None, result.error
         return count / (time.perf_counter() - started)
 
 
@@ -248,8 +250,9 @@ async def throughput(
 async def token_counts() -> tuple[int, int]:
     sandbox = Sandbox(key_bits=2048, answer_any_invoice=True)
     async with sandbox.client() as epay:
-        async for _ in epay.reconcile(ids(10_000), concurrency=32):
-            pass
+        async with epay.reconcile(ids(10_000), concurrency=32) as results:
+            async for _ in results:
+                pass
         status_tokens = len(sandbox.token_requests)
         card_id = sandbox.save_card("4405639704015096", account_id="bench")
         for invoice in ids(1000, start=200_000_000):
@@ -270,12 +273,16 @@ async def _reconcile_100k() -> None:
             for invoice in ids(100_000):
                 yield invoice
 
-        async for _ in epay.reconcile(ids(1000), concurrency=64):  # warm up
-            pass
+        async with epay.reconcile(ids(1000), concurrency=64) as results:  # warm up
+            async for _ in results:
+                pass
         baseline = peak_rss_mib()
         done = 0
-        async with contextlib.aclosing(generated()) as source:
-            async for _ in epay.reconcile(source, concurrency=64):
+        async with (
+            contextlib.aclosing(generated()) as source,
+            epay.reconcile(source, concurrency=64) as results,
+        ):
+            async for _ in results:
                 done += 1
         assert done == 100_000
         print(f"{peak_rss_mib() - baseline:.1f}")

@@ -164,10 +164,10 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
         if writer is not None:
             writer.writeheader()
         async with _client(args) as epay:
-            results = epay.reconcile(
+            reconciliation = epay.reconcile(
                 _ids(source, args.file), concurrency=args.concurrency, kind=args.kind
             )
-            async with contextlib.aclosing(results):  # type: ignore[type-var]
+            async with reconciliation as results:
                 async for result in results:
                     counts[_label(result)] += 1
                     row = _row(result)

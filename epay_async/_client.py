@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
@@ -12,7 +12,6 @@ import attrs
 import httpx
 
 from . import _constants as C
-from . import _reconcile
 from ._ops import cards as _cards
 from ._ops import notifications as _notifications
 from ._ops import payments as _payments
@@ -22,7 +21,7 @@ from ._ops import transfers as _transfers
 from ._ops._base import Context
 from ._ops._keys import PublicKeyCache
 from ._polling import wait_for_status
-from ._reconcile import ReconcileResult
+from ._reconcile import Reconciliation
 from ._retry import RetryPolicy
 from ._secret import Secret
 from ._tokens import Credentials, TokenAcquirer
@@ -258,33 +257,38 @@ class EpayClient:
         *,
         concurrency: int = 16,
         kind: _status.StatusKind = "payment",
-    ) -> AsyncIterator[ReconcileResult]:
+    ) -> Reconciliation:
         """Check-status for every id of an iterable or async iterable (read lazily), at most
-        ``concurrency`` at a time, yielding :class:`ReconcileResult` as each completes. A bad
-        invoice gives a result with ``error`` and the batch goes on.
+        ``concurrency`` at a time, giving :class:`ReconcileResult` as each completes. A bad
+        invoice gives a result with ``error`` and the batch goes on::
 
-        Stop early with ``contextlib.aclosing``: ``async with aclosing(epay.reconcile(ids))
-        as results: async for result in results: ...``.
+            async with epay.reconcile(ids) as results:
+                async for result in results:
+                    ...
+
+        Leaving the block, early or not, stops the workers there and then.
         """
 
         async def fetch(invoice_id: str) -> TransactionStatus:
             with self._ctx.transport.call("reconcile"):
                 return await _status.get_status(self._ctx, invoice_id, kind)
 
-        return _reconcile.reconcile(fetch, invoice_ids, concurrency=concurrency)
+        return Reconciliation(fetch, invoice_ids, concurrency)
 
     async def verify_notification(
         self,
         notification: PaymentNotification,
         *,
         expected_amount: Decimal | None = None,
+        expected_currency: str | None = None,
         secret_hash: str | None = None,
         kind: _status.StatusKind = "payment",
     ) -> TransactionStatus:
         """Confirm a postLink notification with check-status, or raise
         :class:`NotificationMismatchError` naming what the gateway does not back: invoice,
-        amount (and ``expected_amount``), currency, terminal, a status agreeing with ``code``,
-        and the echoed ``secret_hash`` when you set one. Returns the gateway's status."""
+        amount (and ``expected_amount``), currency (and ``expected_currency``), terminal, a
+        status agreeing with ``code``, and the echoed ``secret_hash`` when you set one.
+        Returns the gateway's status."""
         if isinstance(secret_hash, str):
             secret_hash = Secret(secret_hash)  # '***' in tracebacks
         with self._ctx.transport.call("verify_notification"):
@@ -292,6 +296,7 @@ class EpayClient:
                 self._ctx,
                 notification,
                 expected_amount=expected_amount,
+                expected_currency=expected_currency,
                 secret_hash=secret_hash,
                 kind=kind,
             )

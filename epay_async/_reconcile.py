@@ -9,17 +9,19 @@ error result and the batch goes on.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import _validation
 from .errors import EpayError, ValidationError
 from .types.status import TransactionStatus
 
-__all__ = ["ReconcileResult", "reconcile"]
+__all__ = ["ReconcileResult", "Reconciliation"]
 
 Fetch = Callable[[str], Awaitable[TransactionStatus]]
 _DONE = object()
@@ -57,35 +59,81 @@ class _Source:
                 return _DONE
 
 
-async def reconcile(
-    fetch: Fetch,
-    invoice_ids: Iterable[Any] | AsyncIterable[Any],
-    *,
-    concurrency: int = 16,
-) -> AsyncIterator[ReconcileResult]:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError("concurrency", "must be a whole number >= 1")
-    if isinstance(invoice_ids, str | bytes):
-        raise ValidationError("invoice_ids", "must be an iterable of ids, not one string")
-    source = _Source(invoice_ids)
-    send, receive = anyio.create_memory_object_stream[ReconcileResult](concurrency)
-    #: An exception from the caller's iterable: it stops the batch and is raised as it is.
-    source_error: list[Exception] = []
+class Reconciliation:
+    """Check-status for many invoices: ``async with`` owns the workers, the ``as`` target
+    yields results as they complete::
 
-    async def next_id() -> object:
-        try:
-            return await source.next()
-        except Exception as exc:
-            source_error.append(exc)
-            return _DONE
+        async with epay.reconcile(ids, concurrency=32) as results:
+            async for result in results:
+                ...
 
-    async def worker(results: MemoryObjectSendStream[ReconcileResult]) -> None:
+    Leaving the block, early or not, by ``break``, an exception or a cancellation, stops the
+    workers there and then; nothing is left running. The results are not a generator, so
+    nothing is left for the event loop to finalise in another task.
+    """
+
+    def __init__(
+        self, fetch: Fetch, invoice_ids: Iterable[Any] | AsyncIterable[Any], concurrency: int
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValidationError("concurrency", "must be a whole number >= 1")
+        if isinstance(invoice_ids, str | bytes):
+            raise ValidationError("invoice_ids", "must be an iterable of ids, not one string")
+        self._fetch = fetch
+        self._source = _Source(invoice_ids)
+        self._concurrency = concurrency
+        self._task_group: TaskGroup | None = None
+        self._results: _Results | None = None
+
+    def __aiter__(self) -> AsyncIterator[ReconcileResult]:
+        raise TypeError(
+            "reconcile() is used as `async with epay.reconcile(ids) as results: "
+            "async for result in results: ...`"
+        )
+
+    async def __aenter__(self) -> AsyncIterator[ReconcileResult]:
+        if self._task_group is not None:
+            raise RuntimeError("a Reconciliation runs once")
+        send, receive = anyio.create_memory_object_stream[ReconcileResult](self._concurrency)
+        results = self._results = _Results(receive)
+        task_group = self._task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        for _ in range(self._concurrency):
+            task_group.start_soon(self._worker, send.clone(), results)
+        send.close()
+        return results
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._task_group is not None
+        assert self._results is not None
+        self._task_group.cancel_scope.cancel()  # before closing the stream the workers send to
+        self._results.stream.close()
+        # The body's own exception (a break, the caller's error, the source's error) is not
+        # handed to the task group, which would wrap it in an ExceptionGroup: it propagates
+        # as it is once the workers are stopped.
+        await self._task_group.__aexit__(None, None, None)
+
+    async def _worker(
+        self, results: MemoryObjectSendStream[ReconcileResult], sink: _Results
+    ) -> None:
         async with results:
-            while (raw := await next_id()) is not _DONE:
+            while True:
+                try:
+                    raw = await self._source.next()
+                except Exception as exc:  # the caller's iterable failed: stop, raise it as it is
+                    sink.source_error = sink.source_error or exc
+                    return
+                if raw is _DONE:
+                    return
                 invoice_id = str(raw).strip()
                 try:
                     _validation.invoice_id(invoice_id)
-                    result = ReconcileResult(invoice_id, status=await fetch(invoice_id))
+                    result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))
                 except EpayError as exc:
                     result = ReconcileResult(invoice_id, error=exc)
                 try:
@@ -93,17 +141,21 @@ async def reconcile(
                 except anyio.BrokenResourceError:  # the consumer has gone
                     return
 
-    async with anyio.create_task_group() as tg:
-        for _ in range(concurrency):
-            tg.start_soon(worker, send.clone())
-        send.close()
+
+class _Results:
+    """The results as they complete; at the end, an error from the caller's iterable."""
+
+    def __init__(self, stream: MemoryObjectReceiveStream[ReconcileResult]) -> None:
+        self.stream = stream
+        self.source_error: Exception | None = None
+
+    def __aiter__(self) -> _Results:
+        return self
+
+    async def __anext__(self) -> ReconcileResult:
         try:
-            async for result in receive:
-                yield result
-        except GeneratorExit:
-            pass  # the consumer stopped early: the workers are cancelled below
-        finally:
-            tg.cancel_scope.cancel()  # before closing the stream the workers send to
-            receive.close()
-    if source_error:
-        raise source_error[0]
+            return await self.stream.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            if self.source_error is not None:
+                raise self.source_error from None
+            raise StopAsyncIteration from None

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from . import _constants as C
@@ -138,6 +139,9 @@ class TokenAcquirer:
             await flight.done.wait()
             if flight.error is not None:
                 raise flight.error.with_traceback(None)
+            # The refresher was cancelled. A waiter whose own deadline has passed too is
+            # cancelled here, rather than starting another refresh it cannot finish.
+            await anyio.lowlevel.checkpoint()
 
     async def _refresh(self) -> str:
         flight = self._flight = _Flight()

@@ -12,10 +12,10 @@ import math
 import random
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import attrs
@@ -92,12 +92,14 @@ class Transport:
         timeout: httpx.Timeout | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = anyio.current_time,
     ) -> None:
         self.http = http
         self.retry = retry
         self.timeout = timeout
         self._sleep = sleep
         self._rand = rand
+        self._clock = clock
 
     @contextmanager
     def call(self, operation: str) -> Iterator[None]:
@@ -190,7 +192,7 @@ class Transport:
     ) -> bool:
         """Sleep before the next attempt, unless that would end past the call's deadline."""
         delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
-        if anyio.current_time() + delay >= deadline:
+        if self._clock() + delay >= deadline:
             return False
         reason = f"HTTP {why}" if isinstance(why, int) else type(why).__name__
         self._log_retry(request.operation, delay, reason, attempt)
@@ -322,10 +324,12 @@ async def _read_capped(response: httpx.Response, limit: int = C.MAX_RESPONSE_BYT
         raise _BodyTooLarge(f"response body of {declared} bytes exceeds {limit}")
     try:
         content = await _read_raw(response, limit)
-    except httpx.StreamConsumed:  # a transport handed over an answer it had read already
-        content = response.content
-        if len(content) > limit:
+    except httpx.StreamConsumed:
+        # A transport (httpx.MockTransport, for one) handed over an answer it had read, and
+        # httpx decoded, already: there is nothing left to bound but its size.
+        if len(response.content) > limit:
             raise _BodyTooLarge(f"response body exceeds {limit} bytes") from None
+        return response.content
     encodings = [
         part.strip().lower()
         for part in response.headers.get("content-encoding", "").split(",")
@@ -339,11 +343,13 @@ async def _read_capped(response: httpx.Response, limit: int = C.MAX_RESPONSE_BYT
 async def _read_raw(response: httpx.Response, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge(f"response body exceeds {limit} bytes")
-        chunks.append(chunk)
+    raw = cast("AsyncGenerator[bytes, None]", response.aiter_raw())  # it is a generator
+    async with aclosing(raw) as stream:  # closed now, also when cut short
+        async for chunk in stream:
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge(f"response body exceeds {limit} bytes")
+            chunks.append(chunk)
     return b"".join(chunks)
 
 

@@ -24,6 +24,26 @@ def invoice_id(value: object, field: str = "invoice_id") -> str:
     return value
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_PATH_TEXT = re.compile(r"[A-Za-z0-9@._+-]{1,64}")
+
+
+def path_id(value: object, field: str, *, kind: str = "uuid") -> str:
+    """An id that goes into a URL path, checked for what it is, so that it can only ever
+    name one resource: ``"uuid"`` for the gateway's ids (transactions, saved cards: UUIDs in
+    every documented example), ``"text"`` for the merchant's own ids (an account id: 1 to 64
+    letters, digits and ``@._+-``, not only dots). ``..`` or a 100 000-character id never
+    reaches the URL."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be a string")
+    if kind == "uuid":
+        if not _UUID.fullmatch(value):
+            raise ValidationError(field, "must be the gateway's id, a UUID")
+    elif not _PATH_TEXT.fullmatch(value) or not value.strip("."):
+        raise ValidationError(field, "must be 1 to 64 letters, digits or @._+- (not only dots)")
+    return value
+
+
 def choice(value: object, allowed: tuple[str, ...], field: str) -> str:
     if value not in allowed:
         raise ValidationError(field, f"must be one of {', '.join(map(repr, allowed))}")

@@ -9,6 +9,7 @@ EpayError
 ├── StatusError              check-status answered 103 (after retries), 104, 106 or 109
 ├── TransportError           network failure; for money requests only when nothing was sent
 ├── OutcomeUnknownError      a money request may have reached the gateway: .invoice_id
+├── RequestInFlightError     a money request for the same invoice is under way: nothing sent
 ├── ProtocolError            the response could not be understood
 ├── StatusTimeoutError       wait_for_status deadline: .last_status
 ├── NotificationMismatchError
@@ -38,6 +39,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PaymentDeclinedError",
     "ProtocolError",
+    "RequestInFlightError",
     "StatusError",
     "StatusTimeoutError",
     "TransportError",
@@ -147,6 +149,22 @@ class OutcomeUnknownError(EpayError):
         self.transaction_id = transaction_id
         self.operation = operation
         self.reason = reason
+
+
+class RequestInFlightError(EpayError):
+    """Another money request for the same invoice (or transaction) is under way on this client.
+
+    Nothing was sent for this one. Two concurrent payments of one invoice are a bug in the
+    caller (a double click, a retried job): let the first finish, then check its status.
+    """
+
+    def __init__(self, key: str, operation: str) -> None:
+        super().__init__(
+            f"{operation}: a money request for {key} is already under way on this client; "
+            "nothing was sent"
+        )
+        self.key = key
+        self.operation = operation
 
 
 class ProtocolError(EpayError):

@@ -4,7 +4,8 @@ import base64
 import json
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from epay_async import Card, CryptogramPadding, ValidationError
@@ -102,3 +103,19 @@ def test_encryptor_repr_and_errors_hold_no_card_data() -> None:
     assert info.value.__context__ is None
     assert "321" not in str(info.value)
     assert info.value.__cause__ is None
+
+
+def test_the_default_padding_is_pkcs1_v15_read_independently() -> None:
+    """Decrypted here with cryptography's own paddings, not the library's mapping."""
+    card = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+    raw = base64.b64decode(CryptogramEncryptor(spki_pem()).encrypt_card(card, TERMINAL))
+    assert KEY.decrypt(raw, rsa_padding.PKCS1v15()).startswith(b'{"hpan":"4405639704015096"')
+    oaep = rsa_padding.OAEP(
+        mgf=rsa_padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+    )
+    with pytest.raises(ValueError, match=r"[Dd]ecryption failed"):
+        KEY.decrypt(raw, oaep)
+    sha256 = CryptogramEncryptor(spki_pem(), CryptogramPadding.OAEP_SHA256).encrypt_card(
+        card, TERMINAL
+    )
+    assert KEY.decrypt(base64.b64decode(sha256), oaep).startswith(b'{"hpan"')

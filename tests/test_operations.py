@@ -129,14 +129,15 @@ async def test_saved_cards(sandbox: Sandbox, epay: EpayClient) -> None:
     await epay.deactivate_card(cards[0].id)
     assert await epay.list_cards("acc-1") == []
     with pytest.raises(ApiError) as info:
-        await epay.deactivate_card("no-such-card")
+        await epay.deactivate_card("00000000-0000-4000-8000-00000000dead")
     assert info.value.code == 522
 
 
 ENV = Environment.custom(
     token_url="https://auth.example.invalid/token", api_url="https://api.example.invalid"
 )
-OP_URL = "https://api.example.invalid/operation/7943816b/charge"
+TX = "7943816b-58a8-47f6-a11e-67b63c4228c7"
+OP_URL = "https://api.example.invalid/operation/7943816b-58a8-47f6-a11e-67b63c4228c7/charge"
 
 
 @pytest.mark.parametrize(
@@ -159,10 +160,10 @@ async def test_operation_answers(response: httpx.Response, outcome: type[Excepti
             client_id="test", client_secret="s", terminal_id="t", environment=ENV, retry=FAST_RETRY
         ) as epay:
             if outcome is None:
-                assert (await epay.charge("7943816b")).transaction_id == "7943816b"
+                assert (await epay.charge(TX)).transaction_id == TX
             else:
                 with pytest.raises(outcome):
-                    await epay.charge("7943816b")
+                    await epay.charge(TX)
     assert route.call_count == 1
 
 

@@ -231,8 +231,11 @@ async def test_wait_for_status_polls_through_107() -> None:
 
 async def test_reconcile_reads_the_documented_envelope() -> None:
     transport, _ = gateway([DOCUMENTED])
-    async with client(transport) as epay:
-        results = [r async for r in epay.reconcile([ORDER_ID, "not-an-id"], kind="p2p")]
+    async with (
+        client(transport) as epay,
+        epay.reconcile([ORDER_ID, "not-an-id"], kind="p2p") as reconciliation,
+    ):
+        results = [r async for r in reconciliation]
     by_id = {r.invoice_id: r for r in results}
     assert by_id[ORDER_ID].status is not None
     assert by_id[ORDER_ID].status.is_paid

@@ -43,7 +43,8 @@ async def test_concurrency_bound_is_respected_and_one_token_is_used() -> None:
     counting = CountingTransport(sandbox.transport)
     async with sandbox.client(transport=counting, retry=FAST_RETRY) as epay:
         ids = (str(100000000 + n) for n in range(300))
-        results = [r async for r in epay.reconcile(ids, concurrency=7)]
+        async with epay.reconcile(ids, concurrency=7) as reconciliation:
+            results = [r async for r in reconciliation]
     assert len(results) == 300
     assert counting.peak == 7
     assert len(sandbox.token_requests) == 1
@@ -56,7 +57,8 @@ async def test_one_bad_invoice_never_stops_the_batch(sandbox: Sandbox, epay: Epa
     sandbox.add_transaction("100000002", status=StatusName.AUTH)
     sandbox.queue_status("100000002", *[ResultCode.TERMINAL_NOT_OWNED] * 3)
     ids = ["100000001", "not-an-id", "100000002", " 100000003 ", 100000001]
-    results = {r.invoice_id: r async for r in epay.reconcile(ids, concurrency=2)}
+    async with epay.reconcile(ids, concurrency=2) as reconciliation:
+        results = {r.invoice_id: r async for r in reconciliation}
     assert set(results) == {"100000001", "not-an-id", "100000002", "100000003"}
     assert isinstance(results["not-an-id"].error, ValidationError)
     assert isinstance(results["100000002"].error, StatusError)
@@ -86,7 +88,7 @@ async def test_infinite_sources_are_read_lazily(sandbox: Sandbox) -> None:
     ):
         for source in (endless(), async_source):
             got = 0
-            async with contextlib.aclosing(epay.reconcile(source, concurrency=4)) as results:
+            async with epay.reconcile(source, concurrency=4) as results:
                 async for _ in results:
                     got += 1
                     if got == 25:
@@ -97,9 +99,11 @@ async def test_infinite_sources_are_read_lazily(sandbox: Sandbox) -> None:
 
 async def test_bad_arguments(epay: EpayClient) -> None:
     with pytest.raises(ValidationError):
-        [r async for r in epay.reconcile(["100000001"], concurrency=0)]
+        epay.reconcile(["100000001"], concurrency=0)
     with pytest.raises(ValidationError):
-        [r async for r in epay.reconcile("100000001")]
+        epay.reconcile("100000001")
+    with pytest.raises(TypeError, match="async with"):
+        [r async for r in epay.reconcile(["100000001"])]  # type: ignore[attr-defined]
 
 
 async def test_an_error_from_the_source_is_raised_as_it_is(epay: EpayClient) -> None:
@@ -108,4 +112,5 @@ async def test_an_error_from_the_source_is_raised_as_it_is(epay: EpayClient) -> 
         raise OSError("disk gone")
 
     with pytest.raises(OSError, match="disk gone"):
-        [r async for r in epay.reconcile(broken(), concurrency=3)]
+        async with epay.reconcile(broken(), concurrency=3) as results:
+            [r async for r in results]

@@ -129,7 +129,6 @@ async def test_no_secret_in_recorded_tracebacks(sandbox: Sandbox, flow: Flow) ->
     for short in (CVC, CVC_3DS):  # three digits also occur in addresses and timings: as a value
         assert f"'{short}'" not in text
         assert f'"{short}"' not in text
-    assert "'***'" in text  # the secrets were there, hidden
 
 
 async def test_an_unexpected_error_inside_the_exchange_records_no_token() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from .._converter import dumps, loads, structure
+from .._converter import dumps, loads, structure, to_int
 from .._tokens import Credentials, OperationGrant, TokenAcquirer
 from .._transport import ApiRequest, ApiResponse, Transport, json_body
 from ..environment import Environment
@@ -17,6 +18,7 @@ from ..errors import (
     OutcomeUnknownError,
     PaymentDeclinedError,
     ProtocolError,
+    RequestInFlightError,
 )
 from ..types.order import Order
 from ._keys import PublicKeyCache
@@ -31,6 +33,9 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: Statuses in a payment or transfer answer that mean it did not go through (seed 002's table).
+REFUSED_STATUSES = frozenset({"REJECT", "FAILED", "3D", "CANCEL", "CANCEL_OLD"})
+
 
 class OrderAnswer(Protocol):
     """What payment and transfer answers share (read-only, as the frozen models are)."""
@@ -40,6 +45,9 @@ class OrderAnswer(Protocol):
 
     @property
     def code(self) -> int | None: ...
+
+    @property
+    def status(self) -> str | None: ...
 
     @property
     def extra(self) -> dict[str, Any]: ...
@@ -58,9 +66,23 @@ class Context:
     credentials: Credentials
     keys: PublicKeyCache
     cryptogram_field: str
+    #: Invoices and transactions with a money request under way (shared by ``with_options``).
+    in_flight: set[str] = attrs.field(factory=set)
 
     def url(self, path: str) -> str:
         return f"{self.environment.api_url}{path}"
+
+    @contextmanager
+    def one_at_a_time(self, key: str, operation: str) -> Iterator[None]:
+        """At most one money request per invoice (or transaction) at a time on this client:
+        a second one raises :class:`RequestInFlightError` before anything is sent."""
+        if key in self.in_flight:
+            raise RequestInFlightError(key, operation)
+        self.in_flight.add(key)
+        try:
+            yield
+        finally:
+            self.in_flight.discard(key)
 
 
 async def send_with_service_token(ctx: Context, request: ApiRequest) -> ApiResponse:
@@ -114,14 +136,21 @@ def gateway_error(
     return request.outcome_unknown(f"HTTP {response.status_code} without a gateway error body")
 
 
-def refuse_nonzero_code(
-    code: int | None, message: str, request: ApiRequest, cls: type[ApiError], http_status: int
+def refuse_error_code(
+    body: Any, request: ApiRequest, cls: type[ApiError], http_status: int
 ) -> None:
-    """Some answers are HTTP 200 with ``"code": <non-zero>``: that is a refusal too."""
-    if code not in (None, 0):
-        raise cls(
-            message or "refused", http_status=http_status, code=code, invoice_id=request.invoice_id
-        )
+    """An HTTP 200 answer whose ``code`` is not 0 is a refusal, however the code is written
+    (``-1``, ``"1"``, ``-1.0``); a code that is not a number at all is unreadable
+    (:class:`ProtocolError`), never success."""
+    if not isinstance(body, Mapping):
+        return
+    code = body.get("code")
+    if code in (None, "", 0):
+        return
+    number = to_int(code)
+    if number != 0:
+        message = str(body.get("message") or "").strip() or "refused"
+        raise cls(message, http_status=http_status, code=number, invoice_id=request.invoice_id)
 
 
 def grant_for(order: Order, scope: str) -> OperationGrant:
@@ -151,23 +180,33 @@ async def send_order(
     """A payment or transfer: a fresh token bound to ``order``, one request, and an answer
     that must carry a transaction id, no refusal code, and ``order``'s id where it echoes one
     (attribute ``echoed_order``). Anything unreadable is :class:`OutcomeUnknownError`."""
-    token = await ctx.tokens.operation_token(grant_for(order, scope))
-    request = ApiRequest(
-        "POST",
-        ctx.url(path),
-        operation=operation,
-        idempotent=False,
-        invoice_id=order.invoice_id,
-        content=dumps(body),
-        token=token,
-    )
-    response = await ctx.transport.send(request)
+    with ctx.one_at_a_time(f"invoice {order.invoice_id}", operation):
+        request = ApiRequest(
+            "POST",
+            ctx.url(path),
+            operation=operation,
+            idempotent=False,
+            invoice_id=order.invoice_id,
+            content=dumps(body),
+            token=await ctx.tokens.operation_token(grant_for(order, scope)),
+        )
+        response = await ctx.transport.send(request)
 
     def parse(reply: ApiResponse) -> A:
         what = f"{operation} answer"
-        result = structure(json_body(reply, what=what), answer, what=what)
+        if reply.status_code != 200:  # 201, 202, a 3xx with a body: not the documented success
+            raise ProtocolError(f"{what}: unexpected HTTP {reply.status_code}")
+        body = json_body(reply, what=what)
+        refuse_error_code(body, request, PaymentDeclinedError, reply.status_code)
+        result = structure(body, answer, what=what)
         message = str(result.extra.get("message", ""))
-        refuse_nonzero_code(result.code, message, request, PaymentDeclinedError, reply.status_code)
+        if (result.status or "").upper() in REFUSED_STATUSES:
+            raise PaymentDeclinedError(
+                message or f"the gateway answered status {result.status}",
+                http_status=reply.status_code,
+                code=result.code,
+                invoice_id=request.invoice_id,
+            )
         if not result.id:
             raise ProtocolError(f"{what} has no transaction id", field="$.id")
         echoed = getattr(result, echoed_order)

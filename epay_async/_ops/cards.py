@@ -8,9 +8,9 @@ from urllib.parse import quote
 from .. import _validation
 from .._converter import structure
 from .._transport import ApiRequest, json_body
-from ..errors import ProtocolError
+from ..errors import ApiError, ProtocolError
 from ..types.cards import SavedCardInfo
-from ._base import Context, gateway_error, send_with_service_token
+from ._base import Context, gateway_error, refuse_error_code, send_with_service_token
 
 __all__ = ["deactivate_card", "list_cards"]
 
@@ -19,7 +19,7 @@ NO_SAVED_CARDS = 1373
 
 
 async def list_cards(ctx: Context, account_id: str) -> list[SavedCardInfo]:
-    account_id = _validation.non_empty(account_id, "account_id")
+    account_id = _validation.path_id(account_id, "account_id", kind="text")
     request = ApiRequest(
         "GET",
         ctx.url(f"/cards/{quote(account_id, safe='')}"),
@@ -38,7 +38,7 @@ async def list_cards(ctx: Context, account_id: str) -> list[SavedCardInfo]:
 
 
 async def deactivate_card(ctx: Context, card_id: str) -> None:
-    card_id = _validation.non_empty(card_id, "card_id")
+    card_id = _validation.path_id(card_id, "card_id")
     request = ApiRequest(
         "POST",
         ctx.url(f"/card/deactivate/{quote(card_id, safe='')}"),
@@ -53,6 +53,4 @@ async def deactivate_card(ctx: Context, card_id: str) -> None:
         body: Any = json_body(response, what="deactivate_card answer")
         if not isinstance(body, dict):
             raise ProtocolError("deactivate_card: the answer is not a JSON object")
-        code = body.get("code")
-        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-            raise gateway_error(request, response)
+        refuse_error_code(body, request, ApiError, response.status_code)

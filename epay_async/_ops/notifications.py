@@ -25,6 +25,7 @@ def mismatches(
     *,
     terminal_id: str,
     expected_amount: Decimal | None = None,
+    expected_currency: str | None = None,
     secret_hash: str | None = None,
 ) -> list[str]:
     """Every way in which ``status`` (the gateway's word) fails to back ``notification``."""
@@ -46,6 +47,8 @@ def mismatches(
         found.append("the gateway's amount is not the order's")
     if notification.currency is None or notification.currency != tx.currency:
         found.append("currency differs")
+    if expected_currency is not None and expected_currency != tx.currency:
+        found.append("the gateway's currency is not the order's")
     if tx.terminal_id and tx.terminal_id != terminal_id:
         found.append("the transaction belongs to another terminal")
     if notification.terminal and notification.terminal not in (tx.terminal, tx.terminal_id):
@@ -67,18 +70,22 @@ async def verify_notification(
     notification: PaymentNotification,
     *,
     expected_amount: Decimal | None = None,
+    expected_currency: str | None = None,
     secret_hash: str | None = None,
     kind: StatusKind = "payment",
 ) -> TransactionStatus:
     if not isinstance(notification, PaymentNotification):
         raise ValidationError("notification", "must come from parse_notification")
     expected_amount = _validation.optional_amount(expected_amount, "expected_amount")
+    if expected_currency is not None:
+        expected_currency = _validation.currency(expected_currency, "expected_currency")
     status = await get_status(ctx, notification.invoice_id, kind)
     found = mismatches(
         notification,
         status,
         terminal_id=ctx.credentials.terminal_id,
         expected_amount=expected_amount,
+        expected_currency=expected_currency,
         secret_hash=secret_hash,
     )
     if found:

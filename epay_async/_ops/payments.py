@@ -129,7 +129,8 @@ async def confirm_3ds(ctx: Context, payment_id: str, pa_res: str, md: str) -> Co
         transaction_id=payment_id,
         content=dumps({"ID": payment_id, "PaRes": pa_res, "MD": md}),
     )
-    response = await send_with_service_token(ctx, request)
+    with ctx.one_at_a_time(f"transaction {payment_id}", "confirm_3ds"):
+        response = await send_with_service_token(ctx, request)
     return read_money_answer(request, response, parse_confirm_redirect)
 
 

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
 from .. import _constants as C
 from .. import _validation
-from .._converter import loads, to_int
+from .._converter import loads
 from .._transport import ApiRequest, ApiResponse
 from ..errors import ApiError, ProtocolError, ValidationError
 from ..types.operations import OperationName, OperationResult
-from ._base import Context, read_money_answer, refuse_nonzero_code, send_with_service_token
+from ._base import Context, read_money_answer, refuse_error_code, send_with_service_token
 
 __all__ = ["operate"]
-
-_TRANSACTION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-
-
-def transaction_id(value: object, field: str = "payment_id") -> str:
-    """The gateway's transaction id (a UUID), not the invoice id."""
-    if not isinstance(value, str) or not _TRANSACTION_ID.fullmatch(value):
-        raise ValidationError(field, "must be the gateway's transaction id (a UUID)")
-    return value
 
 
 async def operate(
@@ -34,7 +24,7 @@ async def operate(
     amount: Decimal | None = None,
     external_id: str | None = None,
 ) -> OperationResult:
-    payment_id = transaction_id(payment_id)
+    payment_id = _validation.path_id(payment_id, "payment_id")
     amount = _validation.optional_amount(amount)
     if operation == "refund" and amount is not None and amount < C.MIN_REFUND:
         raise ValidationError("amount", f"the gateway refunds {C.MIN_REFUND} or more")
@@ -52,7 +42,8 @@ async def operate(
         transaction_id=payment_id,
         params=params or None,
     )
-    response = await send_with_service_token(ctx, request)
+    with ctx.one_at_a_time(f"transaction {payment_id}", operation):
+        response = await send_with_service_token(ctx, request)
 
     def parse(answer: ApiResponse) -> OperationResult:
         if answer.status_code != 200:
@@ -62,12 +53,7 @@ async def operate(
             body = loads(answer.content)
             if not isinstance(body, dict):
                 raise ProtocolError(f"{operation}: the answer is not a JSON object")
-            code = body.get("code")
-            if code not in (None, "", 0):
-                # Any non-zero code is a refusal, however it is written ("-1", -1.0, "1"); a
-                # code that is not a number at all cannot be read as success either.
-                message = str(body.get("message", ""))
-                refuse_nonzero_code(to_int(code), message, request, ApiError, answer.status_code)
+            refuse_error_code(body, request, ApiError, answer.status_code)
         return OperationResult(
             operation=operation,
             transaction_id=payment_id,

@@ -68,8 +68,12 @@ class Fault:
         *,
         retry_after: str | None = None,
         processed: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Fault:
-        headers = {"retry-after": retry_after} if retry_after is not None else {}
+        """Answer ``status`` with ``body`` (and ``headers``, e.g. a ``Content-Encoding``)."""
+        headers = dict(headers or {})
+        if retry_after is not None:
+            headers["retry-after"] = retry_after
         return cls(FaultKind.RESPONSE, SandboxResponse(status, body, headers), processed=processed)
 
     @property

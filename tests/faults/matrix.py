@@ -7,6 +7,7 @@ when" table is rendered from it (``python -m tests.faults.matrix``) and checked 
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from epay_async import (
     GooglePayToken,
     Order,
     OutcomeUnknownError,
+    PaymentDeclinedError,
     ProtocolError,
     StatusName,
     TransportError,
@@ -188,6 +190,12 @@ KINDS: dict[str, str] = {
 # -- faults -----------------------------------------------------------------------------------
 
 TEN_MB = b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+#: 8 KiB on the wire, 8 MiB once inflated: past the 1 MiB cap only after decompression.
+GZIP_BOMB = gzip.compress(b" " * (8 << 20), compresslevel=9)
+#: Cheap as a Decimal; converting it to an int (a code) used to block the loop for seconds.
+HUGE_NUMBER = b'{"resultCode": 1e999999, "code": 1e999999, "id": 1e999999, "access_token": 1}'
+#: HTTP 200 with a gateway error code: a refusal, not a success.
+ERROR_CODE = b'{"code": "-1", "message": "refused"}'
 
 
 @attrs.frozen
@@ -225,6 +233,12 @@ FAULTS: tuple[Injected, ...] = (
     ),
     Injected("empty HTTP 200 body", Fault.status(200, b"", processed=True)),
     Injected("10 MB body", Fault.status(200, TEN_MB, processed=True)),
+    Injected(
+        "gzip bomb",
+        Fault.status(200, GZIP_BOMB, processed=True, headers={"content-encoding": "gzip"}),
+    ),
+    Injected("a number like 1e999999", Fault.status(200, HUGE_NUMBER, processed=True)),
+    Injected("error code with HTTP 200", Fault.status(200, ERROR_CODE, processed=True)),
 )
 
 # -- the table --------------------------------------------------------------------------------
@@ -282,6 +296,15 @@ EXPECTED: dict[str, dict[str, Outcome]] = {
     "JSON of the wrong shape": _UNREADABLE,
     "empty HTTP 200 body": _UNREADABLE,
     "10 MB body": _UNREADABLE,
+    "gzip bomb": _UNREADABLE,
+    "a number like 1e999999": _UNREADABLE,
+    "error code with HTTP 200": {
+        "read": PROTOCOL,
+        "token": PROTOCOL,
+        "key": PROTOCOL,
+        "pay": Outcome(PaymentDeclinedError, 1),
+        "op": Outcome(ApiError, 1),
+    },
 }
 
 #: Cells where one endpoint differs from its column, each with its reason.
@@ -290,6 +313,14 @@ EXCEPTIONS: dict[tuple[str, str], tuple[Outcome, str]] = {
     ("charge", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
     ("cancel", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
     ("refund", "empty HTTP 200 body"): (OK1, "its answer is documented as empty"),
+    ("deactivate_card", "error code with HTTP 200"): (
+        Outcome(ApiError, 1),
+        "a refusal: its answer is otherwise empty",
+    ),
+    ("confirm_3ds", "error code with HTTP 200"): (
+        UNKNOWN,
+        "its answer is a redirect, so a JSON body is unreadable",
+    ),
 }
 
 

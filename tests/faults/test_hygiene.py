@@ -20,7 +20,7 @@ from epay_async import (
     StatusError,
     TransactionStatus,
 )
-from epay_async._reconcile import reconcile
+from epay_async._reconcile import Reconciliation
 
 pytestmark = pytest.mark.anyio
 
@@ -86,10 +86,10 @@ async def test_memory_is_flat_over_100_000_ids() -> None:
 
     async def run(count: int) -> int:
         seen = 0
-        async for result in reconcile(
-            fetch, (str(100000000 + n) for n in range(count)), concurrency=16
-        ):
-            seen += isinstance(result, ReconcileResult)
+        ids = (str(100000000 + n) for n in range(count))
+        async with Reconciliation(fetch, ids, 16) as results:
+            async for result in results:
+                seen += isinstance(result, ReconcileResult)
         return seen
 
     await run(1000)  # warm up
