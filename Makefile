@@ -21,6 +21,8 @@ lint: $(STAMP)
 
 types: $(STAMP)
 	$(BIN)/mypy --strict epay_async
+	$(BIN)/python -m tests.readme_snippets build/readme_snippets.py
+	$(BIN)/mypy --strict build/readme_snippets.py
 
 unit: $(STAMP)
 	$(BIN)/pytest

@@ -2,7 +2,7 @@
 
 from ._client import EpayClient
 from ._logs import RedactingFilter
-from ._reconcile import ReconcileResult
+from ._reconcile import ReconcileResult, Reconciliation
 from ._retry import RetryPolicy
 from ._version import __version__
 from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
@@ -24,6 +24,7 @@ from .errors import (
     TransportError,
     ValidationError,
 )
+from .notifications import parse_notification
 from .types import (
     ApplePayPayment,
     Card,
@@ -70,6 +71,7 @@ __all__ = [
     "PaymentResult",
     "ProtocolError",
     "ReconcileResult",
+    "Reconciliation",
     "RedactingFilter",
     "RequestInFlightError",
     "ResultCode",
@@ -86,4 +88,10 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "parse_notification",
 ]
+
+# help() and tracebacks name the public home of what is defined in private modules.
+for _name in ("EpayClient", "RedactingFilter", "ReconcileResult", "Reconciliation", "RetryPolicy"):
+    globals()[_name].__module__ = __name__
+del _name

@@ -19,13 +19,16 @@ from typing import IO, Any
 
 import anyio
 
-from ._client import EpayClient
+from ._client import EpayClient, TransportName
 from ._demo import run_demo
 from ._reconcile import ReconcileResult
+from ._version import __version__
 from .errors import EpayError, ValidationError
 from .testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: More requests in flight than this only queue up in the pool (100 connections) and cost memory.
+MAX_CONCURRENCY = 1000
 COLUMNS = ("invoice_id", "result_code", "status_name", "amount", "currency", "error")
 
 
@@ -35,6 +38,7 @@ class UsageError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="epay-async", description="Halyk ePay from the shell")
+    parser.add_argument("--version", action="version", version=f"epay-async {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="run every flow against the in-process sandbox")
 
@@ -42,9 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("invoices", nargs="+", metavar="INVOICE")
     _common(status)
 
-    rec = commands.add_parser("reconcile", help="check-status for every invoice in a file")
+    rec = commands.add_parser(
+        "reconcile",
+        help="check-status for every invoice in a file",
+        description="Check-status for every invoice in FILE. Results are written as each "
+        "completes, so their order is the order of completion, not of the file.",
+    )
     rec.add_argument("file", metavar="FILE", help="one invoice id per line; - for stdin")
-    rec.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
+    rec.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help=f"requests in flight (default 16, at most {MAX_CONCURRENCY})",
+    )
     rec.add_argument("--output", metavar="FILE", help="write results here (default: stdout)")
     rec.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     rec.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -67,9 +81,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> EpayClient:
-    if args.sandbox:
-        return Sandbox(answer_any_invoice=True).client()
-    transport = "aiohttp" if importlib.util.find_spec("httpx_aiohttp") else "httpx"
+    if args.sandbox:  # keeps nothing per request: memory stays flat over any number of ids
+        return Sandbox(answer_any_invoice=True, record_requests=False).client()
+    transport: TransportName = "aiohttp" if importlib.util.find_spec("httpx_aiohttp") else "httpx"
     try:
         return EpayClient.from_env(transport=transport)
     except ValidationError as exc:
@@ -99,19 +113,19 @@ def _label(result: ReconcileResult) -> str:
 
 async def _status(args: argparse.Namespace, out: IO[str]) -> int:
     failed = False
+    out.write("invoice\tresult\tstatus\tamount\n")
     async with _client(args) as epay:
         for invoice_id in args.invoices:
             try:
                 status = await epay.get_status(invoice_id, kind=args.kind)
             except EpayError as exc:
                 failed = True
-                out.write(f"{invoice_id}\terror\t{type(exc).__name__}: {exc}\n")
+                out.write(f"{invoice_id}\terror\t-\t{type(exc).__name__}: {exc}\n")
                 continue
             row = _row(ReconcileResult(invoice_id, status=status))
-            out.write(
-                f"{invoice_id}\t{row['result_code']} {status.result_message}\t"
-                f"{row['status_name'] or '-'}\t{row['amount'] or '-'} {row['currency'] or ''}\n"
-            )
+            amount = f"{row['amount']} {row['currency']}" if row["amount"] else "-"
+            result = f"{row['result_code']} {status.result_message}".strip()
+            out.write(f"{invoice_id}\t{result}\t{row['status_name'] or '-'}\t{amount}\n")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -132,22 +146,37 @@ def _create(name: str) -> IO[str]:
 
 
 def _ids(handle: IO[str], name: str) -> Iterator[str]:
-    """Invoice ids, one per line, read lazily; blank lines and # comments skipped."""
+    """Invoice ids, one per line, read lazily; blank lines, # comments, a UTF-8 byte order
+    mark and a header line (a first line that is not an id, such as ``invoice_id``) skipped."""
     try:
-        for line in handle:
-            text = line.strip()
+        for number, line in enumerate(handle):
+            text = line.strip().lstrip("\ufeff").strip()
+            if number == 0 and text and not text.isdigit() and text.isidentifier():
+                continue  # a CSV header
             if text and not text.startswith("#"):
                 yield text
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {name}: {exc}") from None
 
 
-def _progress(disabled: bool) -> Any:
+def _progress(disabled: bool, name: str) -> Any:
+    """A tqdm bar on a terminal (the ``cli`` extra); for a file, with its total and ETA."""
     if disabled or not sys.stderr.isatty() or not importlib.util.find_spec("tqdm"):
         return None
     from tqdm import tqdm  # noqa: PLC0415 - the cli extra
 
-    return tqdm(unit=" invoices", file=sys.stderr)
+    return tqdm(unit=" invoices", file=sys.stderr, total=_count_lines(name))
+
+
+def _count_lines(name: str) -> int | None:
+    """The number of non-blank lines of a file (a fast pass), or None for stdin."""
+    if name == "-":
+        return None
+    try:
+        with open(name, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError:
+        return None
 
 
 async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
@@ -157,7 +186,7 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
         if source is not sys.stdin:
             files.enter_context(source)
         target = files.enter_context(_create(args.output)) if args.output else out
-        bar = _progress(args.no_progress)
+        bar = _progress(args.no_progress, args.file)
         if bar is not None:
             files.callback(bar.close)
         writer = csv.DictWriter(target, fieldnames=COLUMNS) if args.format == "csv" else None
@@ -178,12 +207,18 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
                     if bar is not None:
                         bar.update()
     summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
-    sys.stderr.write(f"{sum(counts.values())} invoices: {summary or 'none'}\n")
+    total = sum(counts.values())
+    sys.stderr.write(f"{total} invoice{'' if total == 1 else 's'}: {summary or 'none'}\n")
     return EXIT_FAILED if counts["error"] else EXIT_OK
 
 
 async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     sandbox = Sandbox(answer_any_invoice=True, record_requests=False)
+    try:
+        listener = await anyio.create_tcp_listener(local_host=args.host, local_port=args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    await listener.aclose()  # the port is free: serve on it
     async with anyio.create_task_group() as tg:
         port = await tg.start(sandbox.serve, args.host, args.port)
         base = f"http://{args.host}:{port}"
@@ -200,8 +235,8 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = sys.stdout
-    if args.command == "reconcile" and args.concurrency < 1:
-        sys.stderr.write("error: --concurrency must be at least 1\n")
+    if args.command == "reconcile" and not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        sys.stderr.write(f"error: --concurrency must be from 1 to {MAX_CONCURRENCY}\n")
         return EXIT_USAGE
     commands = {"status": _status, "reconcile": _reconcile, "sandbox": _serve}
     try:

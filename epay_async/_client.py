@@ -121,10 +121,21 @@ class EpayClient:
         prefix: str = "EPAY_",
         *,
         environ: Mapping[str, str] | None = None,
-        **kwargs: Any,
+        environment: Environment | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout = C.DEFAULT_TIMEOUT,
+        public_key_pem: str | bytes | None = None,
+        cryptogram_padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
+        cryptogram_field: str = CRYPTOGRAM_FIELD,
+        retry: RetryPolicy | None = None,
+        reuse_read_tokens: bool = True,
+        transport: TransportName | httpx.AsyncBaseTransport = "httpx",
     ) -> EpayClient:
         """Build a client from ``{prefix}CLIENT_ID``, ``CLIENT_SECRET``, ``TERMINAL_ID`` and
-        ``ENVIRONMENT`` (``test`` or ``prod``; default ``test``). ``kwargs`` go to the constructor.
+        ``ENVIRONMENT``: ``test`` (the default), ``prod``, ``test-epayment-kz``, ``sandbox`` (the
+        sandbox served by ``epay-async sandbox`` on its default port) or the base URL of any
+        served sandbox or proxy (``http://127.0.0.1:8099``). The other arguments are the
+        constructor's; ``environment=`` overrides the variable.
         """
         env = os.environ if environ is None else environ
         values: dict[str, str] = {}
@@ -133,18 +144,24 @@ class EpayClient:
             if not value:
                 raise ValidationError(prefix + key, "environment variable is not set")
             values[key.lower()] = value
-        if "environment" not in kwargs:
+        if environment is None:
             try:
-                kwargs["environment"] = Environment.from_name(
-                    env.get(prefix + "ENVIRONMENT", "test")
-                )
+                environment = Environment.from_name(env.get(prefix + "ENVIRONMENT", "test"))
             except ValueError as exc:
                 raise ValidationError(prefix + "ENVIRONMENT", str(exc)) from None
         return cls(
             client_id=values["client_id"],
             client_secret=values["client_secret"],
             terminal_id=values["terminal_id"],
-            **kwargs,
+            environment=environment,
+            http_client=http_client,
+            timeout=timeout,
+            public_key_pem=public_key_pem,
+            cryptogram_padding=cryptogram_padding,
+            cryptogram_field=cryptogram_field,
+            retry=retry,
+            reuse_read_tokens=reuse_read_tokens,
+            transport=transport,
         )
 
     def with_options(
@@ -279,7 +296,7 @@ class EpayClient:
         self,
         notification: PaymentNotification,
         *,
-        expected_amount: Decimal | None = None,
+        expected_amount: Decimal | int | str | None = None,
         expected_currency: str | None = None,
         secret_hash: str | None = None,
         kind: _status.StatusKind = "payment",
@@ -342,7 +359,9 @@ class EpayClient:
 
     # -- after authorisation --------------------------------------------------------------
 
-    async def charge(self, payment_id: str, amount: Decimal | None = None) -> OperationResult:
+    async def charge(
+        self, payment_id: str, amount: Decimal | int | str | None = None
+    ) -> OperationResult:
         """Capture an AUTH transaction, in part when ``amount`` is given."""
         with self._ctx.transport.call("charge"):
             return await _post_auth.operate(self._ctx, "charge", payment_id, amount=amount)
@@ -355,7 +374,7 @@ class EpayClient:
     async def refund(
         self,
         payment_id: str,
-        amount: Decimal | None = None,
+        amount: Decimal | int | str | None = None,
         external_id: str | None = None,
     ) -> OperationResult:
         """Refund a CHARGE transaction, in part when ``amount`` is given (10 KZT at least)."""

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import attrs
 
-__all__ = ["Environment"]
+__all__ = ["SERVED_SANDBOX_URL", "Environment"]
+
+#: Where ``epay-async sandbox`` serves by default.
+SERVED_SANDBOX_URL = "http://127.0.0.1:8080"
 
 
 def _strip_slash(url: str) -> str:
@@ -46,14 +50,34 @@ class Environment:
         )
 
     @classmethod
+    def served(cls, base_url: str = SERVED_SANDBOX_URL) -> Environment:
+        """A sandbox (``epay-async sandbox``) or anything laid out like it, at ``base_url``:
+        tokens at ``/oauth2/token``, the API and ``/public.rsa`` at the root."""
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(f"not an http(s) base URL: {base_url!r}")
+        base = base_url.strip().rstrip("/")
+        return cls.custom(token_url=f"{base}/oauth2/token", api_url=base, name="sandbox")
+
+    @classmethod
     def from_name(cls, name: str) -> Environment:
-        """``"test"``, ``"prod"`` or ``"test-epayment-kz"`` (case-insensitive)."""
-        known = {"test": cls.TEST, "prod": cls.PROD, "test-epayment-kz": cls.TEST_EPAYMENT_KZ}
+        """``"test"``, ``"prod"``, ``"test-epayment-kz"``, ``"sandbox"`` (the sandbox served
+        by ``epay-async sandbox`` on its default port), or the base URL of a served sandbox
+        (``http://127.0.0.1:8099``). Names are case-insensitive."""
+        text = name.strip()
+        if text.lower().startswith(("http://", "https://")):
+            return cls.served(text)
+        known = {
+            "test": cls.TEST,
+            "prod": cls.PROD,
+            "test-epayment-kz": cls.TEST_EPAYMENT_KZ,
+            "sandbox": cls.served(),
+        }
         try:
-            return known[name.strip().lower()]
+            return known[text.lower()]
         except KeyError:
             raise ValueError(
-                f"unknown environment {name!r}; expected one of {sorted(known)}"
+                f"unknown environment {name!r}; expected one of {sorted(known)} or a URL"
             ) from None
 
 

@@ -42,6 +42,8 @@ from epay_async import (
     Order,
     OutcomeUnknownError,
     PaymentDeclinedError,
+    RequestInFlightError,
+    TransportError,
     ValidationError,
 )
 from epay_async.notifications import parse_notification
@@ -162,6 +164,11 @@ async def checkout(body: CheckoutIn, request: Request) -> Response:
     except OutcomeUnknownError:
         # Never pay again: the postLink or a status check will settle it.
         return JSONResponse({"status": shop_order.status}, status_code=202)
+    except (TransportError, RequestInFlightError):
+        # Nothing reached the gateway: forget the attempt, so that the same order can be
+        # paid again (the README's promise for TransportError), and say so.
+        del shop.orders[order.invoice_id]
+        return JSONResponse({"status": "not sent", "retry": True}, status_code=503)
     shop_order.payment_id = result.id
     if result.secure3d is not None:
         shop.pending_3ds[result.secure3d.md] = order.invoice_id

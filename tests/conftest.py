@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
@@ -36,6 +37,7 @@ def no_connection_left_open() -> Iterator[None]:
     clients: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
     original = EpayClient.__init__
 
+    @functools.wraps(original)
     def tracking(self: EpayClient, **kwargs: object) -> None:
         original(self, **kwargs)  # type: ignore[arg-type]
         clients.add(self.http_client)

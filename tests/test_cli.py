@@ -25,8 +25,10 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--sandbox", *IDS]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split("\t") == ["invoice", "result", "status", "amount"]
     assert [line.split("\t")[0] for line in lines] == IDS
+    assert all(line == line.rstrip() and line.count("\t") == 3 for line in lines)
     assert "CHARGE" in lines[0]
     assert "AUTH" in lines[1]
     assert "REJECT" in lines[2]
@@ -120,3 +122,44 @@ def test_reconcile_unreadable_content(tmp_path: Path, capsys: pytest.CaptureFixt
     source.write_bytes(b"100000001\n\xff\xfe\n")
     assert main(["reconcile", str(source), "--sandbox"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("epay-async ")
+
+
+def test_a_bom_and_a_header_line_are_not_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "ids.csv"
+    source.write_bytes(b"\xef\xbb\xbfinvoice_id\n100000001\n")
+    assert main(["reconcile", str(source), "--sandbox"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["invoice_id"] for line in captured.out.splitlines()] == ["100000001"]
+    assert "1 invoice:" in captured.err  # one, not "1 invoices"
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "100000"])
+def test_concurrency_is_capped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_text("100000001\n", encoding="utf-8")
+    assert main(["reconcile", str(source), "--sandbox", "--concurrency", value]) == 2
+    assert "1 to 1000" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sandbox", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot listen on 127.0.0.1:")
+    assert len(err.splitlines()) == 1

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from epay_async.testing import Sandbox
+from epay_async.testing import Fault, Sandbox
 from examples.fastapi_shop import create_app
 
 pytestmark = pytest.mark.anyio
@@ -148,3 +148,18 @@ async def test_bad_checkout_input_is_refused_before_paying(
     assert response.status_code == 422
     assert response.json()["error"] == "amount"
     assert sandbox.requests == []
+
+
+async def test_a_checkout_that_never_left_can_be_retried(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    _, client = shop
+    checkout = {"invoice_id": "300000009", "amount": "5", "description": "x", "card": VISA}
+    sandbox.fail("/payment/cryptopay", Fault.connect_error(), times=3)
+    failed = await client.post("/checkout", json=checkout)
+    assert failed.status_code == 503
+    assert failed.json() == {"status": "not sent", "retry": True}
+    assert sandbox.requests_to("/payment/cryptopay") == []
+    again = await client.post("/checkout", json=checkout)  # not 409 "already used"
+    assert again.status_code == 200
+    assert (await order_state(client, "300000009"))["status"] == "paid"

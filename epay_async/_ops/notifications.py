@@ -69,7 +69,7 @@ async def verify_notification(
     ctx: Context,
     notification: PaymentNotification,
     *,
-    expected_amount: Decimal | None = None,
+    expected_amount: Decimal | int | str | None = None,
     expected_currency: str | None = None,
     secret_hash: str | None = None,
     kind: StatusKind = "payment",

@@ -21,7 +21,7 @@ async def operate(
     operation: OperationName,
     payment_id: str,
     *,
-    amount: Decimal | None = None,
+    amount: Decimal | int | str | None = None,
     external_id: str | None = None,
 ) -> OperationResult:
     payment_id = _validation.path_id(payment_id, "payment_id")

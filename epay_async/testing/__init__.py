@@ -20,9 +20,11 @@ import anyio
 import anyio.abc
 import httpx
 
+from .. import _validation
 from .._client import EpayClient
 from ..cryptogram import CryptogramPadding
 from ..environment import Environment
+from ..errors import ValidationError
 from ..types.status import ResultCode, StatusName
 from ._asgi import SandboxASGIApp
 from ._cards import TEST_CARDS, SavedCard, TestCard
@@ -109,13 +111,7 @@ class Sandbox:
 
     @staticmethod
     def environment(base_url: str = SANDBOX_URL) -> Environment:
-        base = base_url.rstrip("/")
-        return Environment.custom(
-            token_url=f"{base}/oauth2/token",
-            api_url=base,
-            public_key_url=f"{base}/public.rsa",
-            name="sandbox",
-        )
+        return Environment.served(base_url)
 
     async def serve(
         self,
@@ -174,11 +170,13 @@ class Sandbox:
         *,
         amount: Decimal | int | str = Decimal("100.00"),
         currency: str = "KZT",
-        status: StatusName = StatusName.CHARGE,
+        status: StatusName | str = StatusName.CHARGE,
         kind: str = "payment",
         **fields: Any,
     ) -> SandboxTransaction:
-        """Put a transaction on the gateway's books, as if it had been paid earlier."""
+        """Put a transaction on the gateway's books, as if it had been paid earlier.
+        ``status`` is a :class:`StatusName` or its name (``"CHARGE"``)."""
+        status = StatusName(status)
         transaction = SandboxTransaction(
             invoice_id=invoice_id,
             amount=Decimal(amount),
@@ -235,7 +233,13 @@ class Sandbox:
         return self.gateway.payments.complete_3ds(md, approve)
 
     def save_card(self, pan: str, *, account_id: str, payer_name: str = "TEST CARDHOLDER") -> str:
-        """Put a saved card on the books for ``account_id``; returns its card id."""
+        """Put a saved card on the books for ``account_id``; returns its card id. ``pan`` must
+        be a card number (12-19 digits, Luhn-valid): one of ``TEST_CARDS`` behaves as it does
+        when paid by card data (a locked one is declined with 487)."""
+        try:
+            pan = _validation.pan(pan)
+        except ValidationError as exc:
+            raise ValueError(f"save_card: {exc}") from None
         card = SavedCard.new(pan, account_id, payer_name, self.terminal_id, "")
         self.gateway.saved_cards[card.id] = card
         return card.id

@@ -44,6 +44,7 @@ class SandboxASGIApp:
             query=dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"))),
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]},
             body=b"".join(chunks),
+            scheme=str(scope.get("scheme", "http")),
         )
         self._sandbox.record(request)
         response = await self._sandbox.gateway.handle(request)

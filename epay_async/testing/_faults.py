@@ -32,26 +32,32 @@ class Fault:
 
     @classmethod
     def connect_error(cls) -> Fault:
+        """The connection cannot be opened (``httpx.ConnectError``): the request never left."""
         return cls(FaultKind.CONNECT_ERROR)
 
     @classmethod
     def connect_timeout(cls) -> Fault:
+        """Opening the connection times out (``httpx.ConnectTimeout``): never sent."""
         return cls(FaultKind.CONNECT_TIMEOUT)
 
     @classmethod
     def pool_timeout(cls) -> Fault:
+        """No pooled connection frees up in time (``httpx.PoolTimeout``): never sent."""
         return cls(FaultKind.POOL_TIMEOUT)
 
     @classmethod
     def write_timeout(cls) -> Fault:
+        """Sending times out after the gateway received and processed the request."""
         return cls(FaultKind.WRITE_TIMEOUT, processed=True)
 
     @classmethod
     def read_timeout(cls) -> Fault:
+        """The gateway processes the request; its answer never arrives (``ReadTimeout``)."""
         return cls(FaultKind.READ_TIMEOUT, processed=True)
 
     @classmethod
     def dropped(cls) -> Fault:
+        """The gateway processes the request, then the connection drops mid-answer."""
         return cls(FaultKind.DROPPED, processed=True)
 
     @classmethod
@@ -78,6 +84,7 @@ class Fault:
 
     @property
     def reaches_gateway(self) -> bool:
+        """Whether the request gets to the gateway at all (connect faults stop it before)."""
         return self.kind not in (
             FaultKind.CONNECT_ERROR,
             FaultKind.CONNECT_TIMEOUT,

@@ -29,6 +29,7 @@ class SandboxTransport(httpx.AsyncBaseTransport):
             query=dict(request.url.params),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
+            scheme=request.url.scheme,
         )
         fault = self._sandbox.take_fault(request.method, request.url.path)
         if fault is not None and not fault.reaches_gateway:

@@ -40,7 +40,13 @@ class OperationEndpoints:
             return token
         tx = self._by_id(match.group(1))
         if tx is None:
-            return SandboxResponse.error(400, *NOT_FOUND)
+            code, message = NOT_FOUND
+            if self.gw.find("payment", match.group(1)) is not None:
+                message += (
+                    f": {match.group(1)} is an invoice id; operations take the transaction id "
+                    "(the payment answer's id, or transaction.id in check-status)"
+                )
+            return SandboxResponse.error(400, code, message)
         amount: Decimal | None = None
         if "amount" in request.query:
             try:

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ..cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from ..types.status import StatusName
+from ._acs import AcsPage
 from ._cards import (
+    LOCKED,
     TEST_CARDS,
     THREE_DS_FAILED,
     SavedCard,
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 
 SUCCESS_PAGE = "https://epay.homebank.kz/payform/success.html"
 ERROR_PAGE = "https://epay.homebank.kz/payform/"
-ACS_URL = "https://epay-proxy.homebank.kz/"
+#: The sandbox's ACS page (3-D Secure), at its own origin.
+ACS_PATH = "/acs"
 
 TOKEN_MISMATCH = (469, "Invalid transaction: the token was issued for another order")
 DUPLICATE = (469, "Invalid transaction: the invoice has already been paid")
@@ -73,6 +76,9 @@ class PaymentEndpoints:
         gateway.route("POST", r"/payments/cards/auth", self.saved_card)
         gateway.route("POST", r"/payment/confirm", self.confirm)
         gateway.route("POST", r"/p2p/transfer", self.transfer)
+        acs = AcsPage(self)
+        gateway.route("POST", ACS_PATH, acs.challenge)
+        gateway.route("POST", ACS_PATH + "/answer", acs.answer)
 
     # -- shared checks --------------------------------------------------------------------
 
@@ -183,7 +189,9 @@ class PaymentEndpoints:
             },
         )
 
-    def _challenge(self, tx: SandboxTransaction, pan: str, save_for: str | None) -> dict[str, str]:
+    def _challenge(
+        self, tx: SandboxTransaction, pan: str, save_for: str | None, origin: str
+    ) -> dict[str, str]:
         """Hold ``tx`` as NEW until the payer passes 3-D Secure; the ``secure3D`` to answer."""
         tx.status = StatusName.NEW
         tx.secure = True
@@ -193,15 +201,21 @@ class PaymentEndpoints:
         pa_req = base64.b64encode(
             json.dumps({"messageVersion": "2.1.0", "threeDSServerTransID": tx.id}).encode()
         )
-        return {"paReq": pa_req.decode(), "md": md, "action": ACS_URL}
+        # The sandbox's own ACS page, where a browser can approve or decline (see _acs.py).
+        return {"paReq": pa_req.decode(), "md": md, "action": f"{origin}{ACS_PATH}"}
 
     def _pay_with(
-        self, tx: SandboxTransaction, card: TestCard, body: dict[str, Any], save: bool
+        self,
+        tx: SandboxTransaction,
+        card: TestCard,
+        body: dict[str, Any],
+        save: bool,
+        origin: str,
     ) -> SandboxResponse:
         tx.card_mask, tx.card_type = mask(card.pan), card_type(card.pan)
         account = _get(body, "accountId")
         if card.three_ds:
-            challenge = self._challenge(tx, card.pan, str(account or "") if save else None)
+            challenge = self._challenge(tx, card.pan, str(account or "") if save else None, origin)
             return self._answer(tx, challenge)
         self._authorised(tx)
         if save:
@@ -253,7 +267,9 @@ class PaymentEndpoints:
             card = check_card(fields["hpan"], fields["expDate"], fields["cvc"])
             if isinstance(card, tuple):
                 return self._decline(tx, *card)
-            return self._pay_with(tx, card, body, save=body.get("cardSave") is True)
+            return self._pay_with(
+                tx, card, body, save=body.get("cardSave") is True, origin=request.origin
+            )
         except Declined as exc:
             return self._decline(tx, exc.code, exc.message)
 
@@ -283,6 +299,9 @@ class PaymentEndpoints:
         saved = self.gw.saved_cards.get(str(ref.get("id"))) if isinstance(ref, dict) else None
         if saved is None or not saved.active:
             return self._decline(tx, *NO_SAVED_CARD)
+        test_card = TEST_CARDS.get(saved.pan)
+        if test_card is not None and test_card.locked:  # as it would be paid by card data
+            return self._decline(tx, *LOCKED)
         tx.card_id = saved.id
         # Saved-card payments never ask for 3-D Secure (epay-api.md §6).
         return self._approve(tx, mask(saved.pan), card_type(saved.pan))
@@ -374,7 +393,8 @@ class PaymentEndpoints:
         secure3d = None
         sender_card = TEST_CARDS.get(sender_pan)
         if sender_card is not None and sender_card.three_ds and not sender_id:
-            secure3d = self._challenge(tx, sender_pan, None)  # seed 003: 3-D Secure for P2P
+            # seed 003: 3-D Secure for P2P
+            secure3d = self._challenge(tx, sender_pan, None, request.origin)
         else:
             tx.status = StatusName.AUTH
             self.gw.add(tx)

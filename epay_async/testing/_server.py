@@ -83,6 +83,7 @@ async def _read_request(reader: BufferedByteReceiveStream) -> SandboxRequest | N
         query=dict(parse_qsl(parts.query)),
         headers=headers,
         body=body,
+        scheme="http",
     )
 
 

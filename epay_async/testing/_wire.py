@@ -19,6 +19,13 @@ class SandboxRequest:
     query: Mapping[str, str]
     headers: Mapping[str, str]
     body: bytes = attrs.field(repr=False)
+    scheme: str = "https"
+
+    @property
+    def origin(self) -> str:
+        """Where the browser reached the sandbox (``http://127.0.0.1:8080``): its own pages
+        (the ACS, the payment page) are linked from there."""
+        return f"{self.scheme}://{self.headers.get('host', 'epay.sandbox.invalid')}"
 
     def bearer(self) -> str | None:
         value = self.headers.get("authorization", "")

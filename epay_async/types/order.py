@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -14,50 +14,90 @@ from .._secret import Secret
 __all__ = ["Order"]
 
 
+# Typed converters: attrs takes ``Order.__init__``'s parameter types from them, so an IDE
+# and mypy show what each field accepts; the checks themselves still refuse anything else.
+
+
+def _invoice_id(value: str | int) -> str:
+    return v.invoice_id(value)
+
+
+def _amount(value: Decimal | int | str) -> Decimal:
+    return v.amount(value)
+
+
+def _currency(value: str) -> str:
+    return v.currency(value)
+
+
+def _description(value: str) -> str:
+    return v.description(value)
+
+
+def _email(value: str | None) -> str | None:
+    return v.optional_email(value)
+
+
+def _phone(value: str | None) -> str | None:
+    return v.optional_phone(value)
+
+
+def _account_id(value: str | None) -> str | None:
+    return v.optional_text(value, "account_id")
+
+
+def _name(value: str | None) -> str | None:
+    return v.optional_text(value, "name")
+
+
 def _links(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     v.optional_link(value, attribute.name)
+
+
+def _language(value: Language | None) -> str | None:
+    return v.optional_language(value)
+
+
+def _invoice_id_alt(value: str | int | None) -> str | None:
+    return v.optional_invoice_id(value, "invoice_id_alt")
+
+
+def _data(value: Mapping[str, Any] | str | None) -> str | None:
+    return v.data(value)
 
 
 def _flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     v.flag(value, attribute.name)
 
 
-def _account_id(value: object) -> str | None:
-    return v.optional_text(value, "account_id")
-
-
-def _name(value: object) -> str | None:
-    return v.optional_text(value, "name")
-
-
-def _invoice_id_alt(value: object) -> str | None:
-    return v.optional_invoice_id(value, "invoice_id_alt")
-
-
-def _secret_hash(value: object) -> str | None:
+def _secret_hash(value: str | None) -> str | None:
     text = v.optional_text(value, "secret_hash")
     return None if text is None else Secret(text)
+
+
+#: The languages of the payment page and the gateway's messages (seed 001).
+Language = Literal["rus", "kaz", "eng"]
 
 
 @attrs.frozen(kw_only=True)
 class Order:
     """An invoice to pay. Invalid values raise ``ValidationError`` naming the field."""
 
-    invoice_id: str = attrs.field(converter=v.invoice_id)
-    amount: Decimal = attrs.field(converter=v.amount)
-    currency: str = attrs.field(default="KZT", converter=v.currency)
-    description: str = attrs.field(converter=v.description)
+    invoice_id: str = attrs.field(converter=_invoice_id)
+    amount: Decimal = attrs.field(converter=_amount)
+    currency: str = attrs.field(default="KZT", converter=_currency)
+    description: str = attrs.field(converter=_description)
     account_id: str | None = attrs.field(default=None, converter=_account_id)
-    email: str | None = attrs.field(default=None, converter=v.optional_email, repr=False)
-    phone: str | None = attrs.field(default=None, converter=v.optional_phone, repr=False)
+    email: str | None = attrs.field(default=None, converter=_email, repr=False)
+    phone: str | None = attrs.field(default=None, converter=_phone, repr=False)
     name: str | None = attrs.field(default=None, converter=_name, repr=False)
     back_link: str | None = attrs.field(default=None, validator=_links)
     failure_back_link: str | None = attrs.field(default=None, validator=_links)
     post_link: str | None = attrs.field(default=None, validator=_links)
     failure_post_link: str | None = attrs.field(default=None, validator=_links)
-    language: str | None = attrs.field(default=None, converter=v.optional_language)
+    language: str | None = attrs.field(default=None, converter=_language)
     invoice_id_alt: str | None = attrs.field(default=None, converter=_invoice_id_alt)
-    data: str | None = attrs.field(default=None, converter=v.data, repr=False)
+    data: str | None = attrs.field(default=None, converter=_data, repr=False)
     card_save: bool = attrs.field(default=False, validator=_flag)
     use_bonus: bool = attrs.field(default=False, validator=_flag)
     #: Sent in the token request and echoed to postLink; never logged or shown in repr.

@@ -12,6 +12,7 @@ import attrs
 
 from ..errors import ProtocolError, ValidationError
 from ._fields import wire
+from .status import StatusName
 
 if TYPE_CHECKING:
     from ..applepay import DecryptedApplePayToken
@@ -71,7 +72,8 @@ class PaymentResult:
     invoice_id: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
-    status: str | None = None
+    #: ``AUTH`` or ``CHARGE`` (a one-step terminal); a refused status raises instead.
+    status: StatusName | None = None
     reference: str | None = None
     int_reference: str | None = attrs.field(default=None, repr=False)
     card_id: str | None = None

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from .payments import Secure3D
+from .status import StatusName
 
 __all__ = ["TransferResult"]
 
@@ -23,7 +24,7 @@ class TransferResult:
     sender_card_pan: str | None = None
     receiver_card_id: str | None = None
     receiver_card_pan: str | None = None
-    status: str | None = None
+    status: StatusName | None = None
     secure3d: Secure3D | None = None
     code: int | None = None
     fee: Decimal | None = attrs.field(default=None, repr=False)
