@@ -14,6 +14,7 @@ import httpx
 from . import _constants as C
 from ._ops import cards as _cards
 from ._ops import notifications as _notifications
+from ._ops import payment_page as _payment_page
 from ._ops import payments as _payments
 from ._ops import post_auth as _post_auth
 from ._ops import status as _status
@@ -33,6 +34,7 @@ from .types.cards import Card, CardPan, SavedCardInfo, SavedCardRef
 from .types.notifications import PaymentNotification
 from .types.operations import OperationResult
 from .types.order import Order
+from .types.payment_page import PaymentPage
 from .types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
 from .types.status import TransactionStatus
 from .types.transfers import TransferResult
@@ -339,6 +341,16 @@ class EpayClient:
         """Pay with a decrypted Apple Pay token (seed 004)."""
         with self._ctx.transport.call("pay_with_apple_pay"):
             return await _payments.pay_with_apple_pay(self._ctx, order, apple_pay)
+
+    async def payment_page(self, order: Order, *, card_id: str | None = None) -> PaymentPage:
+        """Open ePay's hosted payment page for ``order`` (the path for merchants without PCI
+        DSS): mints the order's own payment token and returns the ``PaymentPage`` whose
+        ``payment_object()`` the shopper's browser passes to ``halyk.pay``, or whose
+        ``html()`` does it all. ``card_id`` pays with a saved card on the page. The order
+        needs ``back_link`` and ``post_link``. Trust neither the redirect back nor an
+        unverified notification: confirm with ``verify_notification`` or ``get_status``."""
+        with self._ctx.transport.call("payment_page"):
+            return await _payment_page.payment_page(self._ctx, order, card_id)
 
     async def confirm_3ds(self, payment_id: str, *, pa_res: str, md: str) -> ConfirmResult:
         """Send the ACS's ``PaRes``/``MD`` to ``/payment/confirm``; confirm with ``get_status``."""

@@ -34,6 +34,8 @@ TOKEN_FALLBACK_LIFETIME = 1200.0
 SERVICE_SCOPE = "webapi usermanagement email_send verification statement statistics payment"
 PAYMENT_SCOPE = SERVICE_SCOPE
 TRANSFER_SCOPE = "transfer"
+#: The hosted payment page's token (the bank's SDK and the page integrations use ``payment``).
+PAGE_SCOPE = "payment"
 
 #: ``wait_for_status`` defaults (seconds).
 POLL_TIMEOUT = 60.0

@@ -165,8 +165,11 @@ class TokenAcquirer:
 
     async def operation_token(self, grant: OperationGrant) -> str:
         """A fresh token bound to one money operation; never cached, never reused."""
-        response = await self._request(grant.form(), f"token ({grant.scope})", grant.scope)
-        return Secret(response.access_token)
+        return Secret((await self.operation_answer(grant)).access_token)
+
+    async def operation_answer(self, grant: OperationGrant) -> TokenResponse:
+        """The whole token answer for ``grant`` (the payment page hands it to the browser)."""
+        return await self._request(grant.form(), f"token ({grant.scope})", grant.scope)
 
     async def _request(
         self, extra_fields: dict[str, str], operation: str, scope: str = C.SERVICE_SCOPE

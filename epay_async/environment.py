@@ -19,12 +19,21 @@ def _strip_slash(url: str) -> str:
 
 @attrs.frozen
 class Environment:
-    """The three URLs the client needs. The API base includes any path prefix (``/api``)."""
+    """The URLs the client needs. The API base includes any path prefix (``/api``);
+    ``payform_url`` is the hosted payment page's base, where ``payment-api.js`` lives."""
 
     name: str
     token_url: str
     api_url: str = attrs.field(converter=_strip_slash)
     public_key_url: str
+    payform_url: str | None = None
+
+    @property
+    def payment_script_url(self) -> str | None:
+        """The payment page's ``payment-api.js`` (``halyk.pay``), where this environment has one."""
+        if self.payform_url is None:
+            return None
+        return f"{self.payform_url.rstrip('/')}/payment-api.js"
 
     TEST: ClassVar[Environment]
     PROD: ClassVar[Environment]
@@ -38,6 +47,7 @@ class Environment:
         token_url: str,
         api_url: str,
         public_key_url: str | None = None,
+        payform_url: str | None = None,
         name: str = "custom",
     ) -> Environment:
         """Point the client anywhere: a sandbox on loopback, a proxy, a staging host."""
@@ -47,6 +57,7 @@ class Environment:
             token_url=token_url,
             api_url=api,
             public_key_url=public_key_url or f"{api}/public.rsa",
+            payform_url=payform_url,
         )
 
     @classmethod
@@ -57,7 +68,12 @@ class Environment:
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ValueError(f"not an http(s) base URL: {base_url!r}")
         base = base_url.strip().rstrip("/")
-        return cls.custom(token_url=f"{base}/oauth2/token", api_url=base, name="sandbox")
+        return cls.custom(
+            token_url=f"{base}/oauth2/token",
+            api_url=base,
+            payform_url=f"{base}/payform/",
+            name="sandbox",
+        )
 
     @classmethod
     def from_name(cls, name: str) -> Environment:
@@ -86,16 +102,19 @@ Environment.TEST = Environment(
     token_url="https://testoauth.homebank.kz/epay2/oauth2/token",
     api_url="https://testepay.homebank.kz/api",
     public_key_url="https://testepay.homebank.kz/api/public.rsa",
+    payform_url="https://test-epay.homebank.kz/payform/",
 )
 Environment.PROD = Environment(
     name="prod",
     token_url="https://epay-oauth.homebank.kz/oauth2/token",
     api_url="https://epay-api.homebank.kz",
     public_key_url="https://epay-api.homebank.kz/public.rsa",
+    payform_url="https://epay.homebank.kz/payform/",
 )
 Environment.TEST_EPAYMENT_KZ = Environment(
     name="test-epayment-kz",
     token_url="https://test-epay-oauth.epayment.kz/oauth2/token",
     api_url="https://test-epay-api.epayment.kz",
     public_key_url="https://test-epay-api.epayment.kz/public.rsa",
+    payform_url="https://test-epay.epayment.kz/payform/",
 )

@@ -27,6 +27,7 @@ from ._cards import (
     check_card,
     mask,
 )
+from ._payform import PaymentForm
 from ._state import IssuedToken, SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -79,6 +80,7 @@ class PaymentEndpoints:
         acs = AcsPage(self)
         gateway.route("POST", ACS_PATH, acs.challenge)
         gateway.route("POST", ACS_PATH + "/answer", acs.answer)
+        PaymentForm(self)  # the hosted payment page, over the same machinery
 
     # -- shared checks --------------------------------------------------------------------
 
@@ -316,6 +318,22 @@ class PaymentEndpoints:
         self.pa_res[pa_res] = (md, approve)
         return pa_res
 
+    def finish_3ds(self, md: str, pa_res: str) -> tuple[SandboxTransaction, bool]:
+        """Settle the 3-D Secure pending for ``md`` (which must exist) with ``pa_res``: the
+        transaction is authorised, or fails with status 3D; both are notified."""
+        pending = self.pending.pop(md)
+        tx = pending.transaction
+        outcome = self.pa_res.pop(pa_res, None)
+        if outcome is None or outcome[0] != md or not outcome[1]:
+            code, message = THREE_DS_FAILED
+            tx.status, tx.reason, tx.reason_code = StatusName.THREE_D, message, str(code)
+            self.gw.notify(tx, success=False)
+            return tx, False
+        self._authorised(tx)
+        if pending.save_for is not None:
+            self._save_card(tx, pending.pan, pending.save_for)
+        return tx, True
+
     async def confirm(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         token = self.gw.authorize(request)
         if isinstance(token, SandboxResponse):
@@ -327,18 +345,11 @@ class PaymentEndpoints:
         pending = self.pending.get(md)
         if pending is None or pending.transaction.id != body.get("ID"):
             return SandboxResponse.error(400, *FORMAT_ERROR)
-        tx = pending.transaction
-        outcome = self.pa_res.pop(str(body.get("PaRes", "")), None)
-        del self.pending[md]
-        if outcome is None or outcome[0] != md or not outcome[1]:
+        tx, passed = self.finish_3ds(md, str(body.get("PaRes", "")))
+        if not passed:
             code, message = THREE_DS_FAILED
-            tx.status, tx.reason, tx.reason_code = StatusName.THREE_D, message, str(code)
-            self.gw.notify(tx, success=False)
             query = {"invoiceID": tx.invoice_id, "code": str(code), "message": message}
             return _redirect(f"{ERROR_PAGE}?{urlencode(query)}")
-        self._authorised(tx)
-        if pending.save_for is not None:
-            self._save_card(tx, pending.pan, pending.save_for)
         query = {
             "amount": format(tx.amount, "f"),
             "currency": tx.currency,

@@ -4,6 +4,7 @@ from .cards import Card, CardPan, SavedCardInfo, SavedCardRef
 from .notifications import PaymentNotification
 from .operations import OperationResult
 from .order import Order
+from .payment_page import PaymentPage
 from .payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult, Secure3D
 from .status import ResultCode, StatusName, Transaction, TransactionStatus
 from .transfers import TransferResult
@@ -17,6 +18,7 @@ __all__ = [
     "OperationResult",
     "Order",
     "PaymentNotification",
+    "PaymentPage",
     "PaymentResult",
     "ResultCode",
     "SavedCardInfo",

@@ -1,0 +1,68 @@
+"""The hosted payment page (seed 001, "Incoming parameters on payment page"): the order's own
+token, and the object the shopper's browser hands to ``halyk.pay``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _constants as C
+from ..errors import ValidationError
+from ..types.order import Order
+from ..types.payment_page import PaymentPage
+from ._base import Context, grant_for
+
+__all__ = ["payment_page"]
+
+
+async def payment_page(ctx: Context, order: Order, card_id: str | None) -> PaymentPage:
+    if not isinstance(order, Order):
+        raise ValidationError("order", "must be an Order")
+    # Seed 001 marks both required on the page: where the shopper returns, and where the
+    # gateway reports the payment.
+    if order.back_link is None:
+        raise ValidationError("back_link", "the payment page needs an absolute http(s) URL")
+    if order.post_link is None:
+        raise ValidationError("post_link", "the payment page needs an absolute http(s) URL")
+    if card_id is not None and (not isinstance(card_id, str) or not card_id.strip()):
+        raise ValidationError("card_id", "must be a saved card's id")
+    script_url = ctx.environment.payment_script_url
+    if script_url is None:
+        raise ValidationError("environment", "has no payform_url (Environment.custom(...))")
+    answer = await ctx.tokens.operation_answer(grant_for(order, C.PAGE_SCOPE))
+    fields: dict[str, Any] = {
+        "invoiceId": order.invoice_id,
+        "backLink": order.back_link,
+        "failureBackLink": order.failure_back_link,
+        "postLink": order.post_link,
+        "failurePostLink": order.failure_post_link,
+        "language": order.language,
+        "description": order.description,
+        "accountId": order.account_id,
+        "terminal": ctx.credentials.terminal_id,
+        "amount": order.amount,
+        "currency": order.currency,
+        "phone": order.phone,
+        "email": order.email,
+        "cardSave": order.card_save,
+        "data": order.data,
+        "invoiceIdAlt": order.invoice_id_alt,
+        "name": order.name,
+    }
+    if card_id is not None:
+        fields["paymentType"] = "cardId"
+        fields["cardid"] = card_id  # seed 001's spelling on the page
+    auth = {
+        "access_token": answer.access_token,
+        "expires_in": answer.expires_in,
+        "refresh_token": answer.extra.get("refresh_token", ""),
+        "scope": answer.scope or C.PAGE_SCOPE,
+        "token_type": answer.token_type or "Bearer",
+    }
+    return PaymentPage(
+        invoice_id=order.invoice_id,
+        amount=order.amount,
+        currency=order.currency,
+        script_url=script_url,
+        fields={key: value for key, value in fields.items() if value is not None},
+        auth=auth,
+    )

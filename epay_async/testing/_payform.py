@@ -1,0 +1,321 @@
+"""The sandbox's hosted payment page: ``payment-api.js`` and the pages it opens.
+
+What the real page does (seed 001, epay-api.md §10), at the sandbox's own origin:
+``halyk.pay(object)`` takes the browser to ``/payform/``, which checks the object's token
+(bound to its invoice, amount and currency; single use; an expired, unknown, used or tampered
+one gets an error page), shows the order and takes one of the sandbox's test cards (the 3-D
+Secure card through the ACS page), or pays with the saved card for ``paymentType: "cardId"``.
+The transaction is recorded (check-status sees it), the postLink or failurePostLink
+notification goes out, and the browser is sent to ``backLink`` or ``failureBackLink``.
+``halyk.showPaymentWidget(object, callback)`` opens the same page in an iframe and calls back.
+Plain HTML forms and a few lines of script, no build step.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import secrets
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ..types.status import StatusName
+from ._cards import LOCKED, TEST_CARDS, card_type, check_card, mask
+from ._state import IssuedToken, SandboxTransaction
+from ._wire import SandboxRequest, SandboxResponse
+
+if TYPE_CHECKING:
+    from ._payments import PaymentEndpoints
+
+__all__ = ["PAYFORM", "PaymentForm"]
+
+PAYFORM = "/payform"
+
+_SCRIPT = """// The ePay sandbox's payment-api.js: halyk.pay and halyk.showPaymentWidget.
+(function () {
+  var origin = %(origin)s;
+  function send(object, widget, target) {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = origin + "/payform/";
+    if (target) { form.target = target; }
+    [["payment", JSON.stringify(object)], ["widget", widget ? "1" : "0"]].forEach(function (f) {
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = f[0]; input.value = f[1];
+      form.appendChild(input);
+    });
+    document.body.appendChild(form);
+    form.submit();
+  }
+  window.halyk = {
+    pay: function (object) { send(object, false, null); },
+    showPaymentWidget: function (object, callback) {
+      var frame = document.createElement("iframe");
+      frame.name = "halyk-widget"; frame.title = "ePay payment";
+      frame.style.cssText = "width:100%%;max-width:480px;height:620px;border:0";
+      document.body.appendChild(frame);
+      window.addEventListener("message", function (event) {
+        if (event.origin === origin && event.data && event.data.halyk) { callback(event.data); }
+      });
+      send(object, true, frame.name);
+    }
+  };
+})();
+"""
+
+_STYLE = (
+    "*{box-sizing:border-box}body{font-family:system-ui,-apple-system,sans-serif;margin:0;"
+    "background:#f2f4f7;color:#1d2939}main{max-width:26rem;margin:2.5rem auto;padding:1.5rem;"
+    "background:#fff;border-radius:14px;box-shadow:0 1px 3px rgba(16,24,40,.12)}"
+    "header{display:flex;justify-content:space-between;align-items:baseline}"
+    "h1{font-size:1.1rem;margin:0 0 1rem}.brand{color:#12b76a;font-weight:700}"
+    ".amount{font-size:1.8rem;font-weight:700;margin:.2rem 0 1rem}"
+    "label{display:block;font-size:.85rem;color:#475467;margin:.7rem 0 .25rem}"
+    "input{width:100%;padding:.6rem .7rem;font-size:1rem;border:1px solid #d0d5dd;"
+    "border-radius:8px}.row{display:flex;gap:.75rem}.row>div{flex:1}"
+    "button{width:100%;margin-top:1.2rem;padding:.75rem;font-size:1rem;border:0;"
+    "border-radius:8px;background:#12b76a;color:#fff;cursor:pointer}"
+    "small,.muted{color:#667085;font-size:.8rem}.error{color:#b42318}"
+    "code{background:#f2f4f7;padding:0 .25rem;border-radius:4px}"
+)
+
+
+def _page(title: str, body: str, status: int = 200) -> SandboxResponse:
+    text = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body><main>"
+        '<header><h1>ePay</h1><span class="brand">sandbox</span></header>'
+        f"{body}</main></body></html>"
+    )
+    return SandboxResponse(status, text.encode(), {"content-type": "text/html; charset=utf-8"})
+
+
+def _error(message: str) -> SandboxResponse:
+    return _page(
+        "Payment unavailable",
+        f'<p class="error" id="error">{html.escape(message)}</p>'
+        "<p class=muted>Return to the shop and start the payment again.</p>",
+        400,
+    )
+
+
+def _redirect(url: str) -> SandboxResponse:
+    return SandboxResponse(302, b"", {"location": url})
+
+
+def _hidden(**fields: str) -> str:
+    return "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
+        for name, value in fields.items()
+    )
+
+
+@attrs.define
+class _Session:
+    """One opened payment page: the browser's object and the token it carries."""
+
+    payment: dict[str, Any]
+    token: IssuedToken
+    amount: Decimal
+    widget: bool
+    transaction: SandboxTransaction | None = None
+
+
+class PaymentForm:
+    """The ``/payform/`` pages, over the gateway's payment machinery."""
+
+    def __init__(self, payments: PaymentEndpoints) -> None:
+        self._payments = payments
+        self._gw = payments.gw
+        self._sessions: dict[str, _Session] = {}
+        route = self._gw.route
+        route("GET", rf"{PAYFORM}/payment-api\.js", self.script)
+        route("POST", rf"{PAYFORM}/?", self.open)
+        route("POST", rf"{PAYFORM}/pay", self.pay)
+        route("POST", rf"{PAYFORM}/3ds", self.three_ds)
+
+    async def script(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        body = _SCRIPT % {"origin": json.dumps(request.origin)}
+        return SandboxResponse(200, body.encode(), {"content-type": "text/javascript"})
+
+    # -- opening the page -------------------------------------------------------------------
+
+    async def open(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        form = request.form()
+        try:
+            payment = json.loads(form.get("payment", ""))
+        except ValueError:
+            return _error("The payment object is not JSON.")
+        if not isinstance(payment, dict) or not isinstance(payment.get("auth"), dict):
+            return _error("The payment object has no auth token.")
+        token = self._gw.tokens.get(str(payment["auth"].get("access_token", "")))
+        problem = self._check(payment, token)
+        if problem is not None or token is None:
+            return _error(problem or "Unknown token.")
+        session_id = secrets.token_urlsafe(16)
+        amount = Decimal(str(payment.get("amount")))
+        self._sessions[session_id] = _Session(payment, token, amount, form.get("widget") == "1")
+        return self._form(session_id, payment, amount)
+
+    def _check(self, payment: dict[str, Any], token: IssuedToken | None) -> str | None:
+        """Why the page cannot take this payment, or None."""
+        if token is None or "payment" not in token.scope.split() or not token.bound:
+            return "Unknown token: mint it for this order with epay.payment_page(order)."
+        if token.expires_at <= self._gw.clock():
+            return "The payment token has expired."
+        if token.used:
+            return "This payment token has been used already."
+        try:
+            amount = Decimal(str(payment.get("amount")))
+        except ArithmeticError:
+            return "The amount is not a number."
+        bound = (token.invoice_id, token.amount, token.currency)
+        if (str(payment.get("invoiceId")), amount, payment.get("currency")) != bound:
+            return "The order does not match its token (invoice, amount or currency changed)."
+        if payment.get("terminal") != token.terminal:
+            return "The terminal does not match the token."
+        existing = self._gw.find("payment", token.invoice_id or "")
+        if existing is not None and existing.status is not StatusName.REJECT:
+            return "This invoice has been paid already."
+        return None
+
+    def _form(self, session_id: str, payment: dict[str, Any], amount: Decimal) -> SandboxResponse:
+        summary = (
+            f"<p class=muted>{html.escape(str(payment.get('description', '')))} · invoice "
+            f"{html.escape(str(payment.get('invoiceId')))}</p>"
+            f'<p class="amount" id="amount">{amount:,.2f} {html.escape(str(payment["currency"]))}'
+            "</p>"
+        )
+        fields = _hidden(session=session_id)
+        if payment.get("paymentType") == "cardId":
+            card = self._gw.saved_cards.get(str(payment.get("cardid", "")))
+            label = f"saved card {mask(card.pan)}" if card is not None else "a saved card"
+            body = (
+                f'{summary}<form method="post" action="{PAYFORM}/pay">{fields}'
+                f'<input type="hidden" name="saved" value="1">'
+                f"<p>Pay with your {html.escape(label)}.</p>"
+                '<button id="pay">Pay</button></form>'
+            )
+        else:
+            cards = ", ".join(
+                f"<code>{card.pan}</code>" for card in TEST_CARDS.values() if not card.locked
+            )
+            body = (
+                f'{summary}<form method="post" action="{PAYFORM}/pay">{fields}'
+                '<label for="pan">Card number</label>'
+                '<input id="pan" name="pan" inputmode="numeric" autocomplete="cc-number" '
+                'required placeholder="4405 6397 0401 5096">'
+                '<div class="row"><div><label for="exp">Expiry (MM/YY)</label>'
+                '<input id="exp" name="exp" required placeholder="01/27"></div>'
+                '<div><label for="cvc">CVC</label>'
+                '<input id="cvc" name="cvc" inputmode="numeric" required placeholder="321">'
+                "</div></div>"
+                '<label for="name">Cardholder</label>'
+                '<input id="name" name="name" autocomplete="cc-name" placeholder="TEST CARDHOLDER">'
+                '<button id="pay">Pay</button></form>'
+                f"<p><small>Sandbox test cards: {cards} (5522… asks for 3-D Secure); "
+                "the locked ones are declined.</small></p>"
+            )
+        return _page("ePay: payment", body)
+
+    # -- paying -------------------------------------------------------------------------------
+
+    async def pay(self, request: SandboxRequest, _match: re.Match[str]) -> SandboxResponse:
+        form = request.form()
+        session = self._sessions.get(form.get("session", ""))
+        if session is None:
+            return _error("This payment page has expired.")
+        problem = self._check(session.payment, session.token)
+        if problem is not None:
+            return _error(problem)
+        session.token.used = True
+        payments, payment = self._payments, session.payment
+        tx = payments._transaction(payment, session.token, session.amount)
+        session.transaction = tx
+        if form.get("saved") == "1":
+            saved = self._gw.saved_cards.get(str(payment.get("cardid", "")))
+            if saved is None or not saved.active:
+                return self._finish(session, *_NO_CARD)
+            locked = TEST_CARDS.get(saved.pan)
+            if locked is not None and locked.locked:
+                return self._finish(session, *LOCKED)
+            tx.card_id, tx.card_mask, tx.card_type = saved.id, mask(saved.pan), card_type(saved.pan)
+            payments._authorised(tx)
+            return self._finish(session)
+        pan = re.sub(r"\D", "", form.get("pan", ""))
+        month, _, year = form.get("exp", "").partition("/")
+        checked = check_card(pan, f"{month.strip():0>2}{year.strip()[-2:]}", form.get("cvc", ""))
+        tx.card_mask, tx.card_type, tx.name = mask(pan), card_type(pan), form.get("name", "")
+        if isinstance(checked, tuple):
+            return self._finish(session, *checked)
+        save_for = str(payment.get("accountId", "")) if payment.get("cardSave") is True else None
+        if checked.three_ds:
+            challenge = payments._challenge(tx, pan, save_for, request.origin)
+            self._sessions[challenge["md"]] = session
+            term_url = f"{request.origin}{PAYFORM}/3ds"
+            fields = _hidden(PaReq=challenge["paReq"], MD=challenge["md"], TermUrl=term_url)
+            return _page(
+                "3-D Secure",
+                f'<form method="post" action="{html.escape(challenge["action"], quote=True)}" '
+                f'name="acs">{fields}<p>Redirecting to your bank…</p>'
+                "<noscript><button>Continue</button></noscript></form>"
+                "<script>document.forms.acs.submit()</script>",
+            )
+        payments._authorised(tx)
+        if save_for is not None:
+            payments._save_card(tx, pan, save_for)
+        return self._finish(session)
+
+    async def three_ds(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
+        form = request.form()
+        md = form.get("MD", "")
+        session = self._sessions.pop(md, None)
+        if session is None or md not in self._payments.pending:
+            return _error("Unknown 3-D Secure session.")
+        tx, passed = self._payments.finish_3ds(md, form.get("PaRes", ""))
+        if not passed:
+            return self._finish(session, int(tx.reason_code), tx.reason, notified=True)
+        return self._finish(session, notified=True)
+
+    def _finish(
+        self,
+        session: _Session,
+        code: int | None = None,
+        message: str = "",
+        *,
+        notified: bool = False,
+    ) -> SandboxResponse:
+        """Record the outcome, notify (unless done), and send the browser back to the shop."""
+        tx = session.transaction
+        assert tx is not None
+        if code is not None and not notified:
+            tx.status, tx.reason, tx.reason_code = StatusName.REJECT, message, str(code)
+            self._gw.notify(tx, success=False)
+        self._gw.add(tx)
+        success = code is None
+        payment = session.payment
+        back = payment.get("backLink") if success else payment.get("failureBackLink")
+        if session.widget:
+            data = json.dumps({"halyk": True, "success": success, "invoiceId": tx.invoice_id})
+            return _page(
+                "ePay",
+                f"<p>{'Paid.' if success else 'The payment failed.'}</p>"
+                f"<script>parent.postMessage({data}, '*')</script>",
+            )
+        if isinstance(back, str) and back.startswith(("http://", "https://")):
+            return _redirect(back)
+        if not success:  # no failureBackLink: the page tells the shopper itself
+            return _page(
+                "Payment failed",
+                f'<p class="error" id="error">The payment failed: {html.escape(message)}</p>'
+                f'<p><a href="{html.escape(str(payment.get("backLink", "")), quote=True)}">'
+                "Back to the shop</a></p>",
+            )
+        return _page("Paid", "<p>Paid.</p>")
+
+
+_NO_CARD = (522, "Record not found")
