@@ -1,236 +1,119 @@
-"""A small shop on FastAPI taking ePay payments with epay_async.
+"""The shop on FastAPI: a thin web layer over ``examples/shop.py``.
 
-Run it against the real test gateway (credentials from EPAY_* variables)::
+Run it by hand against the sandbox (both on 127.0.0.1), then open http://127.0.0.1:8000::
 
     pip install 'epay-async[examples]'
-    uvicorn examples.fastapi_shop:app
+    python -m examples.run fastapi
 
-Endpoints:
+or against the real test gateway (``EPAY_*`` variables) with ``uvicorn examples.fastapi_shop:app``.
 
-- ``POST /checkout``: JSON ``{"invoice_id", "amount" (a string), "description",
-  "card_id"}`` for a saved card, or ``"card": {"pan", "exp_month", "exp_year", "cvc"}``.
-  Answers JSON, or the 3-D Secure page (HTML) when the card asks for it.
-- ``POST /epay/3ds``: the TermUrl the payer's bank posts ``PaRes`` and ``MD`` to.
-- ``POST /epay/post``: the postLink the gateway notifies. A notification is not signed, so it
-  is verified with check-status before the order is touched.
-- ``GET /orders/{invoice_id}``: the order as the shop sees it.
+Pages: ``GET /`` (the storefront), ``POST /buy`` (opens ePay's payment page),
+``GET /orders/{id}/back`` (the back link: the order as check-status confirms it),
+``POST /orders/{id}/refund``. API: ``POST /checkout`` (card data or a saved card, JSON),
+``POST /epay/3ds`` (the TermUrl), ``POST /epay/post`` (the postLink), ``GET /orders/{id}``.
 
-One ``EpayClient`` lives as long as the app (the lifespan), shared by every request. An order is
-marked paid exactly once, whichever of the payment answer, the 3-D Secure return or the
-notification (even a duplicated one) comes first.
+One ``EpayClient`` and one SQLite connection live as long as the app (its lifespan), beside
+a timer that settles pending orders with ``reconcile``; it also runs once at start-up.
 """
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-import attrs
+import anyio
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from fastapi.responses import Response
 
-from epay_async import (
-    Card,
-    EpayClient,
-    EpayError,
-    NotificationMismatchError,
-    Order,
-    OutcomeUnknownError,
-    PaymentDeclinedError,
-    RequestInFlightError,
-    TransportError,
-    ValidationError,
-)
-from epay_async.notifications import parse_notification
+from epay_async import EpayClient
 
+from .shop import OrderStore, Reply, Shop
 
-class CardIn(BaseModel):
-    pan: str
-    exp_month: int
-    exp_year: int
-    cvc: str
-
-
-class CheckoutIn(BaseModel):
-    invoice_id: str
-    amount: str
-    description: str
-    account_id: str | None = None
-    card_id: str | None = None
-    card: CardIn | None = None
-
-
-@attrs.define
-class ShopOrder:
-    invoice_id: str
-    amount: Decimal
-    secret_hash: str = attrs.field(repr=False)
-    status: str = "pending"  # pending -> paid | failed
-    payment_id: str | None = None
-    #: How many times the order was marked paid; the shop guarantees at most once.
-    paid_events: int = 0
-
-
-@attrs.define
-class Shop:
-    orders: dict[str, ShopOrder] = attrs.field(factory=dict)
-    #: 3-D Secure MD -> invoice id, to find the order when the payer's bank posts back.
-    pending_3ds: dict[str, str] = attrs.field(factory=dict)
-
-    def mark_paid(self, order: ShopOrder) -> bool:
-        """Idempotent: no await between the check and the change, so no double marking."""
-        if order.status == "paid":
-            return False
-        order.status = "paid"
-        order.paid_events += 1
-        return True
-
-    def mark_failed(self, order: ShopOrder) -> None:
-        if order.status == "pending":
-            order.status = "failed"
+__all__ = ["create_app"]
 
 
 def create_app(
     client_factory: Callable[[], EpayClient] = EpayClient.from_env,
     *,
-    public_url: str = "https://shop.example",
+    database: str = "shop.sqlite3",
+    public_url: str = "http://127.0.0.1:8000",
+    reconcile_every: float = 60.0,
+    reconcile_after: float = 30.0,
 ) -> FastAPI:
-    """The shop. ``client_factory`` builds the one ``EpayClient`` the app keeps (a test passes
-    ``sandbox.client``)."""
+    """The shop. ``client_factory`` builds its one ``EpayClient`` (a test passes
+    ``sandbox.client``); ``database`` is the SQLite file (a temporary one in tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with client_factory() as epay:
-            app.state.epay = epay
-            yield
+        store = await OrderStore.open(database)
+        try:
+            async with client_factory() as epay, anyio.create_task_group() as tasks:
+                shop = app.state.shop = Shop(epay, store, public_url)
+                await shop.reconcile_unsettled()  # whatever was left when we last stopped
+                tasks.start_soon(shop.reconcile_forever, reconcile_every, reconcile_after)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            await store.close()
 
     app = FastAPI(lifespan=lifespan)
-    app.state.shop = Shop()
-    app.state.public_url = public_url
-    app.add_api_route("/checkout", checkout, methods=["POST"])
-    app.add_api_route("/epay/3ds", three_ds_return, methods=["POST"])
-    app.add_api_route("/epay/post", post_link, methods=["POST"])
-    app.add_api_route("/orders/{invoice_id}", get_order, methods=["GET"])
+
+    def shop_of(request: Request) -> Shop:
+        shop: Shop = request.app.state.shop
+        return shop
+
+    async def form_of(request: Request) -> dict[str, str]:
+        return dict(parse_qsl((await request.body()).decode()))
+
+    @app.get("/")
+    async def storefront(request: Request) -> Response:
+        return _response(shop_of(request).storefront())
+
+    @app.post("/buy")
+    async def buy(request: Request) -> Response:
+        return _response(await shop_of(request).buy(await form_of(request)))
+
+    @app.get("/orders/{invoice_id}/back")
+    async def back(invoice_id: str, request: Request) -> Response:
+        return _response(await shop_of(request).back(invoice_id))
+
+    @app.post("/orders/{invoice_id}/refund")
+    async def refund(invoice_id: str, request: Request) -> Response:
+        return _response(await shop_of(request).refund(invoice_id))
+
+    @app.post("/checkout")
+    async def checkout(request: Request) -> Response:
+        payload: Any = await request.json()
+        if not isinstance(payload, dict):
+            return _response(Reply.json(422, {"error": "body"}))
+        return _response(await shop_of(request).checkout(payload))
+
+    @app.post("/epay/3ds")
+    async def three_ds(request: Request) -> Response:
+        return _response(await shop_of(request).three_ds_return(await form_of(request)))
+
+    @app.post("/epay/post")
+    async def post_link(request: Request) -> Response:
+        return _response(await shop_of(request).post_link(await request.body()))
+
+    @app.get("/orders/{invoice_id}")
+    async def order(invoice_id: str, request: Request) -> Response:
+        return _response(await shop_of(request).order_json(invoice_id))
+
     return app
 
 
-def _epay(request: Request) -> EpayClient:
-    client: EpayClient = request.app.state.epay
-    return client
-
-
-def _shop(request: Request) -> Shop:
-    shop: Shop = request.app.state.shop
-    return shop
-
-
-async def checkout(body: CheckoutIn, request: Request) -> Response:
-    shop, public_url = _shop(request), request.app.state.public_url
-    secret_hash = secrets.token_urlsafe(16)
-    try:
-        order = Order(
-            invoice_id=body.invoice_id,
-            amount=body.amount,
-            description=body.description,
-            account_id=body.account_id,
-            card_save=body.card is not None and body.account_id is not None,
-            post_link=f"{public_url}/epay/post",
-            failure_post_link=f"{public_url}/epay/post",
-            secret_hash=secret_hash,
-        )
-        card = Card(**body.card.model_dump()) if body.card else None
-    except ValidationError as exc:
-        return JSONResponse({"error": exc.field, "message": exc.message}, status_code=422)
-    if card is None and not body.card_id:
-        return JSONResponse({"error": "card", "message": "give card or card_id"}, 422)
-    if order.invoice_id in shop.orders:
-        return JSONResponse({"error": "invoice_id", "message": "already used"}, 409)
-    shop_order = ShopOrder(order.invoice_id, order.amount, secret_hash)
-    shop.orders[order.invoice_id] = shop_order
-    epay = _epay(request)
-    try:
-        if card is not None:
-            result = await epay.pay_with_card(order, card)
-        else:
-            result = await epay.pay_with_saved_card(order, str(body.card_id))
-    except PaymentDeclinedError as exc:
-        shop.mark_failed(shop_order)
-        return JSONResponse({"status": "declined", "reason": exc.reason}, status_code=402)
-    except OutcomeUnknownError:
-        # Never pay again: the postLink or a status check will settle it.
-        return JSONResponse({"status": shop_order.status}, status_code=202)
-    except (TransportError, RequestInFlightError):
-        # Nothing reached the gateway: forget the attempt, so that the same order can be
-        # paid again (the README's promise for TransportError), and say so.
-        del shop.orders[order.invoice_id]
-        return JSONResponse({"status": "not sent", "retry": True}, status_code=503)
-    shop_order.payment_id = result.id
-    if result.secure3d is not None:
-        shop.pending_3ds[result.secure3d.md] = order.invoice_id
-        return HTMLResponse(result.secure3d.auto_submit_form(f"{public_url}/epay/3ds"))
-    if result.status in ("AUTH", "CHARGE"):
-        shop.mark_paid(shop_order)
-    return JSONResponse({"status": shop_order.status, "payment_id": result.id})
-
-
-async def three_ds_return(request: Request) -> Response:
-    """The TermUrl: the payer's bank posts ``PaRes`` and ``MD`` here (a plain HTML form)."""
-    shop = _shop(request)
-    form = dict(parse_qsl((await request.body()).decode()))
-    invoice_id = shop.pending_3ds.pop(form.get("MD", ""), None)
-    order = shop.orders.get(invoice_id or "")
-    if order is None or order.payment_id is None:
-        return HTMLResponse("<p>Unknown payment.</p>", status_code=404)
-    epay = _epay(request)
-    try:
-        await epay.confirm_3ds(order.payment_id, pa_res=form.get("PaRes", ""), md=form["MD"])
-        status = await epay.wait_for_status(order.invoice_id, timeout=30)
-    except EpayError:
-        return HTMLResponse("<p>We are checking your payment.</p>", status_code=202)
-    if status.is_paid:
-        shop.mark_paid(order)
-    else:
-        shop.mark_failed(order)
-    return HTMLResponse(f"<p>Order {order.invoice_id}: {order.status}.</p>")
-
-
-async def post_link(request: Request) -> Response:
-    """The postLink. Unsigned, so it is believed only once check-status backs it."""
-    shop = _shop(request)
-    try:
-        notification = parse_notification(await request.body())
-    except ValidationError as exc:
-        return JSONResponse({"error": exc.field}, status_code=400)
-    order = shop.orders.get(notification.invoice_id)
-    if order is None:
-        return JSONResponse({"error": "unknown order"}, status_code=404)
-    try:
-        status = await _epay(request).verify_notification(
-            notification, expected_amount=order.amount, secret_hash=order.secret_hash
-        )
-    except NotificationMismatchError as exc:
-        return JSONResponse({"error": "not confirmed", "why": exc.mismatches}, 409)
-    if status.is_paid:
-        shop.mark_paid(order)
-    else:
-        shop.mark_failed(order)
-    return JSONResponse({"ok": True})
-
-
-async def get_order(invoice_id: str, request: Request) -> dict[str, Any]:
-    order = _shop(request).orders.get(invoice_id)
-    if order is None:
-        return {"status": "unknown"}
-    return {"status": order.status, "paid_events": order.paid_events}
+def _response(reply: Reply) -> Response:
+    return Response(
+        reply.body, status_code=reply.status, media_type=reply.content_type, headers=reply.headers
+    )
 
 
 def __getattr__(name: str) -> Any:
     """``uvicorn examples.fastapi_shop:app`` builds the app on first use, from EPAY_* vars."""
     if name == "app":
-        return create_app()
+        return create_app(database=os.environ.get("SHOP_DATABASE", "shop.sqlite3"))
     raise AttributeError(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html.parser
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +22,18 @@ LOCKED = {"pan": "4003032704547597", "exp_month": 9, "exp_year": 2030, "cvc": "1
 
 
 @pytest.fixture
-async def shop(sandbox: Sandbox) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(sandbox.client, public_url="https://shop.example")
+def anyio_backend() -> str:
+    """asyncio only: the shop keeps its orders in SQLite through aiosqlite, an asyncio driver."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def shop(
+    sandbox: Sandbox, tmp_path: Path
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = create_app(
+        sandbox.client, database=str(tmp_path / "shop.sqlite3"), public_url="https://shop.example"
+    )
     sandbox.send_notifications_to(asgi_app=app)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

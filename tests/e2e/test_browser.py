@@ -1,0 +1,246 @@
+"""The hosted payment page as a shopper meets it: both shops on their real servers, the sandbox
+served beside them, all on 127.0.0.1, driven by headless Chromium (Debian's, through
+Playwright). Run with ``make e2e``; each final page is saved under ``build/e2e/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from epay_async.testing import Sandbox
+from examples.run import serve_sandbox, serve_shop
+
+pytestmark = pytest.mark.anyio
+
+SCREENSHOTS = Path(__file__).parents[2] / "build" / "e2e"
+CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+#: What this workplace's closed network needs (no background connections, no sandbox as root).
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VISA = ("4405 6397 0401 5096", "01/27", "321")
+MC_3DS = ("5522 0427 0506 6736", "01/27", "775")
+LOCKED = ("4003 0327 0454 7597", "09/20", "000")
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # uvicorn, aiohttp and aiosqlite
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class World:
+    """The sandbox, both shops and a browser, for one test module."""
+
+    def __init__(self, sandbox: Sandbox, sandbox_url: str, shops: dict[str, str], browser: Browser):
+        self.sandbox = sandbox
+        self.sandbox_url = sandbox_url
+        self.shops = shops
+        self.browser = browser
+
+
+@pytest.fixture(scope="module")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    sandbox = Sandbox()
+    folder = tmp_path_factory.mktemp("shops")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with anyio.create_task_group() as tasks, async_playwright() as playwright:
+        sandbox_port = await tasks.start(serve_sandbox, sandbox, free_port())
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        shops = {}
+        for kind in ("fastapi", "aiohttp"):
+            port = await tasks.start(
+                lambda task_status, kind=kind: serve_shop(
+                    kind,
+                    free_port(),
+                    sandbox_url,
+                    database=str(folder / f"{kind}.sqlite3"),
+                    reconcile_every=0.5,
+                    reconcile_after=0.0,
+                    task_status=task_status,
+                )
+            )
+            shops[kind] = f"http://127.0.0.1:{port}"
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield World(sandbox, sandbox_url, shops, browser)
+        finally:
+            await browser.close()
+            tasks.cancel_scope.cancel()
+
+
+SHOPS = ["fastapi", "aiohttp"]
+
+
+async def start_payment(world: World, kind: str, card_id: str = "") -> tuple[Page, str]:
+    """The shopper opens the shop, clicks Pay, and lands on ePay's (the sandbox's) page."""
+    page = await world.browser.new_page()
+    await page.goto(world.shops[kind] + "/")
+    if card_id:
+        await page.fill("#card_id", card_id)
+    await page.click("#buy")
+    await page.wait_for_url(f"{world.sandbox_url}/payform/**")
+    await page.wait_for_selector("#amount")
+    invoice_id = await invoice_of_page(page)
+    return page, invoice_id
+
+
+async def invoice_of_page(page: Page) -> str:
+    text = await page.inner_text("main")
+    return text.split("invoice ", 1)[1].split()[0]
+
+
+async def enter_card(page: Page, card: tuple[str, str, str]) -> None:
+    pan, exp, cvc = card
+    await page.fill("#pan", pan)
+    await page.fill("#exp", exp)
+    await page.fill("#cvc", cvc)
+    await page.fill("#name", "TEST CARDHOLDER")
+    await page.click("#pay")
+
+
+async def order_of(world: World, kind: str, invoice_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(f"{world.shops[kind]}/orders/{invoice_id}")
+    return dict(reply.json())
+
+
+async def wait_for_state(world: World, kind: str, invoice_id: str, state: str) -> dict[str, Any]:
+    with anyio.fail_after(15):
+        while (order := await order_of(world, kind, invoice_id))["status"] != state:
+            await anyio.sleep(0.1)
+    return order
+
+
+async def final_page(page: Page, name: str) -> str:
+    await page.wait_for_selector("#state")
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    return str(await page.get_attribute("#state", "data-state"))
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_pay_with_a_good_card(world: World, kind: str) -> None:
+    page, invoice_id = await start_payment(world, kind)
+    await page.screenshot(path=str(SCREENSHOTS / f"{kind}-payment-page.png"), full_page=True)
+    await enter_card(page, VISA)
+    await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
+    assert await final_page(page, f"{kind}-paid") == "paid"
+    assert (await order_of(world, kind, invoice_id))["paid_events"] == 1
+    await page.click("#refund")
+    await page.wait_for_selector("#refunded")
+    await page.close()
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_3ds_through_the_acs_page(world: World, kind: str) -> None:
+    page, invoice_id = await start_payment(world, kind)
+    await enter_card(page, MC_3DS)
+    await page.wait_for_url(f"{world.sandbox_url}/acs")
+    await page.screenshot(path=str(SCREENSHOTS / f"{kind}-acs.png"), full_page=True)
+    await page.click("button[value=approve]")
+    await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
+    assert await final_page(page, f"{kind}-3ds-paid") == "paid"
+    await page.close()
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_a_declined_card_ends_on_the_failure_page(world: World, kind: str) -> None:
+    page, invoice_id = await start_payment(world, kind)
+    await enter_card(page, LOCKED)
+    await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
+    assert await final_page(page, f"{kind}-declined") == "failed"
+    assert (await order_of(world, kind, invoice_id))["status"] == "failed"
+    await page.close()
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_the_saved_card_page(world: World, kind: str) -> None:
+    card_id = world.sandbox.save_card("4405639704015096", account_id="shopper-1")
+    page, invoice_id = await start_payment(world, kind, card_id=card_id)
+    assert "440563...5096" in await page.inner_text("main")
+    await page.click("#pay")
+    await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
+    assert await final_page(page, f"{kind}-saved-card") == "paid"
+    await page.close()
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_the_shopper_closes_the_page_and_the_notification_settles_it(
+    world: World, kind: str
+) -> None:
+    page, invoice_id = await start_payment(world, kind)
+    await page.route(f"{world.shops[kind]}/orders/**", lambda route: route.abort())
+    await enter_card(page, VISA)
+    await page.close()  # never comes back to the shop
+    order = await wait_for_state(world, kind, invoice_id, "paid")
+    assert order["paid_events"] == 1
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_a_lost_notification_is_settled_by_the_reconcile_timer(
+    world: World, kind: str
+) -> None:
+    dropped: list[str] = []
+
+    async def drop(url: str, body: dict[str, Any]) -> None:
+        dropped.append(url)
+
+    page, invoice_id = await start_payment(world, kind)
+    await page.route(f"{world.shops[kind]}/orders/**", lambda route: route.abort())
+    world.sandbox.send_notifications_to(callback=drop)
+    try:
+        await enter_card(page, VISA)
+        await page.close()
+        order = await wait_for_state(world, kind, invoice_id, "paid")  # the timer did it
+    finally:
+        world.sandbox.send_notifications_to(http_client=httpx.AsyncClient(timeout=10))
+    assert dropped
+    assert order["paid_events"] == 1
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_a_duplicated_notification_changes_nothing(world: World, kind: str) -> None:
+    page, invoice_id = await start_payment(world, kind)
+    await enter_card(page, VISA)
+    await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
+    await page.close()
+    note = next(n for n in world.sandbox.notifications if n.payload.get("invoiceId") == invoice_id)
+    async with httpx.AsyncClient() as http:
+        for _ in range(2):
+            again = await http.post(f"{world.shops[kind]}/epay/post", content=note.body)
+            assert again.status_code == 200
+    assert (await order_of(world, kind, invoice_id))["paid_events"] == 1
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_a_forged_back_link_does_not_mark_an_order_paid(world: World, kind: str) -> None:
+    page, invoice_id = await start_payment(world, kind)  # opened, never paid
+    forged = (
+        f"{world.shops[kind]}/orders/{invoice_id}/back"
+        f"?invoiceID={invoice_id}&status=CHARGE&code=ok&reference=123456789012"
+    )
+    await page.goto(forged)
+    assert await final_page(page, f"{kind}-forged-back-link") != "paid"
+    assert (await order_of(world, kind, invoice_id))["status"] != "paid"
+    await page.close()
