@@ -4,7 +4,6 @@ Playwright). Run with ``make e2e``; each final page is saved under ``build/e2e/`
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -127,10 +126,13 @@ async def order_of(world: World, kind: str, invoice_id: str) -> dict[str, Any]:
 
 
 async def wait_for_state(world: World, kind: str, invoice_id: str, state: str) -> dict[str, Any]:
-    with anyio.fail_after(15):
-        while (order := await order_of(world, kind, invoice_id))["status"] != state:
-            await anyio.sleep(0.1)
-    return order
+    """Ask the shop until the order is in ``state``: 150 times, 15 s at most."""
+    for _ in range(150):
+        order = await order_of(world, kind, invoice_id)
+        if order["status"] == state:
+            return order
+        await anyio.sleep(0.1)
+    raise AssertionError(f"order {invoice_id} is {order['status']}, not {state}")
 
 
 async def final_page(page: Page, name: str) -> str:
