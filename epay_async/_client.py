@@ -12,6 +12,7 @@ import attrs
 import httpx
 
 from . import _constants as C
+from ._in_doubt import OutcomeCallback
 from ._ops import cards as _cards
 from ._ops import notifications as _notifications
 from ._ops import payment_page as _payment_page
@@ -84,6 +85,7 @@ class EpayClient:
         retry: RetryPolicy | None = None,
         reuse_read_tokens: bool = True,
         transport: TransportName | httpx.AsyncBaseTransport = "httpx",
+        on_outcome_unknown: OutcomeCallback | None = None,
     ) -> None:
         for field, value in (
             ("client_id", client_id),
@@ -111,7 +113,9 @@ class EpayClient:
         self._http = http_client
         self.environment = environment
         credentials = Credentials(client_id, client_secret, terminal_id)
-        wire = Transport(http_client, retry or RetryPolicy())
+        if on_outcome_unknown is not None and not callable(on_outcome_unknown):
+            raise ValidationError("on_outcome_unknown", "must be a function (sync or async)")
+        wire = Transport(http_client, retry or RetryPolicy(), on_outcome_unknown=on_outcome_unknown)
         tokens = TokenAcquirer(
             wire, environment.token_url, credentials, reuse_read_tokens=reuse_read_tokens
         )
@@ -132,6 +136,7 @@ class EpayClient:
         retry: RetryPolicy | None = None,
         reuse_read_tokens: bool = True,
         transport: TransportName | httpx.AsyncBaseTransport = "httpx",
+        on_outcome_unknown: OutcomeCallback | None = None,
     ) -> EpayClient:
         """Build a client from ``{prefix}CLIENT_ID``, ``CLIENT_SECRET``, ``TERMINAL_ID`` and
         ``ENVIRONMENT``: ``test`` (the default), ``prod``, ``test-epayment-kz``, ``sandbox`` (the
@@ -164,6 +169,7 @@ class EpayClient:
             retry=retry,
             reuse_read_tokens=reuse_read_tokens,
             transport=transport,
+            on_outcome_unknown=on_outcome_unknown,
         )
 
     def with_options(
@@ -171,9 +177,11 @@ class EpayClient:
         *,
         retry: RetryPolicy | None = None,
         timeout: float | httpx.Timeout | None = None,
+        on_outcome_unknown: OutcomeCallback | None = None,
     ) -> EpayClient:
-        """A client for some calls with another retry policy or timeout; it shares this one's
-        HTTP client, token cache and public key, and closing it closes nothing.
+        """A client for some calls with another retry policy, timeout or in-doubt callback; it
+        shares this one's HTTP client, token cache, public key and in-flight guard, and
+        closing it closes nothing.
 
         ``await epay.with_options(retry=RetryPolicy(deadline=5)).get_status(invoice_id)``
         """
@@ -191,6 +199,7 @@ class EpayClient:
                     if timeout is None
                     else (timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))
                 ),
+                on_outcome_unknown=on_outcome_unknown or transport.on_outcome_unknown,
             ),
         )
         return clone
@@ -240,7 +249,7 @@ class EpayClient:
         Codes 100, 101, 102 and 107 are returned; 103 is retried and then raised as
         :class:`StatusError`, like 104, 106 and 109.
         """
-        with self._ctx.transport.call("get_status"):
+        async with self._ctx.transport.call("get_status"):
             return await _status.get_status(self._ctx, invoice_id, kind)
 
     async def wait_for_status(
@@ -289,7 +298,7 @@ class EpayClient:
         """
 
         async def fetch(invoice_id: str) -> TransactionStatus:
-            with self._ctx.transport.call("reconcile"):
+            async with self._ctx.transport.call("reconcile"):
                 return await _status.get_status(self._ctx, invoice_id, kind)
 
         return Reconciliation(fetch, invoice_ids, concurrency)
@@ -310,7 +319,7 @@ class EpayClient:
         Returns the gateway's status."""
         if isinstance(secret_hash, str):
             secret_hash = Secret(secret_hash)  # '***' in tracebacks
-        with self._ctx.transport.call("verify_notification"):
+        async with self._ctx.transport.call("verify_notification"):
             return await _notifications.verify_notification(
                 self._ctx,
                 notification,
@@ -324,22 +333,22 @@ class EpayClient:
 
     async def pay_with_saved_card(self, order: Order, card_id: str) -> PaymentResult:
         """Pay with a card saved earlier (``POST /payments/cards/auth``, seed 001)."""
-        with self._ctx.transport.call("pay_with_saved_card"):
+        async with self._ctx.transport.call("pay_with_saved_card"):
             return await _payments.pay_with_saved_card(self._ctx, order, card_id)
 
     async def pay_with_card(self, order: Order, card: Card) -> PaymentResult:
         """Pay with card data sent as an RSA cryptogram (``POST /payment/cryptopay``)."""
-        with self._ctx.transport.call("pay_with_card"):
+        async with self._ctx.transport.call("pay_with_card"):
             return await _payments.pay_with_card(self._ctx, order, card)
 
     async def pay_with_google_pay(self, order: Order, google_pay: GooglePayToken) -> PaymentResult:
         """Pay with Google Pay ``PaymentData`` (seed 000)."""
-        with self._ctx.transport.call("pay_with_google_pay"):
+        async with self._ctx.transport.call("pay_with_google_pay"):
             return await _payments.pay_with_google_pay(self._ctx, order, google_pay)
 
     async def pay_with_apple_pay(self, order: Order, apple_pay: ApplePayPayment) -> PaymentResult:
         """Pay with a decrypted Apple Pay token (seed 004)."""
-        with self._ctx.transport.call("pay_with_apple_pay"):
+        async with self._ctx.transport.call("pay_with_apple_pay"):
             return await _payments.pay_with_apple_pay(self._ctx, order, apple_pay)
 
     async def payment_page(self, order: Order, *, card_id: str | None = None) -> PaymentPage:
@@ -349,13 +358,13 @@ class EpayClient:
         ``html()`` does it all. ``card_id`` pays with a saved card on the page. The order
         needs ``back_link`` and ``post_link``. Trust neither the redirect back nor an
         unverified notification: confirm with ``verify_notification`` or ``get_status``."""
-        with self._ctx.transport.call("payment_page"):
+        async with self._ctx.transport.call("payment_page"):
             return await _payment_page.payment_page(self._ctx, order, card_id)
 
     async def confirm_3ds(self, payment_id: str, *, pa_res: str, md: str) -> ConfirmResult:
         """Send the ACS's ``PaRes``/``MD`` to ``/payment/confirm``; confirm with ``get_status``."""
         pa_res = Secret(pa_res) if isinstance(pa_res, str) else pa_res  # '***' in tracebacks
-        with self._ctx.transport.call("confirm_3ds"):
+        async with self._ctx.transport.call("confirm_3ds"):
             return await _payments.confirm_3ds(self._ctx, payment_id, pa_res, md)
 
     async def transfer(
@@ -366,7 +375,7 @@ class EpayClient:
         receiver: CardPan | SavedCardRef,
     ) -> TransferResult:
         """A P2P transfer (seed 003); its status is ``get_status(order.invoice_id, kind="p2p")``."""
-        with self._ctx.transport.call("transfer"):
+        async with self._ctx.transport.call("transfer"):
             return await _transfers.transfer(self._ctx, order, sender, receiver)
 
     # -- after authorisation --------------------------------------------------------------
@@ -375,12 +384,12 @@ class EpayClient:
         self, payment_id: str, amount: Decimal | int | str | None = None
     ) -> OperationResult:
         """Capture an AUTH transaction, in part when ``amount`` is given."""
-        with self._ctx.transport.call("charge"):
+        async with self._ctx.transport.call("charge"):
             return await _post_auth.operate(self._ctx, "charge", payment_id, amount=amount)
 
     async def cancel(self, payment_id: str) -> OperationResult:
         """Release an AUTH hold."""
-        with self._ctx.transport.call("cancel"):
+        async with self._ctx.transport.call("cancel"):
             return await _post_auth.operate(self._ctx, "cancel", payment_id)
 
     async def refund(
@@ -390,7 +399,7 @@ class EpayClient:
         external_id: str | None = None,
     ) -> OperationResult:
         """Refund a CHARGE transaction, in part when ``amount`` is given (10 KZT at least)."""
-        with self._ctx.transport.call("refund"):
+        async with self._ctx.transport.call("refund"):
             return await _post_auth.operate(
                 self._ctx, "refund", payment_id, amount=amount, external_id=external_id
             )
@@ -399,10 +408,10 @@ class EpayClient:
 
     async def list_cards(self, account_id: str) -> list[SavedCardInfo]:
         """Cards saved for ``account_id`` (empty when there are none)."""
-        with self._ctx.transport.call("list_cards"):
+        async with self._ctx.transport.call("list_cards"):
             return await _cards.list_cards(self._ctx, account_id)
 
     async def deactivate_card(self, card_id: str) -> None:
         """Deactivate a saved card."""
-        with self._ctx.transport.call("deactivate_card"):
+        async with self._ctx.transport.call("deactivate_card"):
             await _cards.deactivate_card(self._ctx, card_id)

@@ -48,6 +48,9 @@ POLL_NOT_FOUND_GRACE = 10.0
 #: Largest response body the library will read into memory (bytes).
 MAX_RESPONSE_BYTES = 1 << 20
 
+#: How long an async ``on_outcome_unknown`` callback may take before it is abandoned.
+OUTCOME_CALLBACK_TIMEOUT = 5.0
+
 #: The documented smallest refund (epay-api.md §3: "Minimum refund 10 KZT").
 MIN_REFUND = 10
 

@@ -12,10 +12,11 @@ import math
 import random
 import time
 import zlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -23,6 +24,7 @@ import httpx
 
 from . import _constants as C
 from ._converter import loads
+from ._in_doubt import OutcomeCallback, report
 from ._logs import logger
 from ._retry import RetryPolicy, never_sent, parse_retry_after, retry_delay, should_retry
 from ._secret import Secret
@@ -64,6 +66,8 @@ class ApiRequest:
     params: Mapping[str, str] | None = None
     token: str | None = attrs.field(default=None, repr=False)
     accept: str = "application/json"
+    #: Only ``/payment/confirm`` answers with a redirect; any other 3xx is an error.
+    redirect_is_answer: bool = False
 
     def outcome_unknown(self, reason: str) -> OutcomeUnknownError:
         return OutcomeUnknownError(
@@ -93,6 +97,7 @@ class Transport:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = anyio.current_time,
+        on_outcome_unknown: OutcomeCallback | None = None,
     ) -> None:
         self.http = http
         self.retry = retry
@@ -100,29 +105,49 @@ class Transport:
         self._sleep = sleep
         self._rand = rand
         self._clock = clock
+        self.on_outcome_unknown = on_outcome_unknown
 
-    @contextmanager
-    def call(self, operation: str) -> Iterator[None]:
+    @asynccontextmanager
+    async def call(self, operation: str) -> AsyncIterator[None]:
         """One public call: everything inside (token requests and waits for another caller's
         refresh, key fetches, attempts, pauses, 103 retries) shares one deadline,
         ``retry.deadline`` seconds from now. Nested calls keep the outer deadline.
 
         Reaching it outside an exchange raises :class:`TransportError`: nothing was sent by
         this call then (an exchange in progress maps its own deadline, see :meth:`send`).
+        Every money request left in doubt is reported (``on_outcome_unknown``): one that
+        raises :class:`OutcomeUnknownError`, and one cancelled by the caller while its
+        exchange was under way; the cancellation itself propagates unchanged.
         """
-        if _CALL.get() is not None or self.retry.deadline is None:
+        if _CALL.get() is not None:
             yield
             return
-        call = _Call(anyio.current_time() + self.retry.deadline)
+        deadline = anyio.current_time() + self.retry.deadline if self.retry.deadline else math.inf
+        call = _Call(deadline)
         reset = _CALL.set(call)
         try:
-            with anyio.CancelScope(deadline=call.deadline) as scope:
-                yield
+            with anyio.CancelScope(deadline=deadline) as scope:
+                try:
+                    yield
+                except OutcomeUnknownError as exc:
+                    await report(exc, self.on_outcome_unknown)
+                    raise
+                except anyio.get_cancelled_exc_class():
+                    request = call.exchange
+                    if request is not None and not request.idempotent and not scope.cancel_called:
+                        # The caller gave up (a timeout, a closed connection, a shutdown) while
+                        # the request may have reached the gateway: keep a record of it.
+                        reason = "cancelled by the caller while the request was under way"
+                        await report(request.outcome_unknown(reason), self.on_outcome_unknown)
+                    raise
         finally:
             _CALL.reset(reset)
         if scope.cancelled_caught:
             if call.exchange is not None:  # cut while an exchange was under way
-                raise self._deadline_failure(call.exchange)
+                failure = self._deadline_failure(call.exchange)
+                if isinstance(failure, OutcomeUnknownError):
+                    await report(failure, self.on_outcome_unknown)
+                raise failure
             raise TransportError(
                 f"{operation}: the {self.retry.deadline} s deadline passed before anything was sent"
             )
@@ -224,7 +249,8 @@ class Transport:
         started = time.perf_counter()
         status: int | str = "error"
         try:
-            response = await self.http.send(http_request, stream=True)
+            # Never followed, whatever a lent client says: a 3xx is read as an answer.
+            response = await self.http.send(http_request, stream=True, follow_redirects=False)
             status = response.status_code
             try:
                 content = await _read_capped(response)
@@ -281,6 +307,12 @@ class Transport:
 
     def _check_status(self, request: ApiRequest, response: ApiResponse) -> ApiResponse:
         status = response.status_code
+        if 300 <= status < 400 and not request.redirect_is_answer:
+            host = urlsplit(response.headers.get("location", "")).netloc or "nowhere"
+            reason = f"HTTP {status} redirect to {host[:100]}, not followed"
+            if not request.idempotent:
+                raise request.outcome_unknown(reason)
+            raise ProtocolError(f"{request.operation}: {reason}", http_status=status)
         if status in (401, 403):
             raise AuthenticationError(
                 f"{request.operation}: the gateway refused the token (HTTP {status})",

@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS orders (
     created_at   REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS pending_3ds (md TEXT PRIMARY KEY, invoice_id TEXT NOT NULL);
+-- Every money request whose outcome is unknown (on_outcome_unknown), until settled.
+CREATE TABLE IF NOT EXISTS in_doubt (
+    id             INTEGER PRIMARY KEY,
+    invoice_id     TEXT,
+    transaction_id TEXT,
+    operation      TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    recorded_at    REAL NOT NULL,
+    settled        INTEGER NOT NULL DEFAULT 0
+);
 """
 
 _STYLE = (
@@ -176,6 +186,34 @@ class OrderStore:
         ) as rows:
             return [row["invoice_id"] async for row in rows]
 
+    async def record_in_doubt(self, error: OutcomeUnknownError) -> None:
+        invoice_id = error.invoice_id
+        if invoice_id is None and error.transaction_id is not None:
+            async with self._db.execute(
+                "SELECT invoice_id FROM orders WHERE payment_id = ?", (error.transaction_id,)
+            ) as rows:
+                row = await rows.fetchone()
+            invoice_id = row["invoice_id"] if row is not None else None
+        await self._db.execute(
+            "INSERT INTO in_doubt (invoice_id, transaction_id, operation, reason, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (invoice_id, error.transaction_id, error.operation, error.reason, time.time()),
+        )
+        await self._db.commit()
+
+    async def in_doubt(self) -> list[str]:
+        """The invoices of unsettled in-doubt requests."""
+        async with self._db.execute(
+            "SELECT DISTINCT invoice_id FROM in_doubt WHERE settled = 0 AND invoice_id IS NOT NULL"
+        ) as rows:
+            return [row["invoice_id"] async for row in rows]
+
+    async def settle_in_doubt(self, invoice_id: str) -> None:
+        await self._db.execute(
+            "UPDATE in_doubt SET settled = 1 WHERE invoice_id = ?", (invoice_id,)
+        )
+        await self._db.commit()
+
     async def remember_3ds(self, md: str, invoice_id: str) -> None:
         await self._db.execute("INSERT OR REPLACE INTO pending_3ds VALUES (?, ?)", (md, invoice_id))
         await self._db.commit()
@@ -193,7 +231,8 @@ class Shop:
     """The shop's payment logic over one ``EpayClient`` and one ``OrderStore``."""
 
     def __init__(self, epay: EpayClient, store: OrderStore, public_url: str) -> None:
-        self.epay = epay
+        # Every money request left in doubt is written down, then settled by the timer.
+        self.epay = epay.with_options(on_outcome_unknown=store.record_in_doubt)
         self.store = store
         self.public_url = public_url.rstrip("/")
 
@@ -308,13 +347,17 @@ class Shop:
 
     async def reconcile_unsettled(self, older_than: float = 0.0) -> int:
         """Settle every order nobody came back for: at start-up and on a timer."""
-        ids = await self.store.unsettled(older_than)
+        doubtful = await self.store.in_doubt()
+        ids = sorted(set(await self.store.unsettled(older_than)) | set(doubtful))
         if not ids:
             return 0
         async with self.epay.reconcile(ids, concurrency=8) as results:
             async for result in results:
-                if result.status is not None:
-                    await self.apply(result.invoice_id, result.status)
+                if result.status is None:
+                    continue
+                await self.apply(result.invoice_id, result.status)
+                if result.invoice_id in doubtful and result.status.is_final:
+                    await self.store.settle_in_doubt(result.invoice_id)
         return len(ids)
 
     async def reconcile_forever(self, every: float, older_than: float) -> None:

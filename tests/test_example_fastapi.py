@@ -174,3 +174,24 @@ async def test_a_checkout_that_never_left_can_be_retried(
     again = await client.post("/checkout", json=checkout)  # not 409 "already used"
     assert again.status_code == 200
     assert (await order_state(client, "300000009"))["status"] == "paid"
+
+
+async def test_a_payment_in_doubt_is_recorded_shown_pending_and_settled(
+    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
+    app, client = shop
+
+    async def lost(url: str, body: dict[str, Any]) -> None:
+        """The notification is lost too: only the record and the timer are left."""
+
+    sandbox.send_notifications_to(callback=lost)
+    checkout = {"invoice_id": "300000010", "amount": "5", "description": "x", "card": VISA}
+    sandbox.fail("/payment/cryptopay", Fault.read_timeout())  # it went through; the answer lost
+    response = await client.post("/checkout", json=checkout)
+    assert response.status_code == 202
+    assert (await order_state(client, "300000010"))["status"] == "pending"  # never "failed"
+    store = app.state.shop.store
+    assert await store.in_doubt() == ["300000010"]
+    await app.state.shop.reconcile_unsettled()  # what the timer does
+    assert (await order_state(client, "300000010"))["status"] == "paid"
+    assert await store.in_doubt() == []

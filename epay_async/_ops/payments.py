@@ -128,6 +128,7 @@ async def confirm_3ds(ctx: Context, payment_id: str, pa_res: str, md: str) -> Co
         idempotent=False,
         transaction_id=payment_id,
         content=dumps({"ID": payment_id, "PaRes": pa_res, "MD": md}),
+        redirect_is_answer=True,  # the gateway answers with the success or error page
     )
     with ctx.one_at_a_time(f"transaction {payment_id}", "confirm_3ds"):
         response = await send_with_service_token(ctx, request)

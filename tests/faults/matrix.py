@@ -239,6 +239,10 @@ FAULTS: tuple[Injected, ...] = (
     ),
     Injected("a number like 1e999999", Fault.status(200, HUGE_NUMBER, processed=True)),
     Injected("error code with HTTP 200", Fault.status(200, ERROR_CODE, processed=True)),
+    Injected(
+        "HTTP 307 to another host",
+        Fault.status(307, processed=True, headers={"location": "https://elsewhere.test/x"}),
+    ),
 )
 
 # -- the table --------------------------------------------------------------------------------
@@ -298,6 +302,7 @@ EXPECTED: dict[str, dict[str, Outcome]] = {
     "10 MB body": _UNREADABLE,
     "gzip bomb": _UNREADABLE,
     "a number like 1e999999": _UNREADABLE,
+    "HTTP 307 to another host": _UNREADABLE,
     "error code with HTTP 200": {
         "read": PROTOCOL,
         "token": PROTOCOL,

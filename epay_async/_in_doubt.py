@@ -1,0 +1,54 @@
+"""The record of every money request whose outcome is unknown.
+
+``EpayClient(on_outcome_unknown=callback)`` is called with an :class:`OutcomeUnknownError` for
+each: those raised, and those cancelled or timed out by the caller after the request may have
+left (the cancellation itself still propagates, unchanged). Each is also one WARNING line on
+the ``epay_async`` logger. Nothing is recorded for a request that provably never left.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from . import _constants as C
+from ._logs import logger
+from .errors import OutcomeUnknownError
+
+__all__ = ["OutcomeCallback", "report"]
+
+#: Called with each in-doubt money request: sync, or async (run shielded, bounded).
+OutcomeCallback = Callable[[OutcomeUnknownError], Awaitable[object] | object]
+
+
+async def report(error: OutcomeUnknownError, callback: OutcomeCallback | None) -> None:
+    """Log ``error`` and hand it to ``callback``. Shielded from the caller's cancellation and
+    bounded by ``OUTCOME_CALLBACK_TIMEOUT``; a failing callback is logged, never raised."""
+    subject = error.invoice_id or error.transaction_id
+    logger.warning(
+        "outcome unknown: %s of %s (%s); reconcile it, do not resend",
+        error.operation,
+        f"invoice {subject}" if error.invoice_id else f"transaction {subject}",
+        error.reason,
+    )
+    if callback is None:
+        return
+    with anyio.CancelScope(shield=True), anyio.move_on_after(C.OUTCOME_CALLBACK_TIMEOUT) as scope:
+        try:
+            result = callback(error)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:  # the caller's own error, not ours to raise over theirs
+            logger.error(
+                "on_outcome_unknown failed for %s (%s): the in-doubt record may be lost",
+                error.invoice_id or error.transaction_id,
+                type(exc).__name__,
+            )
+    if scope.cancelled_caught:
+        logger.error(
+            "on_outcome_unknown took over %s s for %s: abandoned",
+            C.OUTCOME_CALLBACK_TIMEOUT,
+            error.invoice_id or error.transaction_id,
+        )
