@@ -93,7 +93,17 @@ __all__ = [
     "parse_notification",
 ]
 
+
 # help() and tracebacks name the public home of what is defined in private modules.
+def _publish(cls: type) -> None:
+    cls.__module__ = __name__
+    for member in vars(cls).values():
+        # properties, classmethods and staticmethods wrap the function itself
+        function = getattr(member, "fget", None) or getattr(member, "__func__", member)
+        if callable(function) and getattr(function, "__module__", "").startswith(__name__ + "._"):
+            function.__module__ = __name__
+
+
 for _name in ("EpayClient", "RedactingFilter", "ReconcileResult", "Reconciliation", "RetryPolicy"):
-    globals()[_name].__module__ = __name__
-del _name
+    _publish(globals()[_name])
+del _name, _publish

@@ -13,6 +13,7 @@ import csv
 import importlib.util
 import json
 import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -214,11 +215,12 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
 
 async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     sandbox = Sandbox(answer_any_invoice=True, record_requests=False)
-    try:
-        listener = await anyio.create_tcp_listener(local_host=args.host, local_port=args.port)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    await listener.aclose()  # the port is free: serve on it
+    with socket.socket() as probe:  # a port in use is one line, not an exception group
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     async with anyio.create_task_group() as tg:
         port = await tg.start(sandbox.serve, args.host, args.port)
         base = f"http://{args.host}:{port}"
