@@ -110,6 +110,19 @@ def streaming(body: bytes, **headers: str) -> EpayClient:
     )
 
 
+def raw_client(handle: Handler, **kwargs: Any) -> EpayClient:
+    """A client whose every request, the token's included, goes to ``handle``."""
+    options: dict[str, Any] = {"retry": FAST_RETRY, **kwargs}
+    return EpayClient(
+        client_id="test",
+        client_secret="s",
+        terminal_id="t",
+        environment=ENV,
+        transport=httpx.MockTransport(handle),
+        **options,
+    )
+
+
 def answering(body: bytes, status: int = 200, **headers: str) -> Handler:
     async def handle(_: httpx.Request) -> httpx.Response:
         return httpx.Response(status, content=body, headers=headers)
@@ -270,14 +283,7 @@ async def test_waiters_on_a_hanging_token_share_one_deadline_and_one_request() -
         return httpx.Response(200, json={"resultCode": "102", "resultMessage": "x"})
 
     ended: list[float] = []
-    epay = EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="t",
-        environment=ENV,
-        transport=httpx.MockTransport(handle),
-        retry=RetryPolicy(deadline=0.5, backoff_base=0, jitter=0),
-    )
+    epay = raw_client(handle, retry=RetryPolicy(deadline=0.5, backoff_base=0, jitter=0))
     started = anyio.current_time()
 
     async def one() -> None:
@@ -300,14 +306,7 @@ async def test_a_payments_token_and_exchange_share_one_deadline() -> None:
         await anyio.sleep(0.4 if request.url.path == "/token" else 30)
         return httpx.Response(200, json=TOKEN)
 
-    epay = EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="t",
-        environment=ENV,
-        transport=httpx.MockTransport(handle),
-        retry=RetryPolicy(deadline=0.6),
-    )
+    epay = raw_client(handle, retry=RetryPolicy(deadline=0.6))
     started = anyio.current_time()
     async with epay:
         with pytest.raises(OutcomeUnknownError):
@@ -326,14 +325,7 @@ async def test_a_failing_token_endpoint_is_asked_once_per_refresh() -> None:
             return httpx.Response(401, json={"error": "invalid_client"})
         raise AssertionError("never reached")
 
-    epay = EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="t",
-        environment=ENV,
-        transport=httpx.MockTransport(handle),
-        retry=FAST_RETRY,
-    )
+    epay = raw_client(handle, retry=FAST_RETRY)
     failures: list[BaseException] = []
 
     async def one() -> None:
@@ -359,14 +351,7 @@ async def test_aclose_during_calls_gives_typed_errors() -> None:
             return httpx.Response(200, json=TOKEN)
         return httpx.Response(200, json={"resultCode": "102", "resultMessage": "x"})
 
-    epay = EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="t",
-        environment=ENV,
-        transport=httpx.MockTransport(handle),
-        retry=FAST_RETRY,
-    )
+    epay = raw_client(handle, retry=FAST_RETRY)
     errors: list[BaseException] = []
 
     async def call(coro: Callable[[], Awaitable[object]]) -> None:
@@ -475,14 +460,7 @@ async def test_unusable_tokens_are_refused_and_nothing_is_sent(token: dict[str, 
         payments += 1
         return httpx.Response(200, json=PAID)
 
-    epay = EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="t",
-        environment=ENV,
-        transport=httpx.MockTransport(handle),
-        retry=FAST_RETRY,
-    )
+    epay = raw_client(handle, retry=FAST_RETRY)
     async with epay:
         with pytest.raises(ProtocolError):  # not OutcomeUnknownError: nothing left
             await epay.pay_with_saved_card(order(), CARD)
@@ -499,13 +477,7 @@ async def test_a_short_lived_token_is_reused_for_half_its_life() -> None:
             return httpx.Response(200, json={"access_token": "t", "expires_in": 30})
         return httpx.Response(200, json={"resultCode": "102", "resultMessage": "x"})
 
-    epay = EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="t",
-        environment=ENV,
-        transport=httpx.MockTransport(handle),
-    )
+    epay = raw_client(handle)
     async with epay:
         for _ in range(10):
             await epay.get_status("123456789")

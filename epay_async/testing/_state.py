@@ -43,6 +43,26 @@ class IssuedToken:
         return self.invoice_id is not None
 
 
+#: The fields of the documentation's "P2P check status" example (then ``statusName``).
+_P2P_FIELDS = (
+    "id",
+    "createdDate",
+    "invoiceID",
+    "amount",
+    "amountBonus",
+    "payoutAmount",
+    "currency",
+    "cardType",
+    "terminal",
+    "terminalID",
+    "accountID",
+    "description",
+    "language",
+    "reference",
+    "statusName",
+)
+
+
 @attrs.define
 class SandboxTransaction:
     """A payment or transfer as the gateway sees it."""
@@ -83,23 +103,8 @@ class SandboxTransaction:
     def to_p2p_wire(self, status: StatusName | None = None) -> dict[str, Any]:
         """The ``transaction.p2p`` object of P2P check-status: the fields its page documents,
         and ``statusName`` (inferred: the page's example is cut short)."""
-        return {
-            "id": self.id,
-            "createdDate": self.created.isoformat(),
-            "invoiceID": self.invoice_id,
-            "amount": self.amount,
-            "amountBonus": 0,
-            "payoutAmount": self.charged or self.amount,
-            "currency": self.currency,
-            "cardType": self.card_type,
-            "terminal": "98151552",
-            "terminalID": self.terminal_id,
-            "accountID": self.account_id,
-            "description": self.description,
-            "language": self.language,
-            "reference": self.reference,
-            "statusName": str(status or self.status),
-        }
+        wire = self.to_wire(status)
+        return {key: wire[key] for key in _P2P_FIELDS}
 
     def to_wire(self, status: StatusName | None = None) -> dict[str, Any]:
         """The ``transaction`` object of check-status, shaped like seed 002."""
