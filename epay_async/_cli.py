@@ -13,6 +13,7 @@ import csv
 import importlib.util
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--output", metavar="FILE", help="write results here (default: stdout)")
     rec.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    rec.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --output: skip the ids already in it and append the rest",
+    )
     rec.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _common(rec)
 
@@ -139,11 +145,42 @@ def _open(name: str) -> IO[str]:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from None
 
 
-def _create(name: str) -> IO[str]:
+def _create(name: str, *, append: bool = False) -> IO[str]:
     try:
-        return open(name, "w", encoding="utf-8", newline="")
+        return open(name, "a" if append else "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise UsageError(f"cannot write {name}: {exc.strerror}") from None
+
+
+def _done(name: str, output_format: str) -> tuple[set[str], bool]:
+    """The ids an earlier run wrote to ``name`` (a cut-off last line is simply done again),
+    and whether the file exists."""
+    done: set[str] = set()
+    try:
+        with open(name, encoding="utf-8", newline="") as handle:
+            if output_format == "csv":
+                done.update(row.get("invoice_id") or "" for row in csv.DictReader(handle))
+            else:
+                for line in handle:
+                    try:
+                        done.add(str(json.loads(line)["invoice_id"]))
+                    except (ValueError, KeyError, TypeError):
+                        continue
+    except FileNotFoundError:
+        return set(), False
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {name} to resume: {exc}") from None
+    done.discard("")
+    return done, True
+
+
+async def _stop_on_signals(scope: anyio.CancelScope, stopped: list[int]) -> None:
+    """SIGINT or SIGTERM stops the job cleanly: what finished is kept, the summary printed."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            stopped.append(signum)
+            scope.cancel()
+            return
 
 
 def _ids(handle: IO[str], name: str) -> Iterator[str]:
@@ -181,35 +218,57 @@ def _count_lines(name: str) -> int | None:
 
 
 async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
+    if args.resume and not args.output:
+        raise UsageError("--resume needs --output: the file to resume")
     counts: collections.Counter[str] = collections.Counter()
+    done, appending = _done(args.output, args.format) if args.resume else (set(), False)
+    stopped: list[int] = []
     with contextlib.ExitStack() as files:
         source = _open(args.file)
         if source is not sys.stdin:
             files.enter_context(source)
-        target = files.enter_context(_create(args.output)) if args.output else out
+        target = files.enter_context(_create(args.output, append=appending)) if args.output else out
         bar = _progress(args.no_progress, args.file)
         if bar is not None:
             files.callback(bar.close)
+            bar.update(len(done))
         writer = csv.DictWriter(target, fieldnames=COLUMNS) if args.format == "csv" else None
-        if writer is not None:
+        if writer is not None and not (appending and target.tell() > 0):
             writer.writeheader()
-        async with _client(args) as epay:
-            reconciliation = epay.reconcile(
-                _ids(source, args.file), concurrency=args.concurrency, kind=args.kind
-            )
-            async with reconciliation as results:
-                async for result in results:
-                    counts[_label(result)] += 1
-                    row = _row(result)
-                    if writer is not None:
-                        writer.writerow(row)
-                    else:
-                        target.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    if bar is not None:
-                        bar.update()
+        failure: Exception | None = None
+        async with _client(args) as epay, anyio.create_task_group() as tasks:
+            with anyio.CancelScope() as job:
+                tasks.start_soon(_stop_on_signals, job, stopped)
+                reconciliation = epay.reconcile(
+                    _ids(source, args.file),
+                    concurrency=args.concurrency,
+                    kind=args.kind,
+                    skip=done,
+                )
+                try:
+                    async with reconciliation as results:
+                        async for result in results:
+                            counts[_label(result)] += 1
+                            row = _row(result)
+                            if writer is not None:
+                                writer.writerow(row)
+                            else:
+                                target.write(json.dumps(row, ensure_ascii=False) + "\n")
+                            target.flush()  # every finished result is on disk as it completes
+                            if bar is not None:
+                                bar.update()
+                except Exception as exc:  # raised after the task group, not wrapped by it
+                    failure = exc
+            tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
     summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
     total = sum(counts.values())
-    sys.stderr.write(f"{total} invoice{'' if total == 1 else 's'}: {summary or 'none'}\n")
+    earlier = f" ({len(done)} done earlier)" if done else ""
+    sys.stderr.write(f"{total} invoice{'' if total == 1 else 's'}{earlier}: {summary or 'none'}\n")
+    if stopped:
+        sys.stderr.write("stopped by a signal: run again with --resume to finish\n")
+        return 128 + stopped[0]
     return EXIT_FAILED if counts["error"] else EXIT_OK
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Container, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
@@ -285,6 +285,7 @@ class EpayClient:
         *,
         concurrency: int = 16,
         kind: _status.StatusKind = "payment",
+        skip: Container[str] = (),
     ) -> Reconciliation:
         """Check-status for every id of an iterable or async iterable (read lazily), at most
         ``concurrency`` at a time, giving :class:`ReconcileResult` as each completes. A bad
@@ -294,14 +295,15 @@ class EpayClient:
                 async for result in results:
                     ...
 
-        Leaving the block, early or not, stops the workers there and then.
+        Leaving the block, early or not, stops the workers there and then. ``skip`` (a set)
+        names ids not to check again: those a resumed job already has.
         """
 
         async def fetch(invoice_id: str) -> TransactionStatus:
             async with self._ctx.transport.call("reconcile"):
                 return await _status.get_status(self._ctx, invoice_id, kind)
 
-        return Reconciliation(fetch, invoice_ids, concurrency)
+        return Reconciliation(fetch, invoice_ids, concurrency, skip)
 
     async def verify_notification(
         self,

@@ -8,7 +8,14 @@ error result and the batch goes on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Iterable,
+)
 from types import TracebackType
 from typing import Any
 
@@ -73,13 +80,18 @@ class Reconciliation:
     """
 
     def __init__(
-        self, fetch: Fetch, invoice_ids: Iterable[Any] | AsyncIterable[Any], concurrency: int
+        self,
+        fetch: Fetch,
+        invoice_ids: Iterable[Any] | AsyncIterable[Any],
+        concurrency: int,
+        skip: Container[str] = (),
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValidationError("concurrency", "must be a whole number >= 1")
         if isinstance(invoice_ids, str | bytes):
             raise ValidationError("invoice_ids", "must be an iterable of ids, not one string")
         self._fetch = fetch
+        self._skip = skip
         self._source = _Source(invoice_ids)
         self._concurrency = concurrency
         self._task_group: TaskGroup | None = None
@@ -131,6 +143,8 @@ class Reconciliation:
                 if raw is _DONE:
                     return
                 invoice_id = str(raw).strip()
+                if invoice_id in self._skip:  # done in an earlier run (a resumed job)
+                    continue
                 try:
                     _validation.invoice_id(invoice_id)
                     result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))

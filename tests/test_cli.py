@@ -3,9 +3,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -163,3 +166,72 @@ def test_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: cannot listen on 127.0.0.1:")
     assert len(err.splitlines()) == 1
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_resume_after_sigint_gives_every_id_exactly_once(tmp_path: Path) -> None:
+    """A real subprocess, stopped by SIGINT half way, then resumed: nothing lost, nothing
+    twice. Results are flushed line by line, so the first run's are on disk while it runs."""
+    ids = [str(100000000 + n) for n in range(20_000)]
+    source = tmp_path / "ids.txt"
+    source.write_text("\n".join(ids) + "\n", encoding="utf-8")
+    output = tmp_path / "results.jsonl"
+    command = [sys.executable, "-m", "epay_async", "reconcile", str(source), "--sandbox"]
+    command += ["--output", str(output), "--no-progress", "--concurrency", "4"]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    deadline = time.monotonic() + 30
+    while (not output.exists() or output.stat().st_size < 20_000) and time.monotonic() < deadline:
+        time.sleep(0.05)  # flushed as it goes: visible before the run ends
+    assert first.poll() is None, "the run should still be going"
+    first.send_signal(signal.SIGINT)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 128 + signal.SIGINT
+    assert "--resume" in err
+    partial = {row["invoice_id"] for row in _lines(output)}
+    assert 0 < len(partial) < len(ids)
+    second = subprocess.run(  # noqa: S603
+        [*command, "--resume"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert second.returncode == 0, second.stderr
+    assert f"({len(partial)} done earlier)" in second.stderr
+    rows = [row["invoice_id"] for row in _lines(output)]
+    assert sorted(rows) == ids  # every id exactly once
+
+
+def test_resume_needs_an_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "ids.txt"
+    source.write_text("100000001\n", encoding="utf-8")
+    assert main(["reconcile", str(source), "--sandbox", "--resume"]) == 2
+    assert "--output" in capsys.readouterr().err
+
+
+def test_resume_a_csv_keeps_one_header(tmp_path: Path) -> None:
+    source = tmp_path / "ids.txt"
+    output = tmp_path / "out.csv"
+    source.write_text("100000001\n100000007\n", encoding="utf-8")
+    output.write_text(
+        ",".join(["invoice_id", "result_code", "status_name", "amount", "currency", "error"])
+        + "\n100000001,100,CHARGE,101.00,KZT,\n",
+        encoding="utf-8",
+    )
+    args = ["reconcile", str(source), "--sandbox", "--format", "csv", "--output", str(output)]
+    assert main([*args, "--resume"]) == 0
+    with output.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["invoice_id"] for row in rows] == ["100000001", "100000007"]
+
+
+async def _skipped() -> list[str]:
+    sandbox = Sandbox(answer_any_invoice=True)
+    async with (
+        sandbox.client() as epay,
+        epay.reconcile(["100000001", "100000002", "100000003"], skip={"100000002"}) as results,
+    ):
+        return sorted([r.invoice_id async for r in results])
+
+
+def test_reconcile_skips_what_is_done() -> None:
+    assert anyio.run(_skipped) == ["100000001", "100000003"]
