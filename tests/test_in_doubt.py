@@ -333,3 +333,48 @@ async def test_confirm_3ds_still_reads_the_gateways_redirect(
     pa_res = sandbox.complete_3ds(result.secure3d.md)
     confirmed = await epay.confirm_3ds(result.id, pa_res=pa_res, md=result.secure3d.md)
     assert confirmed.success
+
+
+class _SlowBody(httpx.AsyncByteStream):
+    """An answer whose headers arrive, then its body hangs half way."""
+
+    def __aiter__(self) -> _SlowBody:
+        self.sent = False
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self.sent:
+            self.sent = True
+            return b'{"id": "7943816b-58a8-47f6-a11e-67b63c4228c7", '
+        await anyio.sleep(30)
+        raise StopAsyncIteration
+
+
+class _HangsWhileAnswering(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.payments = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 7200})
+        self.payments += 1
+        return httpx.Response(200, stream=_SlowBody())
+
+
+async def test_cancelled_while_the_answer_is_being_read_is_recorded() -> None:
+    records: list[OutcomeUnknownError] = []
+    gateway = _HangsWhileAnswering()
+    async with EpayClient(
+        client_id="c",
+        client_secret="s",
+        terminal_id="t",
+        environment=ENV,
+        transport=gateway,
+        retry=FAST_RETRY,
+        on_outcome_unknown=records.append,
+    ) as epay:
+        with anyio.move_on_after(0.3) as scope:
+            await epay.pay_with_saved_card(order("600000012"), "card")
+    assert scope.cancelled_caught
+    assert gateway.payments == 1
+    assert [r.invoice_id for r in records] == ["600000012"]
