@@ -61,7 +61,7 @@ class AcsPage:
         fields = _hidden(MD=md, TermUrl=term_url)
         body = (
             "<h1>3-D Secure: confirm the payment</h1>"
-            f'<div class="card"><p>Pay <strong>{html.escape(str(tx.amount))} '
+            f'<div class="card"><p>Pay <strong>{tx.amount:,.2f} '
             f"{html.escape(tx.currency)}</strong> to the ePay sandbox merchant</p>"
             f"<p>Card {html.escape(tx.card_mask)}</p>"
             f'<form method="post" action="/acs/answer">{fields}'
