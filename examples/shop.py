@@ -11,6 +11,7 @@ says), or the reconcile timer that settles pending orders nobody came back for.
 from __future__ import annotations
 
 import html
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -84,8 +85,6 @@ class Reply:
 
     @classmethod
     def json(cls, status: int, payload: Any) -> Reply:
-        import json  # noqa: PLC0415
-
         return cls(status, json.dumps(payload), "application/json")
 
 

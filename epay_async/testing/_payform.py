@@ -25,7 +25,7 @@ import attrs
 from ..types.status import StatusName
 from ._cards import LOCKED, TEST_CARDS, card_type, check_card, mask
 from ._state import IssuedToken, SandboxTransaction
-from ._wire import SandboxRequest, SandboxResponse
+from ._wire import Declined, SandboxRequest, SandboxResponse
 
 if TYPE_CHECKING:
     from ._payments import PaymentEndpoints
@@ -153,35 +153,31 @@ class PaymentForm:
         if not isinstance(payment, dict) or not isinstance(payment.get("auth"), dict):
             return _error("The payment object has no auth token.")
         token = self._gw.tokens.get(str(payment["auth"].get("access_token", "")))
-        problem = self._check(payment, token)
-        if problem is not None or token is None:
-            return _error(problem or "Unknown token.")
+        checked = self._check(payment, token)
+        if isinstance(checked, str) or token is None:
+            return _error(checked if isinstance(checked, str) else "Unknown token.")
         session_id = secrets.token_urlsafe(16)
-        amount = Decimal(str(payment.get("amount")))
+        amount = checked
         self._sessions[session_id] = _Session(payment, token, amount, form.get("widget") == "1")
         return self._form(session_id, payment, amount)
 
-    def _check(self, payment: dict[str, Any], token: IssuedToken | None) -> str | None:
-        """Why the page cannot take this payment, or None."""
+    def _check(self, payment: dict[str, Any], token: IssuedToken | None) -> Decimal | str:
+        """The order's amount, or why the page cannot take this payment. The order is bound
+        to its token by the same check as the API payments (``PaymentEndpoints._order``)."""
         if token is None or "payment" not in token.scope.split() or not token.bound:
             return "Unknown token: mint it for this order with epay.payment_page(order)."
         if token.expires_at <= self._gw.clock():
             return "The payment token has expired."
         if token.used:
             return "This payment token has been used already."
-        try:
-            amount = Decimal(str(payment.get("amount")))
-        except ArithmeticError:
-            return "The amount is not a number."
-        bound = (token.invoice_id, token.amount, token.currency)
-        if (str(payment.get("invoiceId")), amount, payment.get("currency")) != bound:
-            return "The order does not match its token (invoice, amount or currency changed)."
         if payment.get("terminal") != token.terminal:
             return "The terminal does not match the token."
-        existing = self._gw.find("payment", token.invoice_id or "")
-        if existing is not None and existing.status is not StatusName.REJECT:
-            return "This invoice has been paid already."
-        return None
+        try:
+            return self._payments._order(
+                token, payment.get("invoiceId"), payment.get("amount"), payment.get("currency")
+            )
+        except Declined as refused:  # tampered (469), paid already (469), not a number (477)
+            return f"{refused.message} ({refused.code})."
 
     def _form(self, session_id: str, payment: dict[str, Any], amount: Decimal) -> SandboxResponse:
         summary = (
@@ -229,9 +225,9 @@ class PaymentForm:
         session = self._sessions.get(form.get("session", ""))
         if session is None:
             return _error("This payment page has expired.")
-        problem = self._check(session.payment, session.token)
-        if problem is not None:
-            return _error(problem)
+        still = self._check(session.payment, session.token)
+        if isinstance(still, str):
+            return _error(still)
         session.token.used = True
         payments, payment = self._payments, session.payment
         tx = payments._transaction(payment, session.token, session.amount)

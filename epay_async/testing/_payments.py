@@ -29,7 +29,7 @@ from ._cards import (
 )
 from ._payform import PaymentForm
 from ._state import IssuedToken, SandboxTransaction
-from ._wire import SandboxRequest, SandboxResponse
+from ._wire import Declined, SandboxRequest, SandboxResponse
 
 if TYPE_CHECKING:
     from ._gateway import Gateway
@@ -43,13 +43,6 @@ TOKEN_MISMATCH = (469, "Invalid transaction: the token was issued for another or
 DUPLICATE = (469, "Invalid transaction: the invoice has already been paid")
 FORMAT_ERROR = (477, "Format error")
 NO_SAVED_CARD = (522, "Record not found")
-
-
-class Declined(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @attrs.define

@@ -12,6 +12,15 @@ from .._converter import dumps, loads
 from ..errors import ProtocolError
 
 
+class Declined(Exception):
+    """The gateway refuses the payment with ``code`` and ``message``."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 @attrs.frozen
 class SandboxRequest:
     method: str
