@@ -9,24 +9,17 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import attrs
-import httpx
 
 from . import _constants as C
+from ._http import SendError
 
 __all__ = [
     "RetryPolicy",
-    "never_sent",
     "parse_retry_after",
     "retry_delay",
     "should_retry",
 ]
 
-#: httpx errors raised before a single byte of the request left this machine.
-NEVER_SENT_ERRORS: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-)
 #: HTTP statuses worth another try for a read.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -70,17 +63,12 @@ class RetryPolicy:
         return cls(max_attempts=1)
 
 
-def never_sent(exc: BaseException) -> bool:
-    """True when ``exc`` proves the request never left this machine."""
-    return isinstance(exc, NEVER_SENT_ERRORS)
-
-
 def should_retry(
     policy: RetryPolicy,
     *,
     attempt: int,
     idempotent: bool,
-    error: BaseException | None = None,
+    error: SendError | None = None,
     status_code: int | None = None,
 ) -> bool:
     """Decide whether attempt number ``attempt`` (1-based) that just failed gets another try.
@@ -91,9 +79,9 @@ def should_retry(
     if attempt >= policy.max_attempts:
         return False
     if error is not None:
-        if never_sent(error):
-            return True
-        return idempotent and isinstance(error, httpx.TransportError)
+        if not error.retryable:
+            return False
+        return idempotent or not error.sent
     if status_code is not None:
         return idempotent and status_code in RETRYABLE_STATUSES
     return False

@@ -1,32 +1,32 @@
 """Sends one request: logging, failure mapping and the retry rule, in one place.
 
 The rule that keeps money safe lives here. A request that changes money is sent again
-only when httpx proves it never left this machine (connect error, connect or pool
-timeout). Any other failure after it may have left raises :class:`OutcomeUnknownError`.
-Reads are retried on network errors, 429 and 5xx, honouring ``Retry-After``.
+only when the HTTP backend proves it never left this machine (see :mod:`._http`). Any other
+failure after it may have left raises :class:`OutcomeUnknownError`. Reads are retried on
+network errors, 429 and 5xx, honouring ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-import time
-import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import anyio
 import attrs
 import httpx
 
-from . import _constants as C
 from ._converter import loads
+from ._http import Answer, Backend, BodyTooLarge, ClientClosed, SendError
+from ._http.httpx_backend import HttpxBackend
 from ._in_doubt import OutcomeCallback, report
 from ._logs import logger
-from ._retry import RetryPolicy, never_sent, parse_retry_after, retry_delay, should_retry
+from ._retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
 from ._secret import Secret
 from .errors import (
     ApiError,
@@ -36,7 +36,10 @@ from .errors import (
     TransportError,
 )
 
-__all__ = ["ApiRequest", "Transport"]
+__all__ = ["ApiRequest", "ApiResponse", "Transport"]
+
+#: What an operation gets back (the seam's answer).
+ApiResponse = Answer
 
 
 @attrs.define
@@ -75,22 +78,13 @@ class ApiRequest:
         )
 
 
-@attrs.frozen
-class ApiResponse:
-    """A response whose body has been read (at most ``MAX_RESPONSE_BYTES``)."""
-
-    status_code: int
-    headers: httpx.Headers
-    content: bytes = attrs.field(repr=False)
-    elapsed: float
-
-
 class Transport:
-    """Wraps the shared ``httpx.AsyncClient``."""
+    """The retry rule, the deadline and the in-doubt records over one HTTP backend (an
+    ``httpx.AsyncClient`` is taken as a lent one)."""
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        backend: Backend | httpx.AsyncClient,
         retry: RetryPolicy,
         *,
         timeout: httpx.Timeout | None = None,
@@ -99,7 +93,9 @@ class Transport:
         clock: Callable[[], float] = anyio.current_time,
         on_outcome_unknown: OutcomeCallback | None = None,
     ) -> None:
-        self.http = http
+        if isinstance(backend, httpx.AsyncClient):
+            backend = HttpxBackend(backend, direct=None)
+        self.backend: Backend = backend
         self.retry = retry
         self.timeout = timeout
         self._sleep = sleep
@@ -162,39 +158,38 @@ class Transport:
         """
         policy = self.retry
         call = _CALL.get()
-        if call is not None:
-            deadline = call.deadline
-        else:
-            deadline = anyio.current_time() + policy.deadline if policy.deadline else math.inf
+        deadline = call.deadline if call is not None else self._deadline()
         attempt = 0
         while True:
             attempt += 1
-            if self.http.is_closed:  # checked before every attempt: aclose() may come any time
+            if self.backend.is_closed:  # checked before every attempt: aclose() may come any time
                 raise TransportError(f"{request.operation}: the client is closed; nothing was sent")
+            error: SendError | None = None
             if call is not None:
-                call.exchange = request  # left set if a cancellation cuts the exchange
-            error: httpx.HTTPError | None = None
-            try:
-                with anyio.CancelScope(deadline=deadline) as scope:
+                # The call's own scope holds the deadline; the exchange is left set if a
+                # cancellation cuts it, so the call can tell it may have left.
+                call.exchange = request
+                try:
                     response = await self._send_once(request, attempt)
-            except httpx.HTTPError as exc:
-                error = exc
-            except RuntimeError as exc:
-                if not self.http.is_closed:
-                    raise
-                error = _ClientClosed(str(exc))
-            if call is not None:
+                except SendError as exc:
+                    error = exc
                 call.exchange = None
-            if error is None and scope.cancelled_caught:
+                cut = False
+            else:
+                with anyio.CancelScope(deadline=deadline) as scope:
+                    try:
+                        response = await self._send_once(request, attempt)
+                    except SendError as exc:
+                        error = exc
+                cut = scope.cancelled_caught
+            if cut and error is None:
                 raise self._deadline_failure(request)
             if error is not None:
-                retry = not isinstance(error, _ClientClosed) and should_retry(
+                retry = should_retry(
                     policy, attempt=attempt, idempotent=request.idempotent, error=error
                 )
-                if retry and await self._pause(request, attempt, None, error, deadline):
+                if retry and await self._pause(request, attempt, None, error.kind, deadline):
                     continue
-                # Raised outside the except clause and not chained: httpx errors carry the
-                # request, and its headers the token.
                 failure = self._network_failure(request, error)
                 del error
                 raise failure
@@ -202,24 +197,27 @@ class Transport:
             retry = should_retry(
                 policy, attempt=attempt, idempotent=request.idempotent, status_code=status
             )
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry and await self._pause(request, attempt, retry_after, status, deadline):
-                continue
+            if retry:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                if await self._pause(request, attempt, retry_after, f"HTTP {status}", deadline):
+                    continue
             return self._check_status(request, response)
+
+    def _deadline(self) -> float:
+        return anyio.current_time() + self.retry.deadline if self.retry.deadline else math.inf
 
     async def _pause(
         self,
         request: ApiRequest,
         attempt: int,
         retry_after: float | None,
-        why: httpx.HTTPError | int,
+        reason: str,
         deadline: float,
     ) -> bool:
         """Sleep before the next attempt, unless that would end past the call's deadline."""
         delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
         if self._clock() + delay >= deadline:
             return False
-        reason = f"HTTP {why}" if isinstance(why, int) else type(why).__name__
         self._log_retry(request.operation, delay, reason, attempt)
         await self._sleep(delay)
         return True
@@ -235,42 +233,35 @@ class Transport:
         headers = {"Accept": request.accept, "Accept-Encoding": "identity"}
         if request.token is not None:
             headers["Authorization"] = Secret(f"Bearer {request.token}")
-        if request.content is not None:
+        content = request.content
+        if content is not None:
             headers["Content-Type"] = "application/json"
-        http_request = self.http.build_request(
-            request.method,
-            request.url,
-            params=request.params,
-            data=request.form,
-            content=request.content,
-            headers=headers,
-            timeout=self.timeout if self.timeout is not None else httpx.USE_CLIENT_DEFAULT,
-        )
-        started = time.perf_counter()
+        elif request.form is not None:
+            content = urlencode(request.form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        url = request.url
+        if request.params:
+            url = f"{url}?{urlencode(request.params)}"
+        if not logger.isEnabledFor(logging.DEBUG):
+            return await self.backend.exchange(request.method, url, headers, content, self.timeout)
         status: int | str = "error"
+        started = anyio.current_time()
         try:
-            # Never followed, whatever a lent client says: a 3xx is read as an answer.
-            response = await self.http.send(http_request, stream=True, follow_redirects=False)
+            response = await self.backend.exchange(
+                request.method, url, headers, content, self.timeout
+            )
             status = response.status_code
-            try:
-                content = await _read_capped(response)
-            except httpx.TransportError as exc:
-                # An answer had begun: the request was sent, whatever the transport calls it.
-                raise httpx.ReadError(f"answer cut short: {exc}", request=http_request) from exc
-            finally:
-                await response.aclose()
         finally:
-            elapsed = time.perf_counter() - started
             logger.debug(
                 "%s %s -> %s in %.1f ms (%s, attempt %d)",
                 request.method,
-                http_request.url.path,
+                urlsplit(request.url).path,
                 status,
-                elapsed * 1000,
+                (anyio.current_time() - started) * 1000,
                 request.operation,
                 attempt,
             )
-        return ApiResponse(status, response.headers, content, elapsed)
+        return response
 
     async def backoff(
         self, operation: str, attempt: int, retry_after: float | None, reason: str
@@ -290,20 +281,18 @@ class Transport:
             self.retry.max_attempts,
         )
 
-    def _network_failure(self, request: ApiRequest, exc: httpx.HTTPError) -> Exception:
-        if isinstance(exc, _ClientClosed):
-            if request.idempotent or exc.never_sent:
+    def _network_failure(self, request: ApiRequest, exc: SendError) -> Exception:
+        if isinstance(exc, ClientClosed):
+            if request.idempotent or not exc.sent:
                 return TransportError(f"{request.operation}: the client was closed ({exc})")
             return request.outcome_unknown("the client was closed while the request was under way")
-        if isinstance(exc, _BodyTooLarge):
+        if isinstance(exc, BodyTooLarge):
             if request.idempotent:
-                return ProtocolError(str(exc))
-            return request.outcome_unknown(str(exc))
-        if request.idempotent or never_sent(exc) or isinstance(exc, httpx.UnsupportedProtocol):
-            return TransportError(
-                f"{request.operation}: could not reach the gateway ({type(exc).__name__})"
-            )
-        return request.outcome_unknown(type(exc).__name__)
+                return ProtocolError(f"{request.operation}: {exc.detail}")
+            return request.outcome_unknown(exc.detail)
+        if request.idempotent or not exc.sent:
+            return TransportError(f"{request.operation}: could not reach the gateway ({exc.kind})")
+        return request.outcome_unknown(str(exc))
 
     def _check_status(self, request: ApiRequest, response: ApiResponse) -> ApiResponse:
         status = response.status_code
@@ -327,86 +316,6 @@ class Transport:
                 invoice_id=request.invoice_id,
             )
         return response
-
-
-class _ClientClosed(httpx.HTTPError):
-    """``aclose()`` came while the call was under way."""
-
-    #: What httpx and aiohttp say when asked to send on a closed client: nothing left.
-    _REFUSALS = ("Cannot send a request, as the client has been closed", "Session is closed")
-
-    @property
-    def never_sent(self) -> bool:
-        return any(text in str(self) for text in self._REFUSALS)
-
-
-class _BodyTooLarge(httpx.HTTPError):
-    """The response body exceeded ``MAX_RESPONSE_BYTES``, or could not be decoded."""
-
-
-async def _read_capped(response: httpx.Response, limit: int = C.MAX_RESPONSE_BYTES) -> bytes:
-    """The body, at most ``limit`` bytes, both as received and once decompressed.
-
-    The raw bytes are read (httpx would decompress each chunk whole, before any cap could be
-    checked) and any ``Content-Encoding`` the server used anyway is undone here, layer by layer,
-    never producing more than ``limit`` bytes.
-    """
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge(f"response body of {declared} bytes exceeds {limit}")
-    try:
-        content = await _read_raw(response, limit)
-    except httpx.StreamConsumed:
-        # A transport (httpx.MockTransport, for one) handed over an answer it had read, and
-        # httpx decoded, already: there is nothing left to bound but its size.
-        if len(response.content) > limit:
-            raise _BodyTooLarge(f"response body exceeds {limit} bytes") from None
-        return response.content
-    encodings = [
-        part.strip().lower()
-        for part in response.headers.get("content-encoding", "").split(",")
-        if part.strip().lower() not in ("", "identity")
-    ]
-    for encoding in reversed(encodings):  # the last one listed was applied last
-        content = _decompress(content, encoding, limit)
-    return content
-
-
-async def _read_raw(response: httpx.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    raw = cast("AsyncGenerator[bytes, None]", response.aiter_raw())  # it is a generator
-    async with aclosing(raw) as stream:  # closed now, also when cut short
-        async for chunk in stream:
-            size += len(chunk)
-            if size > limit:
-                raise _BodyTooLarge(f"response body exceeds {limit} bytes")
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-#: zlib's window bits: gzip only, zlib or raw deflate (what servers send as "deflate").
-_WBITS = {"gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 15}
-
-
-def _decompress(content: bytes, encoding: str, limit: int) -> bytes:
-    if encoding not in _WBITS:
-        raise _BodyTooLarge(f"response body has an unsupported Content-Encoding {encoding[:20]!r}")
-    wbits = _WBITS[encoding]
-    try:
-        inflater = zlib.decompressobj(wbits)
-        try:
-            out = inflater.decompress(content, limit + 1)
-        except zlib.error:
-            if encoding != "deflate":
-                raise
-            inflater = zlib.decompressobj(-15)  # raw deflate, as some servers send it
-            out = inflater.decompress(content, limit + 1)
-    except zlib.error:
-        raise _BodyTooLarge(f"response body is not valid {encoding}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise _BodyTooLarge(f"response body exceeds {limit} bytes once decompressed")
-    return out
 
 
 def json_body(response: ApiResponse, *, what: str) -> Any:

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from epay_async import EpayClient, RetryPolicy
+from epay_async._http.aiohttp_backend import AiohttpBackend
+from epay_async._http.httpx_backend import HttpxBackend
 from epay_async.testing import Sandbox
 
 #: Fast retries for tests: same number of attempts as the default, no real waiting.
@@ -18,6 +20,10 @@ FAST_RETRY = RetryPolicy(backoff_base=0.0, backoff_max=0.0, jitter=0.0, retry_af
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Every async test runs under both backends (a module may narrow this)."""
     return str(request.param)
+
+
+#: Real-socket tests run each transport under each backend it supports (aiohttp: asyncio only).
+TRANSPORTS = ["asyncio-httpx", "trio-httpx", "asyncio-aiohttp"]
 
 
 @pytest.fixture
@@ -33,14 +39,20 @@ async def epay(sandbox: Sandbox) -> AsyncIterator[EpayClient]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_connection_left_open() -> Iterator[None]:
-    """After the whole suite, no HTTP connection opened by a library client is still open."""
+    """After the whole suite, no HTTP connection opened by a library client is still open, and
+    no aiohttp session the library made is left unclosed."""
     clients: weakref.WeakSet[httpx.AsyncClient] = weakref.WeakSet()
+    sessions: weakref.WeakSet[AiohttpBackend] = weakref.WeakSet()
     original = EpayClient.__init__
 
     @functools.wraps(original)
     def tracking(self: EpayClient, **kwargs: object) -> None:
         original(self, **kwargs)  # type: ignore[arg-type]
-        clients.add(self.http_client)
+        backend = self._backend
+        if isinstance(backend, HttpxBackend):
+            clients.add(backend.client)
+        elif isinstance(backend, AiohttpBackend) and backend.owned:
+            sessions.add(backend)
 
     EpayClient.__init__ = tracking  # type: ignore[method-assign]
     try:
@@ -55,3 +67,5 @@ def no_connection_left_open() -> Iterator[None]:
         if not connection.is_closed()
     ]
     assert open_connections == [], f"{len(open_connections)} connections left open"
+    open_sessions = [b for b in sessions if b._session is not None and not b._session.closed]
+    assert open_sessions == [], f"{len(open_sessions)} aiohttp sessions left open"

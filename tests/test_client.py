@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 import httpx
 import pytest
 import respx
@@ -93,15 +95,15 @@ def test_from_env() -> None:
     assert info.value.field == "EPAY_CLIENT_SECRET"
 
 
-def test_aiohttp_transport_without_the_extra_is_a_clear_error() -> None:
-    try:
-        import httpx_aiohttp  # noqa: F401, PLC0415
-    except ImportError:
-        with pytest.raises(ValidationError, match="aiohttp extra"):
-            make(transport="aiohttp")
-    else:  # the extra is installed: the client builds
-        assert make(transport="aiohttp") is not None
-    with pytest.raises(ValidationError):
+def test_aiohttp_transport_without_the_extra_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert make(transport="aiohttp") is not None  # the extra is installed: the client builds
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if it were not: import fails
+    monkeypatch.delitem(sys.modules, "epay_async._http.aiohttp_backend")
+    with pytest.raises(ValidationError, match="aiohttp extra"):
+        make(transport="aiohttp")
+    with pytest.raises(ValidationError, match=r"an aiohttp\.ClientSession"):
         make(transport="curl")
 
 

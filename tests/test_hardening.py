@@ -582,7 +582,7 @@ async def test_no_retry_starts_that_would_end_at_the_deadline() -> None:
     request = ApiRequest("GET", "https://x.test", operation="x", idempotent=True)
     assert not await transport._pause(request, 1, None, 503, deadline=101.0)  # ends at it
     assert await transport._pause(request, 1, None, 503, deadline=101.001)
-    await transport.http.aclose()
+    await transport.backend.aclose()
 
 
 # -- 13. more of the guarantees the mutation run found untested ----------------------------------

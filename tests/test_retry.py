@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from epay_async import RetryPolicy
+from epay_async._http.httpx_backend import classify
 from epay_async._retry import parse_retry_after, retry_delay, should_retry
 
 POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=8.0, jitter=0.25)
@@ -20,9 +21,9 @@ REQUEST = httpx.Request("POST", "https://example.invalid/x")
         httpx.PoolTimeout("busy"),
     ],
 )
-def test_never_sent_errors_are_retried_even_for_money(error: Exception) -> None:
-    assert should_retry(POLICY, attempt=1, idempotent=False, error=error)
-    assert should_retry(POLICY, attempt=1, idempotent=True, error=error)
+def test_never_sent_errors_are_retried_even_for_money(error: httpx.HTTPError) -> None:
+    assert should_retry(POLICY, attempt=1, idempotent=False, error=classify(error))
+    assert should_retry(POLICY, attempt=1, idempotent=True, error=classify(error))
 
 
 @pytest.mark.parametrize(
@@ -34,9 +35,9 @@ def test_never_sent_errors_are_retried_even_for_money(error: Exception) -> None:
         httpx.RemoteProtocolError("dropped", request=REQUEST),
     ],
 )
-def test_errors_after_sending_are_retried_for_reads_only(error: Exception) -> None:
-    assert should_retry(POLICY, attempt=1, idempotent=True, error=error)
-    assert not should_retry(POLICY, attempt=1, idempotent=False, error=error)
+def test_errors_after_sending_are_retried_for_reads_only(error: httpx.HTTPError) -> None:
+    assert should_retry(POLICY, attempt=1, idempotent=True, error=classify(error))
+    assert not should_retry(POLICY, attempt=1, idempotent=False, error=classify(error))
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
@@ -51,7 +52,7 @@ def test_other_statuses_are_not_retried(status: int) -> None:
 
 
 def test_attempts_run_out() -> None:
-    error = httpx.ConnectError("refused", request=REQUEST)
+    error = classify(httpx.ConnectError("refused", request=REQUEST))
     assert should_retry(POLICY, attempt=2, idempotent=True, error=error)
     assert not should_retry(POLICY, attempt=3, idempotent=True, error=error)
     assert not should_retry(RetryPolicy.none(), attempt=1, idempotent=True, error=error)

@@ -254,9 +254,17 @@ class Sandbox:
         """Forget every fault still scheduled."""
         self._faults.clear()
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def take_fault(self, method: str, path: str, *, unreached_only: bool = False) -> Fault | None:
+        """The fault for this request, if one is scheduled (and counts it as used).
+
+        ``unreached_only``: take it only if it stops the request before the gateway (connect
+        faults), as an HTTP client's connector does where it would fail: a served sandbox
+        cannot fail a connection that is already open.
+        """
         for scheduled in self._faults:
             if scheduled.matches(method, path):
+                if unreached_only and scheduled.fault.reaches_gateway:
+                    return None
                 scheduled.remaining -= 1
                 return scheduled.fault
         return None

@@ -94,9 +94,10 @@ async def _answer(sandbox: Sandbox, request: SandboxRequest) -> SandboxResponse 
     if sandbox.latency:
         await anyio.sleep(sandbox.latency)
     sandbox.record(request)
-    response = await sandbox.gateway.handle(request)
     if fault is None:
-        return response
+        return await sandbox.gateway.handle(request)
+    if fault.processed:  # the gateway acts before the fault hits, as in-process
+        response = await sandbox.gateway.handle(request)
     if fault.kind is FaultKind.RESPONSE:
         return fault.response
     if fault.kind is FaultKind.SLOW:

@@ -1,22 +1,36 @@
 """Cancelling calls at any await point leaves the pool and the token state clean.
 
-Real sockets: the sandbox is served on loopback, the client uses httpx's own pool.
+Real sockets: the sandbox is served on loopback, the client uses its own pool: httpx's (under
+asyncio and trio) or aiohttp's.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import anyio
 import httpx
 import pytest
 
 from epay_async import EpayClient, StatusName, TransportError
+from epay_async._http.aiohttp_backend import AiohttpBackend
+from epay_async._http.httpx_backend import HttpxBackend
 from epay_async.testing import Fault, Sandbox
 
-from ..conftest import FAST_RETRY
+from ..conftest import FAST_RETRY, TRANSPORTS
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=TRANSPORTS)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param).split("-")[0]
+
+
+@pytest.fixture
+def transport(anyio_backend: str, request: pytest.FixtureRequest) -> str:
+    return str(request.node.callspec.params["anyio_backend"]).split("-")[1]
 
 
 @pytest.fixture
@@ -30,15 +44,21 @@ async def served() -> AsyncIterator[tuple[Sandbox, str]]:
 
 
 def busy_connections(epay: EpayClient) -> list[object]:
-    """Connections of the httpx pool that are checked out (neither idle nor closed)."""
-    transport = epay.http_client._transport
+    """Connections of the pool that are checked out (neither idle nor closed)."""
+    backend = epay._backend
+    if isinstance(backend, AiohttpBackend):
+        connector = backend.session.connector
+        assert isinstance(connector, aiohttp.BaseConnector)
+        return list(connector._acquired)
+    assert isinstance(backend, HttpxBackend)
+    transport = backend.client._transport
     assert isinstance(transport, httpx.AsyncHTTPTransport)
     pool = transport._pool
     return [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
 
 
 async def test_cancel_1000_in_flight_calls_then_100_more_succeed(
-    served: tuple[Sandbox, str],
+    served: tuple[Sandbox, str], transport: str
 ) -> None:
     sandbox, url = served
     async with EpayClient(
@@ -47,6 +67,7 @@ async def test_cancel_1000_in_flight_calls_then_100_more_succeed(
         terminal_id=sandbox.terminal_id,
         environment=Sandbox.environment(url),
         retry=FAST_RETRY,
+        transport=transport,
     ) as epay:
         finished = 0
 
@@ -79,7 +100,7 @@ async def test_cancel_1000_in_flight_calls_then_100_more_succeed(
 
 
 async def test_cancelled_retry_sleep_and_failures_leave_no_busy_connection(
-    served: tuple[Sandbox, str],
+    served: tuple[Sandbox, str], transport: str
 ) -> None:
     sandbox, url = served
     sandbox.fail("/check-status/", Fault.status(503), times=1000)
@@ -89,6 +110,7 @@ async def test_cancelled_retry_sleep_and_failures_leave_no_busy_connection(
         terminal_id=sandbox.terminal_id,
         environment=Sandbox.environment(url),
         timeout=httpx.Timeout(5.0, read=0.05),
+        transport=transport,
     ) as epay:
         with anyio.move_on_after(0.3) as scope:  # cancelled while sleeping between retries
             await epay.get_status("123456789")
