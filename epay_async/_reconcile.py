@@ -1,13 +1,14 @@
 """``reconcile``: check many invoices with bounded concurrency and memory.
 
 A fixed pool of ``concurrency`` workers pulls ids one at a time from the (possibly endless,
-possibly async) source and sends results to the consumer as they complete. Nothing is created
-per id up front, so memory does not grow with the number of ids; one bad invoice yields an
-error result and the batch goes on.
+possibly async) source and hands results to the consumer as they complete, in batches.
+Nothing is created per id up front, so memory does not grow with the number of ids; one bad
+invoice yields an error result and the batch goes on.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -22,7 +23,6 @@ from typing import Any
 import anyio
 import attrs
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import _validation
 from .errors import EpayError, ValidationError
@@ -106,13 +106,11 @@ class Reconciliation:
     async def __aenter__(self) -> AsyncIterator[ReconcileResult]:
         if self._task_group is not None:
             raise RuntimeError("a Reconciliation runs once")
-        send, receive = anyio.create_memory_object_stream[ReconcileResult](self._concurrency)
-        results = self._results = _Results(receive)
+        results = self._results = _Results(self._concurrency)
         task_group = self._task_group = anyio.create_task_group()
         await task_group.__aenter__()
         for _ in range(self._concurrency):
-            task_group.start_soon(self._worker, send.clone(), results)
-        send.close()
+            task_group.start_soon(self._worker, results)
         return results
 
     async def __aexit__(
@@ -123,17 +121,15 @@ class Reconciliation:
     ) -> None:
         assert self._task_group is not None
         assert self._results is not None
-        self._task_group.cancel_scope.cancel()  # before closing the stream the workers send to
-        self._results.stream.close()
+        self._task_group.cancel_scope.cancel()  # the workers stop there and then
+        self._results.close()
         # The body's own exception (a break, the caller's error, the source's error) is not
         # handed to the task group, which would wrap it in an ExceptionGroup: it propagates
         # as it is once the workers are stopped.
         await self._task_group.__aexit__(None, None, None)
 
-    async def _worker(
-        self, results: MemoryObjectSendStream[ReconcileResult], sink: _Results
-    ) -> None:
-        async with results:
+    async def _worker(self, sink: _Results) -> None:
+        try:
             while True:
                 try:
                     raw = await self._source.next()
@@ -150,26 +146,65 @@ class Reconciliation:
                     result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))
                 except EpayError as exc:
                     result = ReconcileResult(invoice_id, error=exc)
-                try:
-                    await results.send(result)
-                except anyio.BrokenResourceError:  # the consumer has gone
+                if not await sink.put(result):  # the consumer has gone
                     return
+        finally:
+            sink.worker_done()
 
 
 class _Results:
-    """The results as they complete; at the end, an error from the caller's iterable."""
+    """The results as they complete, handed over in batches: a worker appends to a buffer
+    (waiting while it holds ``capacity`` results) and wakes the consumer only when it waits,
+    so a burst of answers costs one task switch, not one per result. At the end, an error
+    from the caller's iterable is raised."""
 
-    def __init__(self, stream: MemoryObjectReceiveStream[ReconcileResult]) -> None:
-        self.stream = stream
+    def __init__(self, workers: int) -> None:
+        self._buffer: deque[ReconcileResult] = deque()
+        self._capacity = workers
+        self._workers = workers
+        self._closed = False
+        self._data: anyio.Event | None = None  # set when the waiting consumer may go on
+        self._space: anyio.Event | None = None  # set when waiting workers may append
         self.source_error: Exception | None = None
+
+    async def put(self, result: ReconcileResult) -> bool:
+        while len(self._buffer) >= self._capacity and not self._closed:
+            if self._space is None:
+                self._space = anyio.Event()
+            await self._space.wait()
+        if self._closed:
+            return False
+        self._buffer.append(result)
+        self._wake_consumer()
+        return True
+
+    def worker_done(self) -> None:
+        self._workers -= 1
+        if self._workers == 0:
+            self._wake_consumer()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._space is not None:
+            self._space.set()
+
+    def _wake_consumer(self) -> None:
+        if self._data is not None:
+            self._data.set()
+            self._data = None
 
     def __aiter__(self) -> _Results:
         return self
 
     async def __anext__(self) -> ReconcileResult:
-        try:
-            return await self.stream.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            if self.source_error is not None:
-                raise self.source_error from None
-            raise StopAsyncIteration from None
+        while not self._buffer:
+            if self._workers == 0 or self._closed:
+                if self.source_error is not None:
+                    raise self.source_error
+                raise StopAsyncIteration
+            self._data = anyio.Event()
+            await self._data.wait()
+        if self._space is not None:  # a worker waits for room
+            self._space.set()
+            self._space = None
+        return self._buffer.popleft()

@@ -8,11 +8,12 @@ network errors, 429 and 5xx, honouring ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -103,8 +104,7 @@ class Transport:
         self._clock = clock
         self.on_outcome_unknown = on_outcome_unknown
 
-    @asynccontextmanager
-    async def call(self, operation: str) -> AsyncIterator[None]:
+    def call(self, operation: str) -> _CallScope:
         """One public call: everything inside (token requests and waits for another caller's
         refresh, key fetches, attempts, pauses, 103 retries) shares one deadline,
         ``retry.deadline`` seconds from now. Nested calls keep the outer deadline.
@@ -115,41 +115,35 @@ class Transport:
         raises :class:`OutcomeUnknownError`, and one cancelled by the caller while its
         exchange was under way; the cancellation itself propagates unchanged.
         """
-        if _CALL.get() is not None:
-            yield
-            return
-        deadline = anyio.current_time() + self.retry.deadline if self.retry.deadline else math.inf
-        call = _Call(deadline)
-        reset = _CALL.set(call)
-        try:
-            with anyio.CancelScope(deadline=deadline) as scope:
-                try:
-                    yield
-                except OutcomeUnknownError as exc:
-                    await report(exc, self.on_outcome_unknown)
-                    raise
-                except anyio.get_cancelled_exc_class():
-                    request = call.exchange
-                    if request is not None and not request.idempotent and not scope.cancel_called:
-                        # The caller gave up (a timeout, a closed connection, a shutdown) while
-                        # the request may have reached the gateway: keep a record of it.
-                        reason = "cancelled by the caller while the request was under way"
-                        await report(request.outcome_unknown(reason), self.on_outcome_unknown)
-                    raise
-        finally:
-            _CALL.reset(reset)
-        if scope.cancelled_caught:
-            if call.exchange is not None:  # cut while an exchange was under way
-                failure = self._deadline_failure(call.exchange)
-                if isinstance(failure, OutcomeUnknownError):
-                    await report(failure, self.on_outcome_unknown)
-                raise failure
-            raise TransportError(
-                f"{operation}: the {self.retry.deadline} s deadline passed before anything was sent"
-            )
+        return _CallScope(self, operation)
 
-    async def send(self, request: ApiRequest) -> ApiResponse:
-        """Send ``request`` under the retry rule; returns any answer that is not retryable.
+    async def _leave_call(
+        self, call: _Call, operation: str, exc: BaseException | None, deadline_passed: bool
+    ) -> None:
+        """Report what the call leaves in doubt; with the deadline passed, raise its failure."""
+        if isinstance(exc, OutcomeUnknownError):
+            await report(exc, self.on_outcome_unknown)
+        elif isinstance(exc, anyio.get_cancelled_exc_class()) and not deadline_passed:
+            request = call.exchange
+            if request is not None and not request.idempotent:
+                # The caller gave up (a timeout, a closed connection, a shutdown) while the
+                # request may have reached the gateway: keep a record of it.
+                reason = "cancelled by the caller while the request was under way"
+                await report(request.outcome_unknown(reason), self.on_outcome_unknown)
+
+    async def _deadline_passed(self, call: _Call, operation: str) -> Exception:
+        if call.exchange is not None:  # cut while an exchange was under way
+            failure = self._deadline_failure(call.exchange)
+            if isinstance(failure, OutcomeUnknownError):
+                await report(failure, self.on_outcome_unknown)
+            return failure
+        return TransportError(
+            f"{operation}: the {self.retry.deadline} s deadline passed before anything was sent"
+        )
+
+    async def send(self, request: ApiRequest, *, token: str | None = None) -> ApiResponse:
+        """Send ``request`` (with ``token``, else its own) under the retry rule; returns any
+        answer that is not retryable.
 
         Raises :class:`AuthenticationError` for 401/403, :class:`TransportError` for network
         failures of reads (or of money requests that were never sent),
@@ -170,7 +164,7 @@ class Transport:
                 # cancellation cuts it, so the call can tell it may have left.
                 call.exchange = request
                 try:
-                    response = await self._send_once(request, attempt)
+                    response = await self._send_once(request, attempt, token)
                 except SendError as exc:
                     error = exc
                 call.exchange = None
@@ -178,7 +172,7 @@ class Transport:
             else:
                 with anyio.CancelScope(deadline=deadline) as scope:
                     try:
-                        response = await self._send_once(request, attempt)
+                        response = await self._send_once(request, attempt, token)
                     except SendError as exc:
                         error = exc
                 cut = scope.cancelled_caught
@@ -228,11 +222,12 @@ class Transport:
             return TransportError(f"{request.operation}: {reason}")
         return request.outcome_unknown(reason)
 
-    async def _send_once(self, request: ApiRequest, attempt: int) -> ApiResponse:
+    async def _send_once(self, request: ApiRequest, attempt: int, token: str | None) -> ApiResponse:
         # identity: a compressed answer could inflate past the size cap before it is checked.
         headers = {"Accept": request.accept, "Accept-Encoding": "identity"}
-        if request.token is not None:
-            headers["Authorization"] = Secret(f"Bearer {request.token}")
+        token = token or request.token
+        if token is not None:
+            headers["Authorization"] = Secret(f"Bearer {token}")
         content = request.content
         if content is not None:
             headers["Content-Type"] = "application/json"
@@ -316,6 +311,98 @@ class Transport:
                 invoice_id=request.invoice_id,
             )
         return response
+
+
+class _AnyioDeadline:
+    """The call's deadline as an anyio cancel scope (trio, and Python 3.10)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._scope = anyio.CancelScope(deadline=deadline)
+
+    async def enter(self) -> None:
+        self._scope.__enter__()
+
+    def expired(self) -> bool:
+        return self._scope.cancel_called
+
+    async def exit(self, exc: BaseException | None) -> bool:
+        """Leave the scope; True when its deadline cut the call (its cancellation absorbed)."""
+        self._scope.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
+        return self._scope.cancelled_caught
+
+
+if sys.version_info >= (3, 11):
+
+    class _AsyncioDeadline:
+        """The call's deadline as ``asyncio.timeout_at``: cheaper than an anyio cancel scope.
+        anyio's clock on asyncio is the loop's, so the deadline is the same."""
+
+        def __init__(self, deadline: float) -> None:
+            self._timeout = asyncio.timeout_at(deadline if deadline != math.inf else None)
+
+        async def enter(self) -> None:
+            await self._timeout.__aenter__()
+
+        def expired(self) -> bool:
+            return self._timeout.expired()
+
+        async def exit(self, exc: BaseException | None) -> bool:
+            try:
+                await self._timeout.__aexit__(
+                    type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+                )
+            except TimeoutError:
+                if not self._timeout.expired():
+                    raise
+            return self._timeout.expired()
+
+    def _deadline_scope(deadline: float) -> _AnyioDeadline | _AsyncioDeadline:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            return _AnyioDeadline(deadline)
+        return _AsyncioDeadline(deadline)
+
+else:
+
+    def _deadline_scope(deadline: float) -> _AnyioDeadline:
+        return _AnyioDeadline(deadline)
+
+
+class _CallScope:
+    """``Transport.call``: the call's deadline scope and its in-doubt records."""
+
+    __slots__ = ("_call", "_operation", "_reset", "_scope", "_transport")
+
+    def __init__(self, transport: Transport, operation: str) -> None:
+        self._transport = transport
+        self._operation = operation
+        self._call: _Call | None = None
+
+    async def __aenter__(self) -> None:
+        if _CALL.get() is not None:
+            return  # nested: the outer call's deadline holds
+        policy = self._transport.retry
+        deadline = anyio.current_time() + policy.deadline if policy.deadline else math.inf
+        self._call = _Call(deadline)
+        self._reset = _CALL.set(self._call)
+        self._scope = _deadline_scope(deadline)
+        await self._scope.enter()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        call = self._call
+        if call is None:
+            return
+        try:
+            expired = self._scope.expired()
+            await self._transport._leave_call(call, self._operation, exc, expired)
+            deadline_passed = await self._scope.exit(exc)
+        finally:
+            _CALL.reset(self._reset)
+        if deadline_passed:
+            raise await self._transport._deadline_passed(call, self._operation)
 
 
 def json_body(response: ApiResponse, *, what: str) -> Any:

@@ -90,11 +90,11 @@ async def send_with_service_token(ctx: Context, request: ApiRequest) -> ApiRespo
     exactly once more. Safe for money requests too: a refused token means nothing was done."""
     token = await ctx.tokens.read_token()
     try:
-        return await ctx.transport.send(attrs.evolve(request, token=token))
+        return await ctx.transport.send(request, token=token)
     except AuthenticationError:
         ctx.tokens.invalidate(token)
         fresh = await ctx.tokens.read_token()
-        return await ctx.transport.send(attrs.evolve(request, token=fresh))
+        return await ctx.transport.send(request, token=fresh)
 
 
 def read_money_answer(
