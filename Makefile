@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint types unit demo bench matrix matrix-ci e2e chromium clean
+.PHONY: test lint types unit demo bench bench-workers matrix matrix-ci e2e debian-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,25 +43,36 @@ matrix-ci: $(STAMP)
 	CI=true $(NOX) -s tests-3.10 tests-3.13 lowest package
 
 # The browser suite: both example shops on their real servers and the sandbox, on 127.0.0.1,
-# driven by Debian's chromium through Playwright (which never downloads a browser here).
+# driven by Debian's chromium through Playwright (which never downloads a browser here); and
+# the worker recipe: arq workers over a real Redis, one of them killed mid-run.
 E2E_STAMP := $(VENV)/.e2e-installed
 $(E2E_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,e2e]'
 	touch $(E2E_STAMP)
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian's chromium (the browser suite) and redis-server (the worker recipe): installed with
+# apt when root, or named exactly when missing.
+debian-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	  else \
-	    echo "make e2e needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
-	  fi; }
+	    echo "make e2e needs Debian's$$missing: sudo apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	fi
 
 # Servers stopped by cancellation leave sockets for the garbage collector: not failures here.
-e2e: $(E2E_STAMP) chromium
+e2e: $(E2E_STAMP) debian-packages
 	$(BIN)/pytest -o addopts="-q -p no:cacheprovider" -W ignore::ResourceWarning \
 	  -W ignore::pytest.PytestUnraisableExceptionWarning tests/e2e
 	@echo "screenshots of every final page: build/e2e/"
+
+# Throughput of the worker recipe with 1 and 2 workers, into benchmarks/README.md.
+bench-workers: $(E2E_STAMP) debian-packages
+	$(BIN)/python -m benchmarks.workers --write
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --write

@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("sandbox", help="serve the ePay emulator over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="answer every request this much later, as a real gateway would (default 0)",
+    )
     return parser
 
 
@@ -90,7 +97,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _client(args: argparse.Namespace) -> EpayClient:
     if args.sandbox:  # keeps nothing per request: memory stays flat over any number of ids
         return Sandbox(answer_any_invoice=True, record_requests=False).client()
-    transport: TransportName = "aiohttp" if importlib.util.find_spec("httpx_aiohttp") else "httpx"
+    # aiohttp when installed: several times httpx's throughput at high concurrency.
+    transport: TransportName = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
     try:
         return EpayClient.from_env(transport=transport)
     except ValidationError as exc:
@@ -273,7 +281,9 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
-    sandbox = Sandbox(answer_any_invoice=True, record_requests=False)
+    if not 0 <= args.latency <= 60:
+        raise UsageError("--latency must be from 0 to 60 seconds")
+    sandbox = Sandbox(answer_any_invoice=True, record_requests=False, latency=args.latency)
     with socket.socket() as probe:  # a port in use is one line, not an exception group
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:

@@ -280,44 +280,33 @@ def _compiled(converter: cattrs.Converter, cls: Any) -> Callable[[Any, Any], Any
     for number, field in enumerate(fields):
         index[wire_name(field)] = number
         index[wire_name(field).lower()] = number
-    hooks: list[Callable[[Any, Any], Any] | None] = []
-    types: list[Any] = []
-    optional: list[bool] = []
+    #: Per field: its name, its type's hook (None for ``str``), its type, whether optional.
+    specs: list[tuple[str, Callable[[Any, Any], Any] | None, Any, bool]] = []
     for field in fields:
         args = typing.get_args(field.type)
         is_optional = type(None) in args
         inner = next(a for a in args if a is not type(None)) if is_optional else field.type
-        optional.append(is_optional)
-        types.append(inner)
-        hooks.append(None if inner is str else converter.get_structure_hook(inner))
-    names = [field.name for field in fields]
-    count = len(fields)
+        field_hook = None if inner is str else converter.get_structure_hook(inner)
+        specs.append((field.name, field_hook, inner, is_optional))
 
     def hook(data: Any, _: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ProtocolError(f"expected an object, got {type(data).__name__}")
-        values: list[Any] = [_MISSING] * count
+        kwargs: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        for key, value in data.items():
+        for key, value in data.items():  # one pass: a field the answer lacks costs nothing
             number = index.get(key)
             if number is None and (number := index.get(str(key).lower())) is None:
                 extra[str(key)] = value
                 continue
-            values[number] = value
-        kwargs: dict[str, Any] = {"extra": extra}
-        for number in range(count):
-            value = values[number]
-            if value is _MISSING:
-                continue
-            if value is None and optional[number]:
-                kwargs[names[number]] = None
-                continue
-            convert = hooks[number]
-            if convert is None:
-                kwargs[names[number]] = value if value.__class__ is str else to_str(value)
+            name, convert, type_, optional = specs[number]
+            if value is None and optional:
+                kwargs[name] = None
+            elif convert is None:
+                kwargs[name] = value if value.__class__ is str else to_str(value)
             else:
-                kwargs[names[number]] = convert(value, types[number])
-        return cls(**kwargs)
+                kwargs[name] = convert(value, type_)
+        return cls(extra=extra, **kwargs)
 
     return hook
 
