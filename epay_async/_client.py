@@ -16,10 +16,13 @@ from . import _constants as C
 from ._http import Backend
 from ._http.httpx_backend import HttpxBackend
 from ._in_doubt import OutcomeCallback
+from ._ops import card_verification as _card_verification
 from ._ops import cards as _cards
+from ._ops import invoice_links as _invoice_links
 from ._ops import notifications as _notifications
 from ._ops import payment_page as _payment_page
 from ._ops import payments as _payments
+from ._ops import payouts as _payouts
 from ._ops import post_auth as _post_auth
 from ._ops import status as _status
 from ._ops import transfers as _transfers
@@ -34,10 +37,11 @@ from ._transport import Transport
 from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from .environment import Environment
 from .errors import ValidationError
-from .types.cards import Card, CardPan, SavedCardInfo, SavedCardRef
+from .types.cards import Card, CardPan, PhoneRecipient, SavedCardInfo, SavedCardRef
+from .types.invoice_links import CabinetLogin, InvoiceLink, InvoiceLinkResult
 from .types.notifications import PaymentNotification
 from .types.operations import OperationResult
-from .types.order import Order
+from .types.order import CardVerification, Order
 from .types.payment_page import PaymentPage
 from .types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
 from .types.status import TransactionStatus
@@ -400,6 +404,44 @@ class EpayClient:
         """A P2P transfer (seed 003); its status is ``get_status(order.invoice_id, kind="p2p")``."""
         async with self._ctx.transport.call("transfer"):
             return await _transfers.transfer(self._ctx, order, sender, receiver)
+
+    async def payout(
+        self,
+        order: Order,
+        *,
+        kind: _payouts.PayoutKind,
+        sender: CardPan | SavedCardRef,
+        receiver: CardPan | SavedCardRef | PhoneRecipient,
+    ) -> TransferResult:
+        """A payout: ``kind="aft"`` (``/chdebit/transfer``, funds taken from ``sender``'s
+        card) or ``"oct"`` (``/chpayment/transfer``, funds sent to ``receiver``'s card, or by
+        phone with a :class:`PhoneRecipient`). The P2P body and ``transfer`` token; never sent
+        twice once it may have left.
+
+        Rests on one source, the bank's iOS SDK (its paths and transfer types): no
+        documentation page covers payouts. Check the outcome with
+        ``get_status(order.invoice_id, kind="p2p")``, the status of the same P2P body (the
+        SDK's; not documented for payouts either)."""
+        async with self._ctx.transport.call(f"payout ({kind})"):
+            return await _payouts.payout(self._ctx, order, kind, sender, receiver)
+
+    async def create_invoice_link(
+        self, link: InvoiceLink, *, login: CabinetLogin
+    ) -> InvoiceLinkResult:
+        """Send the payer a payment link (``POST /invoice``, the documentation's invoice-link
+        page): by e-mail (``recipient_contact``) and/or SMS. Its token is a ``password`` grant
+        with the merchant cabinet's user (``login``), as that page shows; it is never sent
+        twice once it may have left. The answer's shape is not documented, so it is kept as
+        received; confirm the payment with ``get_status(link.invoice_id)``."""
+        async with self._ctx.transport.call("create_invoice_link"):
+            return await _invoice_links.create_invoice_link(self._ctx, link, login)
+
+    async def verify_card(self, verification: CardVerification, card: Card) -> PaymentResult:
+        """Check ``card`` and save it without charging it (the documentation's card
+        verification: a token for 0 USD, then a cryptogram payment of 0). The saved card's id
+        is ``result.card_id``; pay with it later through :meth:`pay_with_saved_card`."""
+        async with self._ctx.transport.call("verify_card"):
+            return await _card_verification.verify_card(self._ctx, verification, card)
 
     # -- after authorisation --------------------------------------------------------------
 

@@ -171,15 +171,27 @@ class TokenAcquirer:
         """The whole token answer for ``grant`` (the payment page hands it to the browser)."""
         return await self._request(grant.form(), f"token ({grant.scope})", grant.scope)
 
+    async def password_token(self, username: str, password: str) -> str:
+        """A token for the invoice-link API: a ``password`` grant with the merchant cabinet's
+        user (the documentation's invoice-link page); never cached."""
+        form = {"grant_type": "password", "username": username, "password": Secret(password)}
+        answer = await self._request(form, "token (invoice link)", terminal=False)
+        return Secret(answer.access_token)
+
     async def _request(
-        self, extra_fields: dict[str, str], operation: str, scope: str = C.SERVICE_SCOPE
+        self,
+        extra_fields: dict[str, str],
+        operation: str,
+        scope: str = C.SERVICE_SCOPE,
+        *,
+        terminal: bool = True,
     ) -> TokenResponse:
         form = {
             "grant_type": "client_credentials",
             "scope": scope,
             "client_id": self._credentials.client_id,
             "client_secret": self._credentials.client_secret,
-            "terminal": self._credentials.terminal_id,
+            **({"terminal": self._credentials.terminal_id} if terminal else {}),
             **extra_fields,
         }
         request = ApiRequest(

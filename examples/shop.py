@@ -312,7 +312,9 @@ class Shop:
             f"Order {invoice_id}",
             f"<h1>Order {invoice_id}</h1>"
             f'<p class="state {state}" id="state" data-state="{state}">{words}</p>'
-            f"<p>{html.escape(order['amount'])} {html.escape(order['currency'])}</p>{refund}",
+            f"<p>{html.escape(order['amount'])} {html.escape(order['currency'])}</p>{refund}"
+            f'<p><a id="shop" href="/">{"Try again" if state == "failed" else "Back to the shop"}'
+            "</a></p>",
         )
 
     # -- settling -----------------------------------------------------------------------------

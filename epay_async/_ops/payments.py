@@ -75,13 +75,15 @@ async def pay_with_saved_card(ctx: Context, order: Order, card_id: str) -> Payme
     return await _pay(ctx, order, "/payments/cards/auth", body, "pay_with_saved_card")
 
 
-async def pay_with_card(ctx: Context, order: Order, card: Card) -> PaymentResult:
+async def pay_with_card(
+    ctx: Context, order: Order, card: Card, *, operation: str = "pay_with_card"
+) -> PaymentResult:
     _check(order, Order, "order")
     _check(card, Card, "card")
     encryptor = await ctx.keys.encryptor(ctx.transport)
     body = _cryptopay_body(ctx, order)
     body[ctx.cryptogram_field] = encryptor.encrypt_card(card, ctx.credentials.terminal_id)
-    return await _pay(ctx, order, "/payment/cryptopay", body, "pay_with_card")
+    return await _pay(ctx, order, "/payment/cryptopay", body, operation)
 
 
 async def pay_with_google_pay(

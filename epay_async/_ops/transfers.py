@@ -7,7 +7,7 @@ from typing import Any
 from .. import _constants as C
 from .._secret import Secret
 from ..errors import ValidationError
-from ..types.cards import CardPan, SavedCardRef
+from ..types.cards import CardPan, PhoneRecipient, SavedCardRef
 from ..types.order import Order
 from ..types.transfers import TransferResult
 from ._base import Context, send_order
@@ -36,7 +36,16 @@ def _sender(sender: Party) -> dict[str, Any]:
     }
 
 
-def _receiver(receiver: Party) -> dict[str, Any]:
+def _receiver(receiver: Party | PhoneRecipient) -> dict[str, Any]:
+    if isinstance(receiver, PhoneRecipient):  # OCT payouts only (see payouts.py)
+        return {
+            "save": False,
+            "id": "",
+            "transferType": "TYPEPHONE",
+            "cardCred": "",
+            "phone": receiver.phone,
+            "iin": receiver.iin,
+        }
     if isinstance(receiver, SavedCardRef):
         return {"save": False, "id": receiver.card_id, "transferType": "TYPECARDID", "cardCred": ""}
     if not isinstance(receiver, CardPan):
@@ -58,7 +67,9 @@ def _receiver(receiver: Party) -> dict[str, Any]:
     return wire
 
 
-def transfer_body(ctx: Context, order: Order, sender: Party, receiver: Party) -> dict[str, Any]:
+def transfer_body(
+    ctx: Context, order: Order, sender: Party, receiver: Party | PhoneRecipient
+) -> dict[str, Any]:
     receiver_wire = _receiver(receiver)
     order_wire: dict[str, Any] = {
         "amount": order.amount,
@@ -81,6 +92,8 @@ def transfer_body(ctx: Context, order: Order, sender: Party, receiver: Party) ->
 async def transfer(ctx: Context, order: Order, sender: Party, receiver: Party) -> TransferResult:
     if not isinstance(order, Order):
         raise ValidationError("order", "must be an Order")
+    if isinstance(receiver, PhoneRecipient):
+        raise ValidationError("receiver", "a receiver by phone is for OCT payouts only")
     body = transfer_body(ctx, order, sender, receiver)
     return await send_order(
         ctx,

@@ -30,6 +30,8 @@ from ._asgi import SandboxASGIApp
 from ._cards import TEST_CARDS, SavedCard, TestCard
 from ._faults import Fault, FaultKind, ScheduledFault
 from ._gateway import (
+    TEST_CABINET_PASSWORD,
+    TEST_CABINET_USERNAME,
     TEST_CLIENT_ID,
     TEST_CLIENT_SECRET,
     TEST_TERMINAL_ID,
@@ -44,6 +46,8 @@ from ._wire import SandboxRequest, SandboxResponse
 
 __all__ = [
     "SANDBOX_URL",
+    "TEST_CABINET_PASSWORD",
+    "TEST_CABINET_USERNAME",
     "TEST_CARDS",
     "TEST_CLIENT_ID",
     "TEST_CLIENT_SECRET",

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ..cryptogram import CryptogramPadding
 from ..types.status import ResultCode, StatusName
 from ._cards import SavedCard
+from ._invoice_links import InvoiceLinkEndpoints
 from ._keys import generated_key, public_pem
 from ._notify import Notifier
 from ._operations import OperationEndpoints
@@ -26,6 +27,9 @@ Handler = Callable[[SandboxRequest, "re.Match[str]"], Awaitable[SandboxResponse]
 #: The documented test merchant (seeds 000-004, epay-api.md §10).
 TEST_CLIENT_ID = "test"
 TEST_CLIENT_SECRET = "yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG"  # noqa: S105 - public test secret
+#: The sandbox merchant cabinet's user, for the invoice-link token (a password grant).
+TEST_CABINET_USERNAME = "merchant@sandbox.invalid"
+TEST_CABINET_PASSWORD = "sandbox-cabinet"  # noqa: S105 - the sandbox's own
 TEST_TERMINAL_ID = "67e34d63-102f-4bd1-898e-370781d0074d"
 
 _NOT_FOUND_MESSAGE = "invoice not found, try again later or check transaction type (payment/p2p)"
@@ -86,6 +90,7 @@ class Gateway:
         self.outbox: list[tuple[SandboxTransaction, bool]] = []
         self.payments = PaymentEndpoints(self)
         self.operations = OperationEndpoints(self)
+        self.invoice_links = InvoiceLinkEndpoints(self)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -130,8 +135,14 @@ class Gateway:
     async def token(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         form = request.form()
         merchant = self.merchant
+        grant = form.get("grant_type")
+        cabinet_ok = (form.get("username"), form.get("password")) == (
+            TEST_CABINET_USERNAME,
+            TEST_CABINET_PASSWORD,
+        )
         if (
-            form.get("grant_type") != "client_credentials"
+            grant not in ("client_credentials", "password")
+            or (grant == "password" and not cabinet_ok)
             or form.get("client_id") != merchant.client_id
             or not secrets.compare_digest(
                 form.get("client_secret", "").encode(), merchant.client_secret.encode()
@@ -158,6 +169,7 @@ class Gateway:
             post_link=form.get("postLink") or None,
             failure_post_link=form.get("failurePostLink") or None,
             secret_hash=form.get("secret_hash") or None,
+            grant=grant or "",
         )
         lifetime: int | str = (
             str(self.token_lifetime) if self.expires_in_as_string else self.token_lifetime
@@ -167,7 +179,8 @@ class Gateway:
             {
                 "access_token": value,
                 "expires_in": lifetime,
-                "refresh_token": "",
+                # A password grant's answer carries a refresh token (the invoice-link page).
+                "refresh_token": secrets.token_urlsafe(16) if grant == "password" else "",
                 "scope": scope,
                 "token_type": "Bearer",
             },

@@ -70,6 +70,9 @@ class PaymentEndpoints:
         gateway.route("POST", r"/payments/cards/auth", self.saved_card)
         gateway.route("POST", r"/payment/confirm", self.confirm)
         gateway.route("POST", r"/p2p/transfer", self.transfer)
+        # Payouts (the bank's SDK): the P2P body, AFT and OCT paths; OCT also pays by phone.
+        gateway.route("POST", r"/chdebit/transfer", self.transfer)
+        gateway.route("POST", r"/chpayment/transfer", self.transfer)
         acs = AcsPage(self)
         gateway.route("POST", ACS_PATH, acs.challenge)
         gateway.route("POST", ACS_PATH + "/answer", acs.answer)
@@ -374,7 +377,9 @@ class PaymentEndpoints:
             if self.gw.find("p2p", tx.invoice_id) is not None:
                 raise Declined(*DUPLICATE)
             sender_pan, sender_id = self._party(cards.get("sender"), sender=True)
-            receiver_pan, receiver_id = self._party(cards.get("receiver"), sender=False)
+            receiver_pan, receiver_id = self._party(
+                cards.get("receiver"), sender=False, request_path=_api_path(request.path)
+            )
         except Declined as exc:
             return SandboxResponse.error(
                 400,
@@ -431,11 +436,16 @@ class PaymentEndpoints:
             },
         )
 
-    def _party(self, party: Any, *, sender: bool) -> tuple[str, str]:
+    def _party(self, party: Any, *, sender: bool, request_path: str = "") -> tuple[str, str]:
         """(PAN, saved card id) of a transfer's sender or receiver."""
         if not isinstance(party, dict):
             raise Declined(*FORMAT_ERROR)
         kind = party.get("transferType")
+        if kind == "TYPEPHONE" and not sender and request_path.startswith("/chpayment"):
+            phone, iin = party.get("phone"), party.get("iin")
+            if not (isinstance(phone, str) and phone and isinstance(iin, str) and len(iin) == 12):
+                raise Declined(*FORMAT_ERROR)
+            return phone, ""
         if kind == "TYPECARDID":
             card_id = str(party.get("cardCred") if sender else party.get("id"))
             saved = self.gw.saved_cards.get(card_id)
@@ -455,6 +465,14 @@ class PaymentEndpoints:
         if isinstance(card, tuple):
             raise Declined(*card)
         return pan, ""
+
+
+def _api_path(path: str) -> str:
+    """The path under the API base (a served sandbox may sit under a prefix such as /api)."""
+    for known in ("/p2p/", "/chdebit/", "/chpayment/"):
+        if known in path:
+            return path[path.index(known) :]
+    return path
 
 
 def _redirect(url: str) -> SandboxResponse:

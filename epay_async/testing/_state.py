@@ -36,6 +36,7 @@ class IssuedToken:
     failure_post_link: str | None = None
     secret_hash: str | None = attrs.field(default=None, repr=False)
     used: bool = False
+    grant: str = "client_credentials"
 
     @property
     def bound(self) -> bool:

@@ -10,7 +10,7 @@ import attrs
 from .. import _validation as v
 from ..errors import ValidationError
 
-__all__ = ["Card", "CardPan", "SavedCardInfo", "SavedCardRef"]
+__all__ = ["Card", "CardPan", "PhoneRecipient", "SavedCardInfo", "SavedCardRef"]
 
 
 def _masked(pan: str) -> str:
@@ -124,3 +124,27 @@ class SavedCardInfo:
     token: str | None = attrs.field(default=None, repr=False)
     terminal: str | None = attrs.field(default=None, repr=False)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+def _required_phone(value: str) -> str:
+    phone = v.optional_phone(value)
+    if phone is None:
+        raise ValidationError("phone", "is required")
+    return phone
+
+
+def _iin(value: str) -> str:
+    if not isinstance(value, str) or not (len(value) == 12 and value.isascii() and value.isdigit()):
+        raise ValidationError("iin", "must be the 12 digits of a Kazakhstan IIN")
+    return value
+
+
+@attrs.frozen
+class PhoneRecipient:
+    """A payout's receiver by phone number and IIN (``TYPEPHONE``): OCT payouts only.
+
+    Source: the bank's iOS SDK only (its transfer types); no documentation page shows it.
+    """
+
+    phone: str = attrs.field(converter=_required_phone, repr=False)
+    iin: str = attrs.field(converter=_iin, repr=False)

@@ -10,8 +10,9 @@ import attrs
 
 from .. import _validation as v
 from .._secret import Secret
+from ..errors import ValidationError
 
-__all__ = ["Order"]
+__all__ = ["CardVerification", "Order"]
 
 
 # Typed converters: attrs takes ``Order.__init__``'s parameter types from them, so an IDE
@@ -118,3 +119,25 @@ class Order:
             "data": self.data,
         }
         return {key: value for key, value in fields.items() if value is not None}
+
+
+def _zero(value: Decimal | int | str) -> Decimal:
+    amount = v.amount(value, allow_zero=True)
+    if amount != 0:
+        raise ValidationError("amount", "a card verification is for 0: use Order to charge")
+    return amount
+
+
+@attrs.frozen(kw_only=True)
+class CardVerification(Order):
+    """Check a card and save it without charging it: the documentation's card verification
+    (a token for amount 0 in USD, then a cryptogram payment of 0 with the card saved).
+
+    Source: the ePay documentation (the saved-card pages describe it). The answer carries the
+    saved card's id (``PaymentResult.card_id``) when the card is good.
+    """
+
+    amount: Decimal = attrs.field(default=Decimal("0.00"), converter=_zero)
+    currency: str = attrs.field(default="USD", converter=_currency)
+    description: str = attrs.field(default="Card verification", converter=_description)
+    card_save: bool = attrs.field(default=True, validator=_flag)

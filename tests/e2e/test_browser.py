@@ -173,6 +173,8 @@ async def test_a_declined_card_ends_on_the_failure_page(world: World, kind: str)
     await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
     assert await final_page(page, f"{kind}-declined") == "failed"
     assert (await order_of(world, kind, invoice_id))["status"] == "failed"
+    await page.click("#shop")  # "Try again": back to the storefront, no dead end
+    await page.wait_for_url(f"{world.shops[kind]}/")
     await page.close()
 
 

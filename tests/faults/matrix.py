@@ -17,18 +17,22 @@ from epay_async import (
     ApiError,
     ApplePayPayment,
     AuthenticationError,
+    CabinetLogin,
     Card,
     CardPan,
+    CardVerification,
     EpayClient,
     GooglePayToken,
+    InvoiceLink,
     Order,
     OutcomeUnknownError,
     PaymentDeclinedError,
+    PhoneRecipient,
     ProtocolError,
     StatusName,
     TransportError,
 )
-from epay_async.testing import Fault, Sandbox
+from epay_async.testing import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME, Fault, Sandbox
 
 Call = Callable[[], Awaitable[object]]
 Setup = Callable[[Sandbox, EpayClient], Awaitable[Call]]
@@ -128,6 +132,37 @@ async def _transfer(sandbox: Sandbox, epay: EpayClient) -> Call:
     return lambda: epay.transfer(order(), sender=sender, receiver=receiver)
 
 
+async def _payout_aft(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sender = CardPan(pan=VISA.pan, exp_month=1, exp_year=2027, cvc="321")
+    receiver = CardPan(pan="377514500004820")
+    return lambda: epay.payout(order(), kind="aft", sender=sender, receiver=receiver)
+
+
+async def _payout_oct(sandbox: Sandbox, epay: EpayClient) -> Call:
+    sender = CardPan(pan=VISA.pan, exp_month=1, exp_year=2027, cvc="321")
+    receiver = PhoneRecipient(phone="+77011234567", iin="900101300123")
+    return lambda: epay.payout(order(), kind="oct", sender=sender, receiver=receiver)
+
+
+async def _verify_card(sandbox: Sandbox, epay: EpayClient) -> Call:
+    await _prefetched_key(epay)
+    verification = CardVerification(invoice_id="500000001", account_id="fault-acct")
+    return lambda: epay.verify_card(verification, VISA)
+
+
+async def _invoice_link(sandbox: Sandbox, epay: EpayClient) -> Call:
+    link = InvoiceLink(
+        shop_id="04f25a4b-d2bd-4dd8-b3a7-9390be4774c4",
+        account_id="fault-acct",
+        invoice_id="500000001",
+        amount=Decimal("100.00"),
+        description="fault matrix",
+        recipient_contact="payer@example.kz",
+    )
+    login = CabinetLogin(TEST_CABINET_USERNAME, TEST_CABINET_PASSWORD)
+    return lambda: epay.create_invoice_link(link, login=login)
+
+
 async def _authorised(epay: EpayClient) -> str:
     return (await epay.pay_with_card(order("500000002"), VISA)).id
 
@@ -172,6 +207,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("pay_with_google_pay", "/payment/cryptopay", "pay", _pay_google),
     Endpoint("pay_with_apple_pay", "/payment/cryptopay", "pay", _pay_apple),
     Endpoint("transfer", "/p2p/transfer", "pay", _transfer),
+    Endpoint("payout aft", "/chdebit/transfer", "pay", _payout_aft),
+    Endpoint("payout oct", "/chpayment/transfer", "pay", _payout_oct),
+    Endpoint("verify_card", "/payment/cryptopay", "pay", _verify_card),
+    Endpoint("create_invoice_link", "/invoice", "pay", _invoice_link),
     Endpoint("confirm_3ds", "/payment/confirm", "op", _confirm),
     Endpoint("charge", "/charge", "op", _charge),
     Endpoint("cancel", "/cancel", "op", _cancel),
@@ -321,6 +360,10 @@ EXCEPTIONS: dict[tuple[str, str], tuple[Outcome, str]] = {
     ("deactivate_card", "error code with HTTP 200"): (
         Outcome(ApiError, 1),
         "a refusal: its answer is otherwise empty",
+    ),
+    ("create_invoice_link", "error code with HTTP 200"): (
+        Outcome(ApiError, 1),
+        "an invoice refused is not a payment declined",
     ),
     ("confirm_3ds", "error code with HTTP 200"): (
         UNKNOWN,

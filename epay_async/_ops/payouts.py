@@ -1,0 +1,49 @@
+"""Payouts: AFT (``/chdebit/transfer``) and OCT, to a card or by phone
+(``/chpayment/transfer``), with the P2P body and a ``transfer``-scope token.
+
+Source: the bank's iOS SDK only (its paths and transfer types); the documentation has no page
+for them. The body and token are the P2P API's (seed 003), which the SDK sends to all three.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .. import _constants as C
+from ..errors import ValidationError
+from ..types.cards import CardPan, PhoneRecipient, SavedCardRef
+from ..types.order import Order
+from ..types.transfers import TransferResult
+from ._base import Context, send_order
+from .transfers import Party, transfer_body
+
+__all__ = ["PAYOUT_PATHS", "PayoutKind", "payout"]
+
+PayoutKind = Literal["aft", "oct"]
+PAYOUT_PATHS: dict[str, str] = {"aft": "/chdebit/transfer", "oct": "/chpayment/transfer"}
+
+
+async def payout(
+    ctx: Context,
+    order: Order,
+    kind: PayoutKind,
+    sender: Party,
+    receiver: CardPan | SavedCardRef | PhoneRecipient,
+) -> TransferResult:
+    if not isinstance(order, Order):
+        raise ValidationError("order", "must be an Order")
+    if kind not in PAYOUT_PATHS:
+        raise ValidationError("kind", "must be 'aft' or 'oct'")
+    if isinstance(receiver, PhoneRecipient) and kind != "oct":
+        raise ValidationError("receiver", "a receiver by phone is for OCT payouts only")
+    body = transfer_body(ctx, order, sender, receiver)
+    return await send_order(
+        ctx,
+        order,
+        scope=C.TRANSFER_SCOPE,
+        path=PAYOUT_PATHS[kind],
+        operation=f"payout ({kind})",
+        body=body,
+        answer=TransferResult,
+        echoed_order="order_id",
+    )
