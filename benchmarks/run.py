@@ -413,6 +413,14 @@ async def report(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_block(text: str, begin: str, end: str) -> None:
+    """Put ``text`` into ``benchmarks/README.md`` between its ``begin`` and ``end`` markers."""
+    readme = README.read_text(encoding="utf-8")
+    head, _, rest = readme.partition(begin)
+    _, _, tail = rest.partition(end)
+    README.write_text(f"{head}{begin}\n{text}{end}{tail}", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--write", action="store_true", help="update benchmarks/README.md")
@@ -425,10 +433,7 @@ def main() -> None:
     text = anyio.run(report, args.requests)
     print(text)
     if args.write:
-        readme = README.read_text(encoding="utf-8")
-        head, _, rest = readme.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}", encoding="utf-8")
+        write_block(text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from pathlib import Path
 
+from benchmarks.run import write_block
 from examples.reconcile_workers import local
 
-README = Path(__file__).with_name("README.md")
 BEGIN, END = "<!-- workers: begin -->", "<!-- workers: end -->"
 
 
@@ -46,10 +45,7 @@ def main() -> None:
     text = report(args.ids, args.repeats, args.latency)
     print(text)
     if args.write:
-        readme = README.read_text(encoding="utf-8")
-        head, _, rest = readme.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        README.write_text(f"{head}{BEGIN}\n{text}{END}{tail}", encoding="utf-8")
+        write_block(text, BEGIN, END)
 
 
 if __name__ == "__main__":

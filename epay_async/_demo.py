@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from ._client import EpayClient
 from .errors import EpayError, OutcomeUnknownError
-from .testing import Fault, Sandbox
-from .types.cards import Card, CardPan
-from .types.order import Order
+from .testing import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME, Fault, Sandbox
+from .types.cards import Card, CardPan, PhoneRecipient
+from .types.invoice_links import CabinetLogin, InvoiceLink
+from .types.order import CardVerification, Order
 from .types.payments import ApplePayPayment, GooglePayToken
 from .types.status import ResultCode, StatusName, TransactionStatus
 
@@ -106,6 +107,31 @@ async def _money_flows(sandbox: Sandbox, epay: EpayClient, out: Callable[[str], 
     out(f"cryptopay requests that reached the gateway: {sent} for 6 card/wallet payments")
 
 
+async def _more_flows(epay: EpayClient, out: Callable[[str], None]) -> None:
+    out("\n== card verification, a payout by phone, an invoice link")
+    checked = await epay.verify_card(
+        CardVerification(invoice_id="300000001", account_id="c-7"), VISA
+    )
+    out(f"card verified for 0 USD and saved: {checked.card_id}")
+    sender = CardPan(pan=VISA.pan, exp_month=1, exp_year=2027, cvc="321")
+    phone = PhoneRecipient(phone="+77011234567", iin="900101300123")
+    paid_out = await epay.payout(
+        _order("300000002", "15000"), kind="oct", sender=sender, receiver=phone
+    )
+    out(f"OCT payout by phone: {paid_out.status} {paid_out.amount} {paid_out.currency}")
+    link = InvoiceLink(
+        shop_id="04f25a4b-d2bd-4dd8-b3a7-9390be4774c4",
+        account_id="0003413423",
+        invoice_id="300000003",
+        amount=Decimal("4200"),
+        description="invoice by link",
+        recipient_contact="payer@example.kz",
+    )
+    login = CabinetLogin(TEST_CABINET_USERNAME, TEST_CABINET_PASSWORD)
+    sent = await epay.create_invoice_link(link, login=login)
+    out(f"invoice link sent for {sent.invoice_id}: the gateway answered {sent.answer}")
+
+
 async def run_demo(out: Callable[[str], None] = print) -> None:
     sandbox = Sandbox()
     paid = sandbox.add_transaction("100000001", amount=Decimal("12.22"), status=StatusName.CHARGE)
@@ -144,6 +170,7 @@ async def run_demo(out: Callable[[str], None] = print) -> None:
             out(f"{type(exc).__name__}: {exc}")
 
         await _money_flows(sandbox, epay, out)
+        await _more_flows(epay, out)
 
     reads = len(sandbox.requests_to("/check-status/"))
     out(f"\n{reads} status requests, {len(sandbox.token_requests)} token requests")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import httpx
 import pytest
 
@@ -24,6 +26,15 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 #: Real-socket tests run each transport under each backend it supports (aiohttp: asyncio only).
 TRANSPORTS = ["asyncio-httpx", "trio-httpx", "asyncio-aiohttp"]
+
+
+@contextlib.asynccontextmanager
+async def served(sandbox: Sandbox) -> AsyncIterator[str]:
+    """``sandbox`` served on 127.0.0.1 for the block; its base URL."""
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(sandbox.serve)
+        yield f"http://127.0.0.1:{port}"
+        tg.cancel_scope.cancel()
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from epay_async import (
 from epay_async._http.aiohttp_backend import classify
 from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, served
 
 pytestmark = pytest.mark.anyio
 
@@ -435,19 +435,17 @@ async def test_a_redirect_is_never_followed(
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[Sandbox, str]]:
+async def served_sandbox() -> AsyncIterator[tuple[Sandbox, str]]:
     sandbox = Sandbox(key_bits=2048, answer_any_invoice=True)
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(sandbox.serve)
-        yield sandbox, f"http://127.0.0.1:{port}"
-        tg.cancel_scope.cancel()
+    async with served(sandbox) as url:
+        yield sandbox, url
 
 
 async def test_status_and_payment_over_aiohttp_with_a_debug_line_and_no_secret(
-    served: tuple[Sandbox, str], caplog: pytest.LogCaptureFixture
+    served_sandbox: tuple[Sandbox, str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="epay_async")
-    sandbox, url = served
+    sandbox, url = served_sandbox
     async with sandbox.client(transport="aiohttp", environment=Sandbox.environment(url)) as epay:
         assert (await epay.get_status("100000007")).status_name is StatusName.AUTH
         card_id = sandbox.save_card("4405639704015096", account_id="a")
@@ -463,9 +461,9 @@ async def test_status_and_payment_over_aiohttp_with_a_debug_line_and_no_secret(
 
 
 async def test_a_dropped_payment_over_the_sandbox_is_outcome_unknown_and_settled_by_status(
-    served: tuple[Sandbox, str],
+    served_sandbox: tuple[Sandbox, str],
 ) -> None:
-    sandbox, url = served
+    sandbox, url = served_sandbox
     async with sandbox.client(
         transport="aiohttp", environment=Sandbox.environment(url), retry=FAST_RETRY
     ) as epay:
@@ -479,9 +477,9 @@ async def test_a_dropped_payment_over_the_sandbox_is_outcome_unknown_and_settled
 
 
 async def test_a_lent_session_is_never_closed_and_the_own_one_is(
-    served: tuple[Sandbox, str],
+    served_sandbox: tuple[Sandbox, str],
 ) -> None:
-    sandbox, url = served
+    sandbox, url = served_sandbox
     env = Sandbox.environment(url)
     async with aiohttp.ClientSession() as session:
         async with sandbox.client(transport=session, environment=env) as epay:
@@ -497,9 +495,9 @@ async def test_a_lent_session_is_never_closed_and_the_own_one_is(
 
 
 async def test_aclose_during_a_payment_is_outcome_unknown(
-    served: tuple[Sandbox, str],
+    served_sandbox: tuple[Sandbox, str],
 ) -> None:
-    sandbox, url = served
+    sandbox, url = served_sandbox
     sandbox.latency = 0.2
     card_id = sandbox.save_card("4405639704015096", account_id="a")
     epay = sandbox.client(transport="aiohttp", environment=Sandbox.environment(url))
@@ -521,9 +519,9 @@ async def test_aclose_during_a_payment_is_outcome_unknown(
 
 
 async def test_a_payment_cancelled_after_the_write_is_recorded_once(
-    served: tuple[Sandbox, str],
+    served_sandbox: tuple[Sandbox, str],
 ) -> None:
-    sandbox, url = served
+    sandbox, url = served_sandbox
     records: list[OutcomeUnknownError] = []
     card_id = sandbox.save_card("4405639704015096", account_id="a")
     async with sandbox.client(

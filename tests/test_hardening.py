@@ -551,8 +551,8 @@ async def test_an_answer_cut_short_is_outcome_unknown_for_money(
     error: type[httpx.TransportError],
 ) -> None:
     """Once an answer has begun the request was sent, whatever the transport calls the
-    failure: httpx-aiohttp, for one, reports a connection lost mid-body as a connect error,
-    which would otherwise read as "never sent" and be paid again."""
+    failure: a lent client's transport (httpx-aiohttp, for one) may report a connection lost
+    mid-body as a connect error, which would otherwise read as "never sent" and be paid again."""
     sent = 0
 
     class CutShort(httpx.AsyncByteStream):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .. import _constants as C
 from ..errors import ValidationError
 from ..types.cards import CardPan, PhoneRecipient, SavedCardRef
 from ..types.order import Order
 from ..types.transfers import TransferResult
-from ._base import Context, send_order
-from .transfers import Party, transfer_body
+from ._base import Context
+from .transfers import Party, send_transfer
 
 __all__ = ["PAYOUT_PATHS", "PayoutKind", "payout"]
 
@@ -30,20 +29,9 @@ async def payout(
     sender: Party,
     receiver: CardPan | SavedCardRef | PhoneRecipient,
 ) -> TransferResult:
-    if not isinstance(order, Order):
-        raise ValidationError("order", "must be an Order")
     if kind not in PAYOUT_PATHS:
         raise ValidationError("kind", "must be 'aft' or 'oct'")
     if isinstance(receiver, PhoneRecipient) and kind != "oct":
         raise ValidationError("receiver", "a receiver by phone is for OCT payouts only")
-    body = transfer_body(ctx, order, sender, receiver)
-    return await send_order(
-        ctx,
-        order,
-        scope=C.TRANSFER_SCOPE,
-        path=PAYOUT_PATHS[kind],
-        operation=f"payout ({kind})",
-        body=body,
-        answer=TransferResult,
-        echoed_order="order_id",
-    )
+    path, operation = PAYOUT_PATHS[kind], f"payout ({kind})"
+    return await send_transfer(ctx, order, path, operation, sender=sender, receiver=receiver)

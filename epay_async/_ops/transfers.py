@@ -90,17 +90,33 @@ def transfer_body(
 
 
 async def transfer(ctx: Context, order: Order, sender: Party, receiver: Party) -> TransferResult:
-    if not isinstance(order, Order):
-        raise ValidationError("order", "must be an Order")
     if isinstance(receiver, PhoneRecipient):
         raise ValidationError("receiver", "a receiver by phone is for OCT payouts only")
+    return await send_transfer(
+        ctx, order, "/p2p/transfer", "transfer", sender=sender, receiver=receiver
+    )
+
+
+async def send_transfer(
+    ctx: Context,
+    order: Order,
+    path: str,
+    operation: str,
+    *,
+    sender: Party,
+    receiver: Party | PhoneRecipient,
+) -> TransferResult:
+    """The P2P body (seed 003) to ``path`` with a fresh ``transfer`` token bound to ``order``:
+    P2P transfers and payouts alike."""
+    if not isinstance(order, Order):
+        raise ValidationError("order", "must be an Order")
     body = transfer_body(ctx, order, sender, receiver)
     return await send_order(
         ctx,
         order,
         scope=C.TRANSFER_SCOPE,
-        path="/p2p/transfer",
-        operation="transfer",
+        path=path,
+        operation=operation,
         body=body,
         answer=TransferResult,
         echoed_order="order_id",

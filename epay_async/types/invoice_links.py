@@ -12,6 +12,7 @@ import attrs
 from .. import _validation as v
 from .._secret import Secret
 from ..errors import ValidationError
+from .order import _amount, _currency, _description, _invoice_id
 
 __all__ = ["CabinetLogin", "InvoiceLink", "InvoiceLinkResult"]
 
@@ -21,22 +22,6 @@ _PERIOD = re.compile(r"[1-9][0-9]{0,2}[a-z]", re.ASCII)
 
 def _uuid(value: str) -> str:
     return v.path_id(value, "shop_id")
-
-
-def _amount(value: Decimal | int | str) -> Decimal:
-    return v.amount(value)
-
-
-def _currency(value: str) -> str:
-    return v.currency(value)
-
-
-def _description(value: str) -> str:
-    return v.description(value)
-
-
-def _invoice_id(value: str | int) -> str:
-    return v.invoice_id(value)
 
 
 def _account_id(value: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import attrs
+import pytest
 
 from epay_async import (
     ApiError,
@@ -32,7 +33,13 @@ from epay_async import (
     StatusName,
     TransportError,
 )
-from epay_async.testing import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME, Fault, Sandbox
+from epay_async.testing import (
+    TEST_CABINET_PASSWORD,
+    TEST_CABINET_USERNAME,
+    TEST_CLIENT_SECRET,
+    Fault,
+    Sandbox,
+)
 
 Call = Callable[[], Awaitable[object]]
 Setup = Callable[[Sandbox, EpayClient], Awaitable[Call]]
@@ -370,6 +377,36 @@ EXCEPTIONS: dict[tuple[str, str], tuple[Outcome, str]] = {
         "its answer is a redirect, so a JSON body is unreadable",
     ),
 }
+
+
+async def check_cell(
+    sandbox: Sandbox,
+    epay: EpayClient,
+    endpoint: Endpoint,
+    fault: Injected,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    on_the_wire: Fault | None = None,
+) -> None:
+    """Run one cell with ``epay`` on ``sandbox`` and check it against the table: the outcome,
+    how many requests reached the gateway, and that no secret shows in the logs or the error.
+    ``on_the_wire``: the fault as this transport meets it, where it differs."""
+    outcome = expected(endpoint, fault)
+    call = await endpoint.setup(sandbox, epay)
+    before = len(sandbox.requests_to(endpoint.path))
+    sandbox.fail(endpoint.path, on_the_wire or fault.fault, times=fault.times)
+    error: Exception | None = None
+    if outcome.error is None:
+        await call()
+    else:
+        with pytest.raises(outcome.error) as info:
+            await call()
+        error = info.value
+    reached = len(sandbox.requests_to(endpoint.path)) - before
+    assert reached == outcome.reached, f"{reached} requests reached {endpoint.path}"
+    shown = caplog.text + (f"{error!s}{error!r}" if error else "")
+    for secret in [TEST_CLIENT_SECRET, *(t.value for t in sandbox.gateway.tokens.values())]:
+        assert secret not in shown
 
 
 def expected(endpoint: Endpoint, fault: Injected) -> Outcome:

@@ -10,21 +10,18 @@ table as the default transport's (``matrix.EXPECTED``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import aiohttp
-import anyio
 import httpx
 import pytest
 from aiohttp.client_reqrep import ClientRequest
 from aiohttp.tracing import Trace
 
-from epay_async import EpayError
-from epay_async.testing import TEST_CLIENT_SECRET, Fault, Sandbox
+from epay_async.testing import Fault, Sandbox
 from epay_async.testing._faults import FaultKind
 
-from ..conftest import FAST_RETRY
-from .matrix import ENDPOINTS, FAULTS, Endpoint, Injected, expected
+from ..conftest import FAST_RETRY, served
+from .matrix import ENDPOINTS, FAULTS, Endpoint, Injected, check_cell
 
 pytestmark = pytest.mark.anyio
 
@@ -63,28 +60,14 @@ def on_the_wire(fault: Injected) -> Fault:
     return fault.fault
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[tuple[Sandbox, str]]:
-    sandbox = Sandbox(key_bits=2048)
-    async with anyio.create_task_group() as tg:
-        port = await tg.start(sandbox.serve)
-        yield sandbox, f"http://127.0.0.1:{port}"
-        tg.cancel_scope.cancel()
-
-
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
-async def test_cell(
-    endpoint: Endpoint,
-    fault: Injected,
-    served: tuple[Sandbox, str],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_cell(endpoint: Endpoint, fault: Injected, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    sandbox, url = served
-    outcome = expected(endpoint, fault)
+    sandbox = Sandbox(key_bits=2048)
     timeout = httpx.Timeout(5.0, read=SERVED_READ_TIMEOUT)
     async with (
+        served(sandbox) as url,
         aiohttp.ClientSession(connector=FaultingConnector(sandbox)) as session,
         sandbox.client(
             transport=session,
@@ -93,18 +76,4 @@ async def test_cell(
             timeout=timeout,
         ) as epay,
     ):
-        call = await endpoint.setup(sandbox, epay)
-        before = len(sandbox.requests_to(endpoint.path))
-        sandbox.fail(endpoint.path, on_the_wire(fault), times=fault.times)
-        error: EpayError | None = None
-        if outcome.error is None:
-            await call()
-        else:
-            with pytest.raises(outcome.error) as info:
-                await call()
-            error = info.value
-    reached = len(sandbox.requests_to(endpoint.path)) - before
-    assert reached == outcome.reached, f"{reached} requests reached {endpoint.path}"
-    shown = caplog.text + (f"{error!s}{error!r}" if error else "")
-    for secret in [TEST_CLIENT_SECRET, *(t.value for t in sandbox.gateway.tokens.values())]:
-        assert secret not in shown
+        await check_cell(sandbox, epay, endpoint, fault, caplog, on_the_wire=on_the_wire(fault))
