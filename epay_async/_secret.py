@@ -8,7 +8,7 @@ is still a ``str``: it is sent, compared and JSON-encoded as one.
 
 from __future__ import annotations
 
-__all__ = ["Secret"]
+__all__ = ["Secret", "SecretBytes"]
 
 
 class Secret(str):
@@ -16,3 +16,13 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return "'***'"
+
+
+class SecretBytes(bytes):
+    """A request body (which may hold the client secret, card data or a token) whose ``repr``
+    hides it, for the frames that send it. It is still ``bytes`` to every HTTP client."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "b'***'"

@@ -28,7 +28,7 @@ from ._http.httpx_backend import HttpxBackend
 from ._in_doubt import OutcomeCallback, report
 from ._logs import logger
 from ._retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
-from ._secret import Secret
+from ._secret import Secret, SecretBytes
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -228,11 +228,14 @@ class Transport:
         token = token or request.token
         if token is not None:
             headers["Authorization"] = Secret(f"Bearer {token}")
-        content = request.content
-        if content is not None:
+        # The body as bytes that show as b'***' in any recorded frame (it may hold the client
+        # secret, card data or a cabinet password).
+        content: SecretBytes | None = None
+        if request.content is not None:
+            content = SecretBytes(request.content)
             headers["Content-Type"] = "application/json"
         elif request.form is not None:
-            content = urlencode(request.form).encode()
+            content = SecretBytes(urlencode(request.form).encode())
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         url = request.url
         if request.params:

@@ -131,14 +131,16 @@ async def test_no_secret_in_recorded_tracebacks(sandbox: Sandbox, flow: Flow) ->
         assert f'"{short}"' not in text
 
 
-async def test_an_unexpected_error_inside_the_exchange_records_no_token() -> None:
+@pytest.mark.parametrize("broken", ["/token", "/payments/cards/auth", "/p2p/transfer"])
+async def test_an_unexpected_error_inside_the_exchange_records_no_secret(broken: str) -> None:
     """A bug below the library (here a transport raising LookupError) propagates as it is,
-    through the frames that build the request: their locals must not show the token."""
+    through the frames that build and send the request: their locals must show neither the
+    token nor the body (the client secret in the token form, card data in a transfer)."""
 
     def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/token"):
-            return httpx.Response(200, json={"access_token": TOKEN, "expires_in": 7200})
-        raise LookupError("a bug in a custom transport")
+        if request.url.path.endswith(broken):
+            raise LookupError("a bug in a custom transport")
+        return httpx.Response(200, json={"access_token": TOKEN, "expires_in": 7200})
 
     environment = Environment.custom(token_url="https://o.test/token", api_url="https://a.test")
     async with EpayClient(
@@ -150,8 +152,13 @@ async def test_an_unexpected_error_inside_the_exchange_records_no_token() -> Non
         retry=FAST_RETRY,
     ) as epay:
         with pytest.raises(LookupError) as caught:
-            await epay.pay_with_saved_card(order("100000007"), "e7e2587f-de26-4f41-ae1f-80c1fe")
+            if broken == "/p2p/transfer":
+                sender = CardPan(pan=PAN, exp_month=1, exp_year=2027, cvc=CVC)
+                await epay.transfer(order("100000007"), sender=sender, receiver=CardPan(RECEIVER))
+            else:
+                await epay.pay_with_saved_card(order("100000007"), "e7e2587f-de26-4f41-ae1f-80c1fe")
     text = recorded(caught.value)
-    assert "_send_once" in text  # the frame that holds the headers is in the record
-    assert TOKEN not in text
-    assert TEST_CLIENT_SECRET not in text
+    assert "_send_once" in text  # the frame that holds the headers and body is in the record
+    assert "exchange" in text
+    for secret in (TOKEN, TEST_CLIENT_SECRET, PAN, RECEIVER, f'"{CVC}"'):
+        assert secret not in text, f"{secret[:6]}... recorded"
