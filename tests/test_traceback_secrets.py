@@ -151,12 +151,14 @@ async def test_an_unexpected_error_inside_the_exchange_records_no_secret(broken:
         transport=httpx.MockTransport(handle),
         retry=FAST_RETRY,
     ) as epay:
+        sender = CardPan(pan=PAN, exp_month=1, exp_year=2027, cvc=CVC)
+        call = (
+            epay.transfer(order("100000007"), sender=sender, receiver=CardPan(RECEIVER))
+            if broken == "/p2p/transfer"
+            else epay.pay_with_saved_card(order("100000007"), "e7e2587f-de26-4f41-ae1f-80c1fe")
+        )
         with pytest.raises(LookupError) as caught:
-            if broken == "/p2p/transfer":
-                sender = CardPan(pan=PAN, exp_month=1, exp_year=2027, cvc=CVC)
-                await epay.transfer(order("100000007"), sender=sender, receiver=CardPan(RECEIVER))
-            else:
-                await epay.pay_with_saved_card(order("100000007"), "e7e2587f-de26-4f41-ae1f-80c1fe")
+            await call
     text = recorded(caught.value)
     assert "_send_once" in text  # the frame that holds the headers and body is in the record
     assert "exchange" in text
