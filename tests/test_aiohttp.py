@@ -217,13 +217,14 @@ async def test_refused_connection_is_never_sent_and_retried() -> None:
             await epay.pay_with_saved_card(order(), CARD_ID)
 
 
-async def test_a_payment_connection_the_server_closed_unread_stays_in_doubt(
+async def test_a_payment_connection_the_server_closed_unread_is_never_paid_twice(
     serve: Callable[[Script], Awaitable[Server]],
 ) -> None:
-    # The server closes the payment's connection before reading a byte. aiohttp reports that
-    # as ServerDisconnectedError from the answer's read (its writer's own "cannot write" error
-    # is lost), the same as a close after the gateway read the payment: it proves nothing, so
-    # the payment is in doubt, never sent again.
+    # The server closes the payment's connection before reading a byte. What aiohttp reports
+    # depends on which event the loop sees first. When the refused write surfaces (seen on
+    # Python 3.13), nothing of the payment was written: it is provably unsent, and tried again.
+    # When only the disconnect does (ServerDisconnectedError, seen on 3.11), it proves nothing:
+    # the payment is in doubt, and never sent again. Either way no payment reaches the server.
     async def token_then_close(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server
     ) -> None:
@@ -243,10 +244,15 @@ async def test_a_payment_connection_the_server_closed_unread_stays_in_doubt(
         aiohttp.ClientSession(trace_configs=[tracing]) as session,
         client(server.port, transport=session) as epay,
     ):
-        with pytest.raises(OutcomeUnknownError, match="ServerDisconnectedError"):
+        with pytest.raises((OutcomeUnknownError, TransportError)) as info:
             await epay.pay_with_saved_card(order(), CARD_ID)
-    assert server.connections == 2  # the token's, then the payment's: not tried again
     assert payments(server) == 0
+    if isinstance(info.value, OutcomeUnknownError):
+        assert "ServerDisconnectedError" in str(info.value)
+        assert server.connections == 2  # the token's, then the payment's: not tried again
+    else:
+        assert "could not reach" in str(info.value)
+        assert server.connections == 1 + FAST_RETRY.max_attempts  # unsent: tried again
 
 
 async def test_waiting_for_a_pooled_connection_past_the_connect_timeout_is_never_sent(
