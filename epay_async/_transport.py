@@ -118,7 +118,7 @@ class Transport:
         return _CallScope(self, operation)
 
     async def _leave_call(
-        self, call: _Call, operation: str, exc: BaseException | None, deadline_passed: bool
+        self, call: _Call, exc: BaseException | None, deadline_passed: bool
     ) -> None:
         """Report what the call leaves in doubt; with the deadline passed, raise its failure."""
         if isinstance(exc, OutcomeUnknownError):
@@ -400,7 +400,7 @@ class _CallScope:
             return
         try:
             expired = self._scope.expired()
-            await self._transport._leave_call(call, self._operation, exc, expired)
+            await self._transport._leave_call(call, exc, expired)
             deadline_passed = await self._scope.exit(exc)
         finally:
             _CALL.reset(self._reset)
