@@ -1,4 +1,5 @@
-"""Throughput of the worker recipe (``examples/reconcile_workers.py``): ``make bench-workers``.
+"""Throughput of the worker recipe (``epay_async.examples.reconcile_workers``):
+``make bench-workers``.
 
 A Redis, the sandbox (its own process) and 1 or 2 arq worker processes on 127.0.0.1, the
 same ids reconciled by each set-up, best of ``--repeats``. ``--write`` puts the table into
@@ -12,7 +13,7 @@ import asyncio
 import time
 
 from benchmarks.run import write_block
-from examples.reconcile_workers import local
+from epay_async.examples.reconcile_workers import local
 
 BEGIN, END = "<!-- workers: begin -->", "<!-- workers: end -->"
 

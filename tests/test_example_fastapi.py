@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from epay_async.examples.fastapi_shop import create_app
 from epay_async.testing import Fault, Sandbox
-from examples.fastapi_shop import create_app
 
 pytestmark = pytest.mark.anyio
 

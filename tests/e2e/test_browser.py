@@ -16,8 +16,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from epay_async.examples.run import serve_sandbox, serve_shop
 from epay_async.testing import Sandbox
-from examples.run import serve_sandbox, serve_shop
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""The job-engine recipe (``examples/reconcile_workers.py``) for real: a Redis (Debian's
+"""The job-engine recipe (``epay_async/examples/reconcile_workers.py``) for real: a Redis (Debian's
 ``redis-server``), the sandbox in its own process and two arq worker processes, all on
 127.0.0.1, started here and stopped after. One worker is killed (SIGKILL) while it holds a
 chunk: the job still finishes, with every invoice in the results exactly once."""
@@ -12,7 +12,7 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from examples.reconcile_workers import Local, chunks_key, enqueue, results_key, wait_for
+from epay_async.examples.reconcile_workers import Local, chunks_key, enqueue, results_key, wait_for
 
 pytestmark = pytest.mark.anyio
 

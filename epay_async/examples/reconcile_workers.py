@@ -1,11 +1,11 @@
 """Reconciliation beyond one machine: invoice ids in chunks on arq over Redis, many workers.
 
     export REDIS_URL=redis://127.0.0.1:6379        # and the EPAY_* variables of your terminal
-    python -m examples.reconcile_workers enqueue invoices.txt --job nightly --chunk 500
-    python -m examples.reconcile_workers worker     # as many as you like, on any machine
-    python -m examples.reconcile_workers report --job nightly
+    python -m epay_async.examples.reconcile_workers enqueue invoices.txt --job nightly --chunk 500
+    python -m epay_async.examples.reconcile_workers worker     # as many as you like, on any machine
+    python -m epay_async.examples.reconcile_workers report --job nightly
 
-    python -m examples.reconcile_workers local --workers 2 --ids 20000
+    python -m epay_async.examples.reconcile_workers local --workers 2 --ids 20000
         # all of it on this machine: a Redis, the sandbox and the workers on 127.0.0.1
 
 Each chunk is one arq job with an id of its own (``nightly:chunk:7``): enqueueing the same
@@ -121,7 +121,7 @@ def _installed(module: str) -> bool:
 
 
 class WorkerSettings:
-    """``arq examples.reconcile_workers.WorkerSettings`` runs a worker too."""
+    """``arq epay_async.examples.reconcile_workers.WorkerSettings`` runs a worker too."""
 
     functions: ClassVar = [func(reconcile_chunk, timeout=CHUNK_TIMEOUT, max_tries=5)]
     on_startup = startup
@@ -281,7 +281,7 @@ class Local:
 
     @staticmethod
     def worker_command() -> list[str]:
-        return [sys.executable, "-m", "examples.reconcile_workers", "worker"]
+        return [sys.executable, "-m", "epay_async.examples.reconcile_workers", "worker"]
 
     def _start(
         self, command: list[str], env: dict[str, str] | None = None
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     here.add_argument("--latency", type=float, default=0.0, help="the sandbox's, in seconds")
     args = parser.parse_args(argv)
     if args.command == "worker":
-        run_worker(WorkerSettings)  # type: ignore[arg-type]
+        run_worker(WorkerSettings)
         return 0
     if args.command == "enqueue":
         chunks = asyncio.run(enqueue(args.job, read_ids(args.file), args.chunk))

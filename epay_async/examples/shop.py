@@ -1,5 +1,5 @@
 """A shop's payment logic with epay_async, framework-free: the FastAPI and aiohttp shops are
-thin web layers over it (``examples/fastapi_shop.py``, ``examples/aiohttp_shop.py``).
+thin web layers over it (``fastapi_shop.py`` and ``aiohttp_shop.py`` beside it).
 
 Orders live in SQLite through aiosqlite. Each moves created -> pending -> paid | failed exactly
 once, whatever arrives first or twice: the payment answer, the 3-D Secure return, the postLink

@@ -1,7 +1,7 @@
 """Start a shop and the sandbox beside it, both on 127.0.0.1, for a person with a browser::
 
-    python -m examples.run fastapi        # the shop on http://127.0.0.1:8000
-    python -m examples.run aiohttp        # the shop on http://127.0.0.1:8001
+    python -m epay_async.examples.run fastapi        # the shop on http://127.0.0.1:8000
+    python -m epay_async.examples.run aiohttp        # the shop on http://127.0.0.1:8001
 
 The sandbox is served on http://127.0.0.1:8080 (``--sandbox-port``): the shop's payment page
 opens there, it takes the sandbox's test cards (4405 6397 0401 5096, 01/27, 321; 5522 0427 0506

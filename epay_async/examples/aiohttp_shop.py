@@ -1,10 +1,10 @@
-"""The shop on aiohttp.web: the same ``examples/shop.py`` behind aiohttp's own server.
+"""The shop on aiohttp.web: the same ``epay_async/examples/shop.py`` behind aiohttp's own server.
 
 Run it by hand against the sandbox, then open http://127.0.0.1:8001::
 
-    python -m examples.run aiohttp
+    python -m epay_async.examples.run aiohttp
 
-Routes as in ``examples/fastapi_shop.py``. The ``EpayClient``, the SQLite connection and the
+Routes as in ``fastapi_shop.py`` beside it. The ``EpayClient``, the SQLite connection and the
 reconcile timer live in a cleanup context: opened at start-up, closed at shutdown.
 """
 

@@ -1,11 +1,12 @@
-"""The shop on FastAPI: a thin web layer over ``examples/shop.py``.
+"""The shop on FastAPI: a thin web layer over ``shop.py`` beside it.
 
 Run it by hand against the sandbox (both on 127.0.0.1), then open http://127.0.0.1:8000::
 
     pip install 'epay-async[examples]'
-    python -m examples.run fastapi
+    python -m epay_async.examples.run fastapi
 
-or against the real test gateway (``EPAY_*`` variables) with ``uvicorn examples.fastapi_shop:app``.
+or against the real test gateway (``EPAY_*`` variables) with
+``uvicorn epay_async.examples.fastapi_shop:app``.
 
 Pages: ``GET /`` (the storefront), ``POST /buy`` (opens ePay's payment page),
 ``GET /orders/{id}/back`` (the back link: the order as check-status confirms it),
@@ -113,7 +114,7 @@ def _response(reply: Reply) -> Response:
 
 
 def __getattr__(name: str) -> Any:
-    """``uvicorn examples.fastapi_shop:app`` builds the app on first use, from EPAY_* vars."""
+    """``uvicorn epay_async.examples.fastapi_shop:app`` builds the app on first use."""
     if name == "app":
         return create_app(database=os.environ.get("SHOP_DATABASE", "shop.sqlite3"))
     raise AttributeError(name)
