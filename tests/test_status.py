@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from epay_async import (
     EpayClient,
+    PaymentState,
     ResultCode,
     StatusError,
     StatusName,
+    Transaction,
+    TransactionStatus,
     ValidationError,
 )
 from epay_async.testing import Sandbox
@@ -118,3 +122,51 @@ async def test_bad_kind_is_refused(sandbox: Sandbox, epay: EpayClient) -> None:
         await epay.get_status("123456789", kind="refund")  # type: ignore[arg-type]
     assert info.value.field == "kind"
     assert sandbox.requests == []
+
+
+def _answer(code: int, name: str | None, *, with_transaction: bool = True) -> TransactionStatus:
+    transaction = (
+        Transaction(id="t", invoice_id="000001", amount=Decimal("1.00"), currency="KZT")
+        if with_transaction
+        else None
+    )
+    if transaction is not None and name is not None:
+        transaction = attrs.evolve(transaction, status_name=StatusName(name))
+    return TransactionStatus(result_code=ResultCode(code), transaction=transaction)
+
+
+@pytest.mark.parametrize(
+    ("code", "name", "state"),
+    [
+        (100, "AUTH", PaymentState.PAID),
+        (100, "CHARGE", PaymentState.PAID),
+        (100, None, PaymentState.PAID),  # a P2P answer carries no statusName
+        (100, "NEW", PaymentState.PENDING),
+        (107, None, PaymentState.PENDING),
+        (102, None, PaymentState.NOT_FOUND),
+        (101, "REJECT", PaymentState.FAILED),
+        (100, "FAILED", PaymentState.FAILED),
+        (100, "3D", PaymentState.FAILED),
+        (100, "CANCEL", PaymentState.CANCELLED),
+        (100, "CANCEL_OLD", PaymentState.CANCELLED),
+        (100, "REFUND", PaymentState.REFUNDED),
+        (100, "FINGERPRINT", PaymentState.UNKNOWN),  # a status name seen once, not documented
+        (105, None, PaymentState.UNKNOWN),
+    ],
+)
+def test_state_is_the_merchant_level_answer(code: int, name: str | None, state: str) -> None:
+    status = _answer(code, name)
+    assert status.state is state
+    assert status.state.is_settled == (state in {"paid", "failed", "cancelled", "refunded"})
+    assert status.is_paid == (state is PaymentState.PAID)
+
+
+def test_not_found_is_final_but_never_settles_an_order() -> None:
+    status = _answer(102, None, with_transaction=False)
+    assert status.is_final  # the gateway will not change this answer by itself...
+    assert status.state is PaymentState.NOT_FOUND
+    assert not status.state.is_settled  # ...but a payment may still arrive
+
+
+def test_success_without_a_transaction_is_unknown() -> None:
+    assert _answer(100, None, with_transaction=False).state is PaymentState.UNKNOWN

@@ -7,7 +7,7 @@ from .operations import OperationResult
 from .order import CardVerification, Order
 from .payment_page import PaymentPage
 from .payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult, Secure3D
-from .status import ResultCode, StatusName, Transaction, TransactionStatus
+from .status import PaymentState, ResultCode, StatusName, Transaction, TransactionStatus
 from .transfers import TransferResult
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "PaymentNotification",
     "PaymentPage",
     "PaymentResult",
+    "PaymentState",
     "PhoneRecipient",
     "ResultCode",
     "SavedCardInfo",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,7 @@ import attrs
 
 from ._enum import OpenIntEnum, OpenStrEnum
 
-__all__ = ["ResultCode", "StatusName", "Transaction", "TransactionStatus"]
+__all__ = ["PaymentState", "ResultCode", "StatusName", "Transaction", "TransactionStatus"]
 
 
 class ResultCode(OpenIntEnum):
@@ -42,6 +43,58 @@ class StatusName(OpenStrEnum):
 
 #: Statuses in which the customer's money is held or taken.
 PAID_STATUSES = frozenset({StatusName.AUTH, StatusName.CHARGE})
+
+
+class PaymentState(str, enum.Enum):
+    """What a check-status answer means for the merchant's order, in one word.
+
+    Settle orders on this rather than on :attr:`TransactionStatus.is_final`: ``is_final`` is also
+    true for 102 (no such invoice at the gateway), which only means that no payment has arrived
+    *yet*: a shopper may still be on the payment page.
+
+    - ``PAID``: the money is held (``AUTH``) or taken (``CHARGE``). A two-step terminal must
+      still charge an ``AUTH`` (``epay.charge``) or cancel it.
+    - ``PENDING``: 107 or ``NEW``; ask again later.
+    - ``NOT_FOUND``: 102; nothing at the gateway for this invoice (yet). Keep the order open
+      until the payment page's lifetime is over, then treat it as abandoned.
+    - ``FAILED``: 101, or ``FAILED``, ``REJECT``, ``3D``; no money was taken.
+    - ``CANCELLED``: ``CANCEL`` or ``CANCEL_OLD``; the hold was released.
+    - ``REFUNDED``: ``REFUND``; the money went back.
+    - ``UNKNOWN``: a result code or status name this version does not know (one source saw a
+      ``FINGERPRINT`` status): neither paid nor failed; look at it before settling the order.
+    """
+
+    PAID = "paid"
+    PENDING = "pending"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_settled(self) -> bool:
+        """True when an order can be closed on this state: paid, failed, cancelled or refunded."""
+        return self in _SETTLED
+
+
+_SETTLED = frozenset(
+    {PaymentState.PAID, PaymentState.FAILED, PaymentState.CANCELLED, PaymentState.REFUNDED}
+)
+_STATE_OF_NAME = {
+    StatusName.AUTH: PaymentState.PAID,
+    StatusName.CHARGE: PaymentState.PAID,
+    StatusName.NEW: PaymentState.PENDING,
+    StatusName.FAILED: PaymentState.FAILED,
+    StatusName.REJECT: PaymentState.FAILED,
+    StatusName.THREE_D: PaymentState.FAILED,
+    StatusName.CANCEL: PaymentState.CANCELLED,
+    StatusName.CANCEL_OLD: PaymentState.CANCELLED,
+    StatusName.REFUND: PaymentState.REFUNDED,
+}
 
 
 def _hidden(default: Any = None) -> Any:
@@ -110,8 +163,29 @@ class TransactionStatus:
         return self.transaction.status_name if self.transaction else None
 
     @property
+    def state(self) -> PaymentState:
+        """What this answer means for the order: see :class:`PaymentState`. Settle on this."""
+        code = self.result_code
+        if code == ResultCode.IN_PROGRESS:
+            return PaymentState.PENDING
+        if code == ResultCode.INVOICE_NOT_FOUND:
+            return PaymentState.NOT_FOUND
+        if code == ResultCode.REJECT:
+            return PaymentState.FAILED
+        if code != ResultCode.SUCCESS or self.transaction is None:
+            return PaymentState.UNKNOWN
+        name = self.transaction.status_name
+        if name is None:  # a P2P answer: see is_paid
+            return PaymentState.PAID
+        return _STATE_OF_NAME.get(name, PaymentState.UNKNOWN)
+
+    @property
     def is_final(self) -> bool:
-        """False while the gateway is still working on it: code 107 or status NEW."""
+        """False while the gateway is still working on it: code 107 or status NEW.
+
+        Also true for 102 (invoice not found), which does not mean the payment failed: settle
+        orders on :attr:`state` instead.
+        """
         if self.result_code == ResultCode.IN_PROGRESS:
             return False
         return self.status_name != StatusName.NEW
