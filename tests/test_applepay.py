@@ -43,7 +43,6 @@ from epay_async.applepay import (
 
 PEM = serialization.Encoding.PEM
 OPENSSL = shutil.which("openssl") or "openssl"
-NOW = datetime.now(timezone.utc)
 PAYLOAD = {
     "applicationPrimaryAccountNumber": "4817499999999999",
     "applicationExpirationDate": "291231",
@@ -74,8 +73,8 @@ def certificate(
         .issuer_name(issuer[0].subject if issuer else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=365))
+        .not_valid_before(datetime.now(timezone.utc) - timedelta(days=1))
+        .not_valid_after(datetime.now(timezone.utc) + timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     for extension in extra:
@@ -229,10 +228,20 @@ def decryptor(shop: Merchant, apple: Apple) -> ApplePayDecryptor:
     )
 
 
-def test_verify_and_decrypt_a_real_token(shop: Merchant, apple: Apple) -> None:
-    token = make_token(shop, apple)
+def signed_just_now(token: dict[str, Any], apple: Apple, before: datetime) -> bool:
+    """The signing time lies between ``before`` (taken just before signing) and now.
+
+    The CMS signing time has whole seconds, so the window is widened by one second each side.
+    """
     signed_at = verify_signature(token, root_certificate_pem=apple.root_pem)
-    assert abs(signed_at - NOW) < timedelta(minutes=2)
+    second = timedelta(seconds=1)
+    return before - second <= signed_at <= datetime.now(timezone.utc) + second
+
+
+def test_verify_and_decrypt_a_real_token(shop: Merchant, apple: Apple) -> None:
+    before = datetime.now(timezone.utc)
+    token = make_token(shop, apple)
+    assert signed_just_now(token, apple, before)
     decrypted = decryptor(shop, apple).decrypt({"paymentData": token, "transactionIdentifier": "x"})
     assert decrypted.application_primary_account_number == "4817499999999999"
     assert decrypted.application_expiration_date == "291231"
@@ -251,10 +260,10 @@ def test_verify_and_decrypt_a_real_token(shop: Merchant, apple: Apple) -> None:
 
 
 def test_a_ber_signature_with_indefinite_lengths_verifies(shop: Merchant, apple: Apple) -> None:
+    before = datetime.now(timezone.utc)
     token = make_token(shop, apple, encoding="ber")
     assert base64.b64decode(token["signature"])[:2] == b"\x30\x80"  # as Apple writes them
-    signed_at = verify_signature(token, root_certificate_pem=apple.root_pem)
-    assert abs(signed_at - NOW) < timedelta(minutes=2)
+    assert signed_just_now(token, apple, before)
     decrypted = decryptor(shop, apple).decrypt(token)
     assert decrypted.amount == Decimal("1500.10")
 
@@ -324,7 +333,8 @@ def test_same_certificate_wrong_shared_secret(shop: Merchant, apple: Apple) -> N
 
 def test_expired_signing_time(shop: Merchant, apple: Apple) -> None:
     token = make_token(shop, apple)
-    later = NOW + timedelta(minutes=30)
+    signed_at = verify_signature(token, root_certificate_pem=apple.root_pem)
+    later = signed_at + timedelta(minutes=30)
     with pytest.raises(ApplePaySignatureError, match="too long ago"):
         verify_signature(token, root_certificate_pem=apple.root_pem, now=later)
     with pytest.raises(ApplePaySignatureError):
@@ -333,7 +343,9 @@ def test_expired_signing_time(shop: Merchant, apple: Apple) -> None:
         token, root_certificate_pem=apple.root_pem, now=later, max_age=timedelta(hours=1)
     )
     with pytest.raises(ApplePaySignatureError):  # signed "in the future"
-        verify_signature(token, root_certificate_pem=apple.root_pem, now=NOW - timedelta(hours=1))
+        verify_signature(
+            token, root_certificate_pem=apple.root_pem, now=signed_at - timedelta(hours=1)
+        )
 
 
 def test_a_chain_to_the_wrong_root(shop: Merchant, apple: Apple) -> None:
