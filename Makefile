@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint types unit demo bench bench-workers matrix matrix-ci e2e debian-packages clean
+.PHONY: test test-slow docs lint types unit demo bench bench-workers matrix matrix-ci e2e debian-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ types: $(STAMP)
 	$(BIN)/mypy --strict build/readme_snippets.py
 
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+# The soak, load and subprocess tests (marked `slow`): CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
 
 demo: $(STAMP)
 	$(BIN)/python -m epay_async demo
@@ -75,6 +79,16 @@ e2e: $(E2E_STAMP) debian-packages
 # Throughput of the worker recipe with 1 and 2 workers, into benchmarks/README.md.
 bench-workers: $(E2E_STAMP) debian-packages
 	$(BIN)/python -m benchmarks.workers --write
+
+# The documentation site, into build/site; --strict turns every warning (a broken link, a
+# reference that does not resolve) into a failure.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --write

@@ -1,4 +1,5 @@
-"""The README's Python code blocks as one module that ``mypy --strict`` checks (``make types``).
+"""The Python code blocks of the README and the documentation site (``docs/``) as one module
+that ``mypy --strict`` checks (``make types``).
 
 Each block becomes the body of its own ``async def``, so top-level ``await`` and ``async with``
 are what they are in a notebook or a handler. The names the blocks take from their context (a
@@ -15,10 +16,16 @@ import sys
 import textwrap
 from pathlib import Path
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+
+
+def sources() -> list[Path]:
+    """The README first (its first block is the quick start), then the site's pages."""
+    return [README, *sorted((ROOT / "docs").rglob("*.md"))]
 
 PREAMBLE = """\
-# Generated from README.md by tests/readme_snippets.py: do not edit.
+# Generated from README.md and docs/ by tests/readme_snippets.py: do not edit.
 from __future__ import annotations
 
 import logging
@@ -64,7 +71,8 @@ def render(text: str) -> str:
 def main(argv: list[str]) -> int:
     target = Path(argv[1])
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")
+    text = "\n".join(path.read_text(encoding="utf-8") for path in sources())
+    target.write_text(render(text), encoding="utf-8")
     return 0
 
 

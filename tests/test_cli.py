@@ -172,6 +172,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+@pytest.mark.slow
 def test_resume_after_sigint_gives_every_id_exactly_once(tmp_path: Path) -> None:
     """A real subprocess, stopped by SIGINT half way, then resumed: nothing lost, nothing
     twice. Results are flushed line by line, so the first run's are on disk while it runs."""

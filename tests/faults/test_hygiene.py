@@ -44,6 +44,7 @@ def gateway(request: httpx.Request) -> httpx.Response:
     return httpx.Response(404, json={"code": 522, "message": "Record not found"})
 
 
+@pytest.mark.slow
 async def test_memory_is_flat_across_10000_failing_calls() -> None:
     transport = httpx.MockTransport(gateway)
     async with EpayClient(
@@ -77,6 +78,7 @@ async def test_memory_is_flat_across_10000_failing_calls() -> None:
     assert growth < 256 * 1024, f"memory grew by {growth} bytes over 10 000 failing calls"
 
 
+@pytest.mark.slow
 async def test_memory_is_flat_over_100_000_ids() -> None:
     status = TransactionStatus(result_code=ResultCode.INVOICE_NOT_FOUND)
 
