@@ -24,6 +24,7 @@ def sources() -> list[Path]:
     """The README first (its first block is the quick start), then the site's pages."""
     return [README, *sorted((ROOT / "docs").rglob("*.md"))]
 
+
 PREAMBLE = """\
 # Generated from README.md and docs/ by tests/readme_snippets.py: do not edit.
 from __future__ import annotations
