@@ -191,13 +191,18 @@ class StatusTimeoutError(EpayError, TimeoutError):
 class NotificationMismatchError(EpayError):
     """A postLink notification is not backed by the gateway's own status."""
 
-    def __init__(self, invoice_id: str | None, mismatches: list[str]) -> None:
+    def __init__(
+        self, invoice_id: str | None, mismatches: list[str], *, still_processing: bool = False
+    ) -> None:
         super().__init__(
             f"notification for invoice {invoice_id} does not match the gateway: "
             + "; ".join(mismatches)
         )
         self.invoice_id = invoice_id
         self.mismatches = mismatches
+        #: True when the gateway has not finished with the payment (107 or NEW): the
+        #: notification may still be genuine, so ask again later rather than refuse it.
+        self.still_processing = still_processing
 
 
 class ApplePayError(EpayError):

@@ -89,5 +89,7 @@ async def verify_notification(
         secret_hash=secret_hash,
     )
     if found:
-        raise NotificationMismatchError(notification.invoice_id, found)
+        raise NotificationMismatchError(
+            notification.invoice_id, found, still_processing=not status.is_final
+        )
     return status
