@@ -7,7 +7,7 @@ import sys
 from collections.abc import AsyncIterable, Container, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import attrs
 import httpx
@@ -49,8 +49,9 @@ from .types.transfers import TransferResult
 
 if TYPE_CHECKING:
     import aiohttp
+    from typing_extensions import Unpack
 
-__all__ = ["EpayClient"]
+__all__ = ["NOT_GIVEN", "ClientOptions", "EpayClient", "NotGiven"]
 
 TransportName = Literal["httpx", "aiohttp"]
 
@@ -84,6 +85,56 @@ def _backend(
         "transport",
         "must be 'httpx', 'aiohttp', an httpx.AsyncBaseTransport or an aiohttp.ClientSession",
     )
+
+
+class NotGiven:
+    """The type of :data:`NOT_GIVEN`: an option left as it is, where ``None`` means "none"."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: Passed for an option of :meth:`EpayClient.with_options` that keeps its value.
+NOT_GIVEN = NotGiven()
+
+
+class ClientOptions(TypedDict, total=False):
+    """The constructor's keywords beside the credentials (for :meth:`EpayClient.from_env`)."""
+
+    environment: Environment
+    http_client: httpx.AsyncClient | None
+    timeout: float | httpx.Timeout
+    public_key_pem: str | bytes | None
+    cryptogram_padding: CryptogramPadding
+    cryptogram_field: str
+    retry: RetryPolicy | None
+    reuse_read_tokens: bool
+    transport: TransportName | httpx.AsyncBaseTransport | aiohttp.ClientSession
+    on_outcome_unknown: OutcomeCallback | None
+
+
+@attrs.frozen
+class _Options:
+    """A client's options after validation: ``with_options`` builds a copy from a changed one."""
+
+    credentials: Credentials
+    keys: PublicKeyCache
+    cryptogram_field: str
+    retry: RetryPolicy
+    #: A per-client override of the HTTP client's timeout (``with_options``), or None.
+    timeout: httpx.Timeout | None
+    on_outcome_unknown: OutcomeCallback | None
+    reuse_read_tokens: bool
+
+
+def _http_timeout(value: float | httpx.Timeout) -> httpx.Timeout:
+    return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
+
+
+def _callback(value: OutcomeCallback | None) -> OutcomeCallback | None:
+    if value is not None and not callable(value):
+        raise ValidationError("on_outcome_unknown", "must be a function (sync or async)")
+    return value
 
 
 class EpayClient:
@@ -127,21 +178,48 @@ class EpayClient:
                 "cryptogram_field", "must be CRYPTOGRAM_FIELD or its Cyrillic form"
             )
         keys = PublicKeyCache(environment.public_key_url, cryptogram_padding, public_key_pem)
-        if not isinstance(timeout, httpx.Timeout):
-            timeout = httpx.Timeout(timeout)
-        backend = _backend(transport, timeout, http_client)
+        backend = _backend(transport, _http_timeout(timeout), http_client)
         # A lent httpx client or aiohttp session is never closed here.
         self._owns_http = http_client is None and getattr(backend, "owned", True)
         self._backend = backend
         self.environment = environment
-        credentials = Credentials(client_id, client_secret, terminal_id)
-        if on_outcome_unknown is not None and not callable(on_outcome_unknown):
-            raise ValidationError("on_outcome_unknown", "must be a function (sync or async)")
-        wire = Transport(backend, retry or RetryPolicy(), on_outcome_unknown=on_outcome_unknown)
-        tokens = TokenAcquirer(
-            wire, environment.token_url, credentials, reuse_read_tokens=reuse_read_tokens
+        self._options = _Options(
+            credentials=Credentials(client_id, client_secret, terminal_id),
+            keys=keys,
+            cryptogram_field=cryptogram_field,
+            retry=retry or RetryPolicy(),
+            timeout=None,
+            on_outcome_unknown=_callback(on_outcome_unknown),
+            reuse_read_tokens=reuse_read_tokens,
         )
-        self._ctx = Context(wire, tokens, environment, credentials, keys, cryptogram_field)
+        self._ctx = self._context(self._options)
+
+    def _context(self, options: _Options, *, shared: Context | None = None) -> Context:
+        """The transport, token acquirer and operations' context for ``options``; a copy
+        (``shared``) keeps the original's read-token cache and in-flight guard."""
+        transport = Transport(
+            self._backend,
+            options.retry,
+            timeout=options.timeout,
+            on_outcome_unknown=options.on_outcome_unknown,
+        )
+        if shared is None:
+            tokens = TokenAcquirer(
+                transport,
+                self.environment.token_url,
+                options.credentials,
+                reuse_read_tokens=options.reuse_read_tokens,
+            )
+            return Context(
+                transport,
+                tokens,
+                self.environment,
+                options.credentials,
+                options.keys,
+                options.cryptogram_field,
+            )
+        tokens = shared.tokens.using(transport, reuse_read_tokens=options.reuse_read_tokens)
+        return attrs.evolve(shared, transport=transport, tokens=tokens)
 
     @classmethod
     def from_env(
@@ -149,22 +227,13 @@ class EpayClient:
         prefix: str = "EPAY_",
         *,
         environ: Mapping[str, str] | None = None,
-        environment: Environment | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout = C.DEFAULT_TIMEOUT,
-        public_key_pem: str | bytes | None = None,
-        cryptogram_padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
-        cryptogram_field: str = CRYPTOGRAM_FIELD,
-        retry: RetryPolicy | None = None,
-        reuse_read_tokens: bool = True,
-        transport: TransportName | httpx.AsyncBaseTransport | aiohttp.ClientSession = "httpx",
-        on_outcome_unknown: OutcomeCallback | None = None,
+        **options: Unpack[ClientOptions],
     ) -> EpayClient:
         """Build a client from ``{prefix}CLIENT_ID``, ``CLIENT_SECRET``, ``TERMINAL_ID`` and
         ``ENVIRONMENT``: ``test`` (the default), ``prod``, ``test-epayment-kz``, ``sandbox`` (the
         sandbox served by ``epay-async sandbox`` on its default port) or the base URL of any
-        served sandbox or proxy (``http://127.0.0.1:8099``). The other arguments are the
-        constructor's; ``environment=`` overrides the variable.
+        served sandbox or proxy (``http://127.0.0.1:8099``). ``options`` are the constructor's
+        other keywords; ``environment=`` overrides the variable.
         """
         env = os.environ if environ is None else environ
         values: dict[str, str] = {}
@@ -173,57 +242,53 @@ class EpayClient:
             if not value:
                 raise ValidationError(prefix + key, "environment variable is not set")
             values[key.lower()] = value
-        if environment is None:
+        if options.get("environment") is None:
             try:
-                environment = Environment.from_name(env.get(prefix + "ENVIRONMENT", "test"))
+                options["environment"] = Environment.from_name(
+                    env.get(prefix + "ENVIRONMENT", "test")
+                )
             except ValueError as exc:
                 raise ValidationError(prefix + "ENVIRONMENT", str(exc)) from None
         return cls(
             client_id=values["client_id"],
             client_secret=values["client_secret"],
             terminal_id=values["terminal_id"],
-            environment=environment,
-            http_client=http_client,
-            timeout=timeout,
-            public_key_pem=public_key_pem,
-            cryptogram_padding=cryptogram_padding,
-            cryptogram_field=cryptogram_field,
-            retry=retry,
-            reuse_read_tokens=reuse_read_tokens,
-            transport=transport,
-            on_outcome_unknown=on_outcome_unknown,
+            **options,
         )
 
     def with_options(
         self,
         *,
-        retry: RetryPolicy | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        on_outcome_unknown: OutcomeCallback | None = None,
+        retry: RetryPolicy | NotGiven = NOT_GIVEN,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
+        on_outcome_unknown: OutcomeCallback | NotGiven | None = NOT_GIVEN,
+        reuse_read_tokens: bool | NotGiven = NOT_GIVEN,
     ) -> EpayClient:
-        """A client for some calls with another retry policy, timeout or in-doubt callback; it
-        shares this one's HTTP client, token cache, public key and in-flight guard, and
-        closing it closes nothing.
+        """A client for some calls with another retry policy, timeout, in-doubt callback or
+        read-token reuse. It is built anew from this one's options (its transport, token
+        acquirer and operations all follow the new ones: ``retry=`` governs token requests
+        too) and shares this one's HTTP client, read-token cache, public key and in-flight
+        guard; closing it closes nothing. ``on_outcome_unknown=None`` clears the callback,
+        ``timeout=None`` goes back to the HTTP client's own.
 
         ``await epay.with_options(retry=RetryPolicy(deadline=5)).get_status(invoice_id)``
         """
+        changes: dict[str, Any] = {}
+        if not isinstance(retry, NotGiven):
+            changes["retry"] = retry
+        if not isinstance(timeout, NotGiven):
+            changes["timeout"] = _http_timeout(timeout) if timeout is not None else None
+        if not isinstance(on_outcome_unknown, NotGiven):
+            changes["on_outcome_unknown"] = _callback(on_outcome_unknown)
+        if not isinstance(reuse_read_tokens, NotGiven):
+            changes["reuse_read_tokens"] = reuse_read_tokens
+        options = attrs.evolve(self._options, **changes)
         clone = object.__new__(EpayClient)
-        clone.__dict__.update(self.__dict__)
+        clone._options = options
+        clone._backend = self._backend
         clone._owns_http = False
-        transport = self._ctx.transport
-        clone._ctx = attrs.evolve(
-            self._ctx,
-            transport=Transport(
-                transport.backend,
-                retry or transport.retry,
-                timeout=(
-                    transport.timeout
-                    if timeout is None
-                    else (timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))
-                ),
-                on_outcome_unknown=on_outcome_unknown or transport.on_outcome_unknown,
-            ),
-        )
+        clone.environment = self.environment
+        clone._ctx = self._context(options, shared=self._ctx)
         return clone
 
     @property

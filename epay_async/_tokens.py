@@ -95,6 +95,14 @@ class _Flight:
         self.error: Exception | None = None
 
 
+@attrs.define
+class _ReadTokenCache:
+    """The cached read token and the refresh under way: shared by a client's copies."""
+
+    token: _CachedToken | None = None
+    flight: _Flight | None = None
+
+
 class TokenAcquirer:
     """Mints tokens at the environment's token URL over the shared transport."""
 
@@ -114,8 +122,23 @@ class TokenAcquirer:
         self._reuse = reuse_read_tokens
         self._margin = margin
         self._clock = clock
-        self._cached: _CachedToken | None = None
-        self._flight: _Flight | None = None
+        self._cache = _ReadTokenCache()
+
+    def using(
+        self, transport: Transport, *, reuse_read_tokens: bool | None = None
+    ) -> TokenAcquirer:
+        """The same acquirer over another transport (another retry rule or timeout), sharing
+        this one's read-token cache: what ``EpayClient.with_options`` builds on."""
+        twin = TokenAcquirer(
+            transport,
+            self._token_url,
+            self._credentials,
+            reuse_read_tokens=self._reuse if reuse_read_tokens is None else reuse_read_tokens,
+            margin=self._margin,
+            clock=self._clock,
+        )
+        twin._cache = self._cache
+        return twin
 
     def __repr__(self) -> str:
         return f"TokenAcquirer(client_id={self._credentials.client_id!r})"
@@ -130,10 +153,10 @@ class TokenAcquirer:
         if not self._reuse:
             return Secret((await self._request({}, "token (read)")).access_token)
         while True:
-            cached = self._cached
+            cached = self._cache.token
             if cached is not None and self._clock() < cached.refresh_at:
                 return cached.value
-            flight = self._flight
+            flight = self._cache.flight
             if flight is None:
                 return await self._refresh()
             await flight.done.wait()
@@ -144,24 +167,24 @@ class TokenAcquirer:
             await anyio.lowlevel.checkpoint()
 
     async def _refresh(self) -> str:
-        flight = self._flight = _Flight()
+        flight = self._cache.flight = _Flight()
         try:
             response = await self._request({}, "token (read)")
         except Exception as exc:
             flight.error = exc
             raise
         finally:
-            self._flight = None
+            self._cache.flight = None
             flight.done.set()
         lifetime = response.lifetime()
         refresh_at = self._clock() + max(lifetime - self._margin, lifetime / 2)
-        self._cached = _CachedToken(Secret(response.access_token), refresh_at)
-        return self._cached.value
+        self._cache.token = _CachedToken(Secret(response.access_token), refresh_at)
+        return self._cache.token.value
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (after a 401), unless another caller already replaced it."""
-        if self._cached is not None and self._cached.value == token:
-            self._cached = None
+        if self._cache.token is not None and self._cache.token.value == token:
+            self._cache.token = None
 
     async def operation_token(self, grant: OperationGrant) -> str:
         """A fresh token bound to one money operation; never cached, never reused."""

@@ -123,7 +123,7 @@ async def test_cancelled_before_anything_left_records_nothing(
 ) -> None:
     path, prepare = OPERATIONS[name]
     start = await prepare(recording, sandbox, "600000002")
-    recording._ctx.tokens._cached = None  # the next call must ask for a token first
+    recording._ctx.tokens._cache.token = None  # the next call must ask for a token first
     sandbox.fail("oauth2/token", Fault.slow(30), times=5)  # and the token never comes
     with anyio.move_on_after(0.3):
         await start()

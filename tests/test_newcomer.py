@@ -4,7 +4,6 @@ Secure page, the sandbox behaving as the gateway does, and the public names."""
 from __future__ import annotations
 
 import html.parser
-import inspect
 import json
 import pydoc
 from collections.abc import AsyncIterator
@@ -16,14 +15,16 @@ import pytest
 
 import epay_async
 from epay_async import (
+    ApiError,
     Card,
     EpayClient,
     Order,
     PaymentDeclinedError,
+    RetryPolicy,
     StatusName,
     ValidationError,
 )
-from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
+from epay_async.testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
 from .conftest import FAST_RETRY
 
@@ -60,10 +61,25 @@ def test_a_wrong_environment_names_the_variable(value: str) -> None:
     assert info.value.field == "EPAY_ENVIRONMENT"
 
 
-def test_from_env_has_the_constructors_keywords() -> None:
-    accepted = set(inspect.signature(EpayClient.from_env).parameters)
-    constructor = set(inspect.signature(EpayClient.__init__).parameters)
-    assert constructor - {"self", "client_id", "client_secret", "terminal_id"} <= accepted
+async def test_from_env_passes_every_other_option_to_the_constructor() -> None:
+    sandbox = Sandbox(key_bits=2048)
+    records: list[object] = []
+    epay = EpayClient.from_env(
+        environ={
+            "EPAY_CLIENT_ID": TEST_CLIENT_ID,
+            "EPAY_CLIENT_SECRET": TEST_CLIENT_SECRET,
+            "EPAY_TERMINAL_ID": TEST_TERMINAL_ID,
+        },
+        environment=Sandbox.environment(),
+        transport=sandbox.transport,
+        retry=RetryPolicy.none(),
+        on_outcome_unknown=records.append,
+    )
+    async with epay:
+        sandbox.fail("/check-status/", Fault.status(503), times=5)
+        with pytest.raises(ApiError):
+            await epay.get_status("123456789")
+    assert len(sandbox.requests_to("/check-status/")) == 1  # retry=RetryPolicy.none()
     with pytest.raises(TypeError):
         EpayClient.from_env(environ=CREDENTIALS, retyr=None)  # type: ignore[call-arg]
 

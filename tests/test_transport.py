@@ -8,6 +8,7 @@ import respx
 from epay_async import (
     ApiError,
     AuthenticationError,
+    EpayError,
     Order,
     OutcomeUnknownError,
     ProtocolError,
@@ -234,6 +235,43 @@ async def test_with_options_shares_pool_and_tokens() -> None:
         await patient.aclose()
         assert not epay.http_client.is_closed
     assert len(sandbox.token_requests) == 1
+
+
+async def test_with_options_retry_governs_the_token_requests_too() -> None:
+    sandbox = Sandbox(key_bits=2048)
+    async with sandbox.client(retry=RetryPolicy(backoff_base=0.0, jitter=0.0)) as epay:
+        once = epay.with_options(retry=RetryPolicy(max_attempts=1))
+        sandbox.fail("/oauth2/token", Fault.status(503), times=10)
+        with pytest.raises(EpayError):
+            await once.get_status("123456789")
+        assert len(sandbox.token_requests) == 1
+        sandbox.clear_faults()
+        sandbox.add_transaction("123456789")
+        await once.get_status("123456789")
+        await epay.get_status("123456789")  # the copy's token is the original's too
+        assert len(sandbox.token_requests) == 2
+
+
+async def test_with_options_can_clear_and_replace_the_callback() -> None:
+    sandbox = Sandbox(key_bits=2048)
+    first: list[object] = []
+    second: list[object] = []
+    async with sandbox.client(on_outcome_unknown=first.append) as epay:
+        card = sandbox.save_card("4405639704015096", account_id="u")
+        sandbox.fail("/payments/cards/auth", Fault.read_timeout())
+        cleared = epay.with_options(on_outcome_unknown=None)
+        with pytest.raises(OutcomeUnknownError):
+            await cleared.pay_with_saved_card(
+                Order(invoice_id="123456781", amount=1, description="x"), card
+            )
+        sandbox.fail("/payments/cards/auth", Fault.read_timeout())
+        other = cleared.with_options(on_outcome_unknown=second.append)
+        with pytest.raises(OutcomeUnknownError):
+            await other.pay_with_saved_card(
+                Order(invoice_id="123456782", amount=1, description="x"), card
+            )
+    assert first == []
+    assert [e.invoice_id for e in second] == ["123456782"]  # type: ignore[attr-defined]
 
 
 def test_deadline_must_be_positive() -> None:
