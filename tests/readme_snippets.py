@@ -30,11 +30,13 @@ PREAMBLE = """\
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
 from epay_async import Card, EpayClient, Order, OutcomeUnknownError
+from epay_async.integrations import ExpectedPayment, VerifiedNotification
 
 epay: EpayClient
 order: Order
@@ -50,6 +52,21 @@ merchant_certificate_pem: bytes
 
 
 def mark_paid(invoice_id: str) -> None: ...
+
+
+class _OrderRow:
+    amount: Decimal
+    currency: str
+    secret_hash: str | None
+
+
+orders_table: dict[str, _OrderRow]
+
+
+async def lookup(invoice_id: str) -> ExpectedPayment | None: ...
+
+
+async def on_paid(verified: VerifiedNotification) -> None: ...
 
 
 def mark_paid_once(order: Order) -> None: ...
