@@ -117,13 +117,11 @@ class Transport:
         """
         return _CallScope(self, operation)
 
-    async def _leave_call(
-        self, call: _Call, exc: BaseException | None, deadline_passed: bool
-    ) -> None:
-        """Report what the call leaves in doubt; with the deadline passed, raise its failure."""
+    async def _leave_call(self, call: _Call, exc: BaseException | None) -> None:
+        """Report what a call the deadline did not cut leaves in doubt."""
         if isinstance(exc, OutcomeUnknownError):
             await report(exc, self.on_outcome_unknown)
-        elif isinstance(exc, anyio.get_cancelled_exc_class()) and not deadline_passed:
+        elif isinstance(exc, anyio.get_cancelled_exc_class()):
             request = call.exchange
             if request is not None and not request.idempotent:
                 # The caller gave up (a timeout, a closed connection, a shutdown) while the
@@ -413,7 +411,7 @@ class _CallScope:
             raise await self._transport._deadline_passed(call, self._operation)
         # Not cut by the deadline (a cancellation that came with it is the caller's): the
         # exception propagates unchanged once its in-doubt record is written.
-        await self._transport._leave_call(call, exc, False)
+        await self._transport._leave_call(call, exc)
 
 
 def json_body(response: ApiResponse, *, what: str) -> Any:
