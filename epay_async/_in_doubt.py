@@ -12,6 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 import anyio
+import anyio.lowlevel
 
 from . import _constants as C
 from ._logs import logger
@@ -24,8 +25,10 @@ OutcomeCallback = Callable[[OutcomeUnknownError], Awaitable[object] | object]
 
 
 async def report(error: OutcomeUnknownError, callback: OutcomeCallback | None) -> None:
-    """Log ``error`` and hand it to ``callback``. Shielded from the caller's cancellation and
-    bounded by ``OUTCOME_CALLBACK_TIMEOUT``; a failing callback is logged, never raised."""
+    """Log ``error`` and hand it to ``callback``. The callback runs shielded from the caller's
+    cancellation, outside the call's deadline (already left), bounded by its own
+    ``OUTCOME_CALLBACK_TIMEOUT`` (5 s: a database write, not a workflow); a failing callback is
+    logged, never raised. A cancellation held off meanwhile is raised once it is done."""
     subject = error.invoice_id or error.transaction_id
     logger.warning(
         "outcome unknown: %s of %s (%s); reconcile it, do not resend",
@@ -52,3 +55,6 @@ async def report(error: OutcomeUnknownError, callback: OutcomeCallback | None) -
             C.OUTCOME_CALLBACK_TIMEOUT,
             error.invoice_id or error.transaction_id,
         )
+    # A cancellation that came while the callback ran (held off by the shield) now ends the
+    # task: a cancelled task ends cancelled, whatever error the call had to report.
+    await anyio.lowlevel.checkpoint_if_cancelled()

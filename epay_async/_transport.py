@@ -117,13 +117,11 @@ class Transport:
         """
         return _CallScope(self, operation)
 
-    async def _leave_call(
-        self, call: _Call, exc: BaseException | None, deadline_passed: bool
-    ) -> None:
-        """Report what the call leaves in doubt; with the deadline passed, raise its failure."""
+    async def _leave_call(self, call: _Call, exc: BaseException | None) -> None:
+        """Report what a call the deadline did not cut leaves in doubt."""
         if isinstance(exc, OutcomeUnknownError):
             await report(exc, self.on_outcome_unknown)
-        elif isinstance(exc, anyio.get_cancelled_exc_class()) and not deadline_passed:
+        elif isinstance(exc, anyio.get_cancelled_exc_class()):
             request = call.exchange
             if request is not None and not request.idempotent:
                 # The caller gave up (a timeout, a closed connection, a shutdown) while the
@@ -330,8 +328,10 @@ class _AnyioDeadline:
 
     async def exit(self, exc: BaseException | None) -> bool:
         """Leave the scope; True when its deadline cut the call (its cancellation absorbed)."""
-        self._scope.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
-        return self._scope.cancelled_caught
+        swallowed = self._scope.__exit__(
+            type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+        )
+        return bool(swallowed) and self._scope.cancelled_caught
 
 
 if sys.version_info >= (3, 11):
@@ -350,6 +350,8 @@ if sys.version_info >= (3, 11):
             return self._timeout.expired()
 
         async def exit(self, exc: BaseException | None) -> bool:
+            """True only when the deadline's own cancellation ended the call: expired, and
+            no other cancellation (the caller's ``task.cancel()``, arriving with it) pending."""
             try:
                 await self._timeout.__aexit__(
                     type(exc) if exc else None, exc, exc.__traceback__ if exc else None
@@ -357,7 +359,8 @@ if sys.version_info >= (3, 11):
             except TimeoutError:
                 if not self._timeout.expired():
                     raise
-            return self._timeout.expired()
+                return True
+            return False
 
     def _deadline_scope(deadline: float) -> _AnyioDeadline | _AsyncioDeadline:
         try:
@@ -399,13 +402,16 @@ class _CallScope:
         if call is None:
             return
         try:
-            expired = self._scope.expired()
-            await self._transport._leave_call(call, exc, expired)
+            # The deadline is left first: the in-doubt record below runs outside it (its own
+            # shielded, bounded time), so the deadline cannot fire through the callback.
             deadline_passed = await self._scope.exit(exc)
         finally:
             _CALL.reset(self._reset)
         if deadline_passed:
             raise await self._transport._deadline_passed(call, self._operation)
+        # Not cut by the deadline (a cancellation that came with it is the caller's): the
+        # exception propagates unchanged once its in-doubt record is written.
+        await self._transport._leave_call(call, exc)
 
 
 def json_body(response: ApiResponse, *, what: str) -> Any:

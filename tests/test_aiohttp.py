@@ -11,8 +11,11 @@ import gzip
 import logging
 import socket
 import time
+import warnings
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import anyio
@@ -22,14 +25,17 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 
 from epay_async import (
+    Card,
     Environment,
     EpayClient,
     Order,
     OutcomeUnknownError,
+    PaymentDeclinedError,
     ProtocolError,
     RetryPolicy,
     StatusName,
     TransportError,
+    ValidationError,
 )
 from epay_async._http.aiohttp_backend import classify
 from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
@@ -547,3 +553,169 @@ async def test_a_payment_cancelled_after_the_write_is_recorded_once(
             await epay.pay_with_saved_card(order("600000011"), card_id)
         assert len(sandbox.requests_to("/payments/cards/auth")) == 1
         assert len(records) == 1
+
+
+# -- a lent session never resends, rewrites or hides an answer -----------------------------------
+
+
+def session(**options: Any) -> aiohttp.ClientSession:
+    """A session as a merchant makes it; ``auth="basic"``: a BasicAuth (deprecated in aiohttp
+    3.14, still taken)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if options.get("auth") == "basic":
+            options["auth"] = aiohttp.BasicAuth("merchant", "pw")
+        return aiohttp.ClientSession(**options)
+
+
+async def resend_on_5xx(
+    request: aiohttp.ClientRequest,
+    handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
+) -> aiohttp.ClientResponse:
+    """A session middleware a merchant might have: call the handler again on a 5xx."""
+    response = await handler(request)
+    if response.status >= 500:
+        response = await handler(request)
+    return response
+
+
+async def test_a_lent_sessions_middleware_never_sends_a_payment_twice(
+    serve: Callable[[Script], Awaitable[Server]],
+) -> None:
+    async def script(r: asyncio.StreamReader, w: asyncio.StreamWriter, s: Server) -> None:
+        while True:  # every payment is answered 502: a resend would reach the server
+            request = await s.read_request(r)
+            if b"/oauth2/token" in request:
+                w.write(answer(200, TOKEN, "Content-Type: application/json"))
+            else:
+                w.write(answer(502, b"bad gateway"))
+            await w.drain()
+
+    server = await serve(script)
+    async with (
+        aiohttp.ClientSession(middlewares=(resend_on_5xx,)) as session,
+        client(server.port, transport=session) as epay,
+    ):
+        with pytest.raises(OutcomeUnknownError, match="HTTP 502"):
+            await epay.pay_with_saved_card(order(), CARD_ID)
+    assert payments(server) == 1
+
+
+async def test_a_lent_sessions_raise_for_status_never_hides_a_decline_or_a_401(
+    served_sandbox: tuple[Sandbox, str],
+) -> None:
+    sandbox, url = served_sandbox
+    locked = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        sandbox.client(
+            transport=session, environment=Sandbox.environment(url), retry=FAST_RETRY
+        ) as epay,
+    ):
+        with pytest.raises(PaymentDeclinedError) as info:
+            await epay.pay_with_card(order("100000200"), locked)
+        assert info.value.http_status == 400
+        # a 401 on a read: the token is refreshed once, and the read answered
+        assert (await epay.get_status("100000007")).status_name is StatusName.AUTH
+        tokens = len(sandbox.requests_to("/oauth2/token"))
+        sandbox.fail("/check-status/", Fault.status(401))
+        assert (await epay.get_status("100000007")).status_name is StatusName.AUTH
+        assert len(sandbox.requests_to("/oauth2/token")) == tokens + 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "options"),
+    [
+        ("auth", {"auth": "basic"}),
+        ("trust_env", {"trust_env": True}),
+        ("Authorization", {"headers": {"Authorization": "Basic bWU6cHc="}}),
+        ("Content-Encoding", {"headers": {"Content-Encoding": "gzip"}}),
+        ("response_class", {"response_class": type("Mine", (aiohttp.ClientResponse,), {})}),
+        ("request_class", {"request_class": type("Mine", (aiohttp.ClientRequest,), {})}),
+    ],
+)
+async def test_a_lent_session_that_would_send_credentials_or_rewrite_is_refused(
+    setting: str, options: dict[str, Any]
+) -> None:
+    async with session(**options) as lent:
+        with pytest.raises(ValidationError, match=setting) as info:
+            client(1, transport=lent)
+    assert info.value.field == "transport"
+
+
+async def test_a_lent_session_with_auth_never_puts_its_credentials_on_the_wire(
+    serve: Callable[[Script], Awaitable[Server]],
+) -> None:
+    # Refused before any I/O: no bare ValueError, and nothing reached the server.
+    server = await serve(lambda r, w, s: answering(r, w, s, answer(200, STATUS)))
+    async with session(auth="basic") as lent:
+        with pytest.raises(ValidationError, match="auth"):
+            client(server.port, transport=lent)
+    assert server.requests == []
+    # the settings that stay: default headers, cookies; only the bearer token is sent
+    async with (
+        aiohttp.ClientSession(headers={"X-Shop": "1"}) as shops,
+        client(server.port, transport=shops) as epay,
+    ):
+        shops.cookie_jar.update_cookies({"shop": "c"})
+        assert (await epay.get_status("100000001")).status_name is StatusName.CHARGE
+    status = next(r for r in server.requests if b"/check-status/" in r)
+    authorization = [
+        line for line in status.split(b"\r\n") if line.lower().startswith(b"authorization:")
+    ]
+    assert authorization == [b"Authorization: Bearer tok-aiohttp-secret-1"]
+    assert b"X-Shop: 1" in status
+    token = next(r for r in server.requests if b"/oauth2/token" in r)
+    assert b"authorization:" not in token.lower()
+
+
+# -- gzip and deflate framing, on both transports ------------------------------------------------
+
+
+def _deflate_raw(body: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-15)
+    return packer.compress(body) + packer.flush()
+
+
+FRAMING = {
+    "gzip without its trailer": ("gzip", gzip.compress(b"[]")[:-8]),
+    "gzip with bytes after it": ("gzip", gzip.compress(b"[]") + b"[1]"),
+    "gzip with a cut second member": ("gzip", gzip.compress(b"[]") + gzip.compress(b"")[:-3]),
+    "zlib without its checksum": ("deflate", zlib.compress(b"[]")[:-4]),
+    "zlib with bytes after it": ("deflate", zlib.compress(b"[]") + b"[1]"),
+    "raw deflate cut short": ("deflate", _deflate_raw(b"[]" * 50)[:-1]),
+    "raw deflate with bytes after it": ("deflate", _deflate_raw(b"[]") + b"[1]"),
+}
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+@pytest.mark.parametrize("case", list(FRAMING))
+async def test_a_compressed_answer_cut_short_or_with_bytes_after_it_is_refused(
+    serve: Callable[[Script], Awaitable[Server]], transport: str, case: str
+) -> None:
+    encoding, body = FRAMING[case]
+    last = answer(200, body, f"Content-Encoding: {encoding}", "Content-Type: application/json")
+    server = await serve(lambda r, w, s: answering(r, w, s, last))
+    async with client(server.port, transport=transport) as epay:
+        with pytest.raises(ProtocolError, match=encoding):
+            await epay.list_cards("acct")
+    server = await serve(lambda r, w, s: answering(r, w, s, last))
+    async with client(server.port, transport=transport) as epay:
+        with pytest.raises(OutcomeUnknownError, match=encoding):
+            await epay.pay_with_saved_card(order(), CARD_ID)
+    assert payments(server) == 1
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_whole_compressed_answers_are_still_read(
+    serve: Callable[[Script], Awaitable[Server]], transport: str
+) -> None:
+    for encoding, body in (
+        ("gzip", gzip.compress(b"[") + gzip.compress(b"]")),  # two members: RFC 1952
+        ("deflate", zlib.compress(b"[]")),
+        ("deflate", _deflate_raw(b"[]")),
+    ):
+        last = answer(200, body, f"Content-Encoding: {encoding}", "Content-Type: application/json")
+        server = await serve(lambda r, w, s, last=last: answering(r, w, s, last))  # type: ignore[misc]
+        async with client(server.port, transport=transport) as epay:
+            assert await epay.list_cards("acct") == []

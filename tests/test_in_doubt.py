@@ -378,3 +378,89 @@ async def test_cancelled_while_the_answer_is_being_read_is_recorded() -> None:
     assert scope.cancelled_caught
     assert gateway.payments == 1
     assert [r.invoice_id for r in records] == ["600000012"]
+
+
+# -- a cancelled call ends cancelled, whatever else comes with the cancellation ------------------
+
+
+async def test_the_call_deadline_never_fires_through_the_callback(sandbox: Sandbox) -> None:
+    # The caller's scope ends the held payment before the call's deadline; the callback, still
+    # running when that deadline comes, finishes, and the code after the caller's scope runs.
+    stored: list[str] = []
+    after: list[str] = []
+
+    async def store(error: OutcomeUnknownError) -> None:
+        await anyio.sleep(0.15)  # a database write that outlives the call's deadline
+        stored.append(str(error.invoice_id))
+
+    card_id = sandbox.save_card(VISA.pan, account_id="a")
+    sandbox.fail("/payments/cards/auth", Fault.slow(30))
+    async with sandbox.client(retry=RetryPolicy(deadline=0.3), on_outcome_unknown=store) as epay:
+        with anyio.move_on_after(0.2) as scope:
+            await epay.pay_with_saved_card(order("600000020"), card_id)
+        after.append("ran")
+    assert scope.cancelled_caught
+    assert stored == ["600000020"]
+    assert after == ["ran"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_cancel_arriving_with_the_deadline_ends_cancelled_and_is_recorded(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # task.cancel() scheduled for the very loop instant the call's deadline fires: both land
+    # before the task runs again, every time. The task must end cancelled, with its record.
+    import asyncio  # noqa: PLC0415 - asyncio only
+
+    import epay_async._transport as transport  # noqa: PLC0415
+
+    records: list[OutcomeUnknownError] = []
+    scope_of = transport._deadline_scope
+
+    def cancelled_at_the_deadline(deadline: float) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().call_at(deadline, task.cancel)
+        return scope_of(deadline)
+
+    monkeypatch.setattr(transport, "_deadline_scope", cancelled_at_the_deadline)
+    card_id = sandbox.save_card(VISA.pan, account_id="a")
+    sandbox.fail("/payments/cards/auth", Fault.slow(30))
+    async with sandbox.client(
+        retry=RetryPolicy(deadline=0.2), on_outcome_unknown=records.append
+    ) as epay:
+        for n in range(3):
+            task = asyncio.ensure_future(epay.pay_with_saved_card(order(f"60000003{n}"), card_id))
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert task.cancelled()
+            sandbox.fail("/payments/cards/auth", Fault.slow(30))
+    assert [r.invoice_id for r in records] == ["600000030", "600000031", "600000032"]
+
+
+@pytest.mark.parametrize("point", ["token", "callback"])
+async def test_a_cancel_during_the_token_or_the_callback_ends_cancelled(
+    sandbox: Sandbox, point: str
+) -> None:
+    # (a cancel while the answer is read: test_cancelled_while_the_answer_is_being_read_...)
+    stored: list[str] = []
+    after: list[str] = []
+
+    async def store(error: OutcomeUnknownError) -> None:
+        await anyio.sleep(0.2)  # the caller's scope ends while this runs
+        stored.append(str(error.invoice_id))
+
+    card_id = sandbox.save_card(VISA.pan, account_id="a")
+    if point == "token":
+        sandbox.fail("/oauth2/token", Fault.slow(30))
+    else:
+        sandbox.fail("/payments/cards/auth", Fault.read_timeout())
+    async with sandbox.client(retry=FAST_RETRY, on_outcome_unknown=store) as epay:
+        with anyio.move_on_after(0.1) as scope:
+            # callback: the read timeout's OutcomeUnknownError is being recorded when the
+            # caller's scope ends; the call ends cancelled once the record is written
+            await epay.pay_with_saved_card(order("600000040"), card_id)
+        after.append("ran")
+    assert scope.cancelled_caught
+    assert stored == ([] if point == "token" else ["600000040"])
+    assert after == ["ran"]

@@ -15,6 +15,35 @@ What proves that a request never left, in aiohttp's terms:
 Everything else once a connection was had — ``ServerDisconnectedError``, ``ClientOSError``, a
 read timeout, a ``ClientPayloadError`` in the answer — may follow a request the gateway
 received, and is reported so.
+
+A lent session (``EpayClient(transport=session)``) is the caller's, but no setting of it may
+resend a request, rewrite one, or hide or rewrite an answer. Each setting aiohttp offers:
+
+- turned off per request (the session stays as it is for the caller's other requests):
+  ``middlewares`` (``middlewares=()``: a middleware may call the handler again, a second
+  payment), ``raise_for_status`` (``False``: it would hide a 400 decline or a 401 behind an
+  exception), redirects (``allow_redirects=False``; so ``requote_redirect_url`` and
+  ``max_redirects`` never apply), ``auto_decompress`` (``False``: the library undoes the
+  encoding itself under the size cap), ``timeout`` (the library's);
+- refused at construction with a :class:`~epay_async.ValidationError` naming the setting,
+  because no per-request keyword turns it off: ``auth`` (a ``BasicAuth`` of the session's
+  own would ride on the token request, and aiohttp raises a bare ``ValueError`` next to the
+  library's bearer token), ``trust_env`` (it reads ``~/.netrc`` credentials for the gateway's
+  host, the same two faults; pass ``proxy=`` to the session instead), ``request_class`` and
+  ``response_class`` other than aiohttp's own (they can send or read anything), default
+  ``headers`` that carry a credential or frame the body (``Authorization``, ``Cookie``,
+  ``Content-Encoding``, ``Content-Length``, ``Transfer-Encoding``, ``Expect``, ``Host``);
+- left as the caller set them, because they neither resend nor change what is read: other
+  default ``headers`` (the library's own headers win on a clash), ``skip_auto_headers`` (the
+  library names every header it needs), ``cookie_jar`` (cookies it holds for the gateway's
+  host are sent; the gateway uses none), ``proxy``/``proxy_auth``, ``connector`` (its TLS,
+  limits; aiohttp's own resend of a ``GET`` on a kept-alive connection found closed only
+  ever applies to reads), ``version``, ``read_bufsize`` and the header size limits,
+  ``base_url`` (the library's URLs are absolute), ``json_serialize`` and the charset
+  resolver (unused);
+- ``trace_configs``: left, and they see every request, bodies included (the client secret
+  on a token request, card data on a payment): lend a session with trace configs only if
+  they keep what they see as a secret.
 """
 
 from __future__ import annotations
@@ -26,6 +55,7 @@ import aiohttp
 import httpx
 
 from .. import _constants as C
+from ..errors import ValidationError
 from . import Answer, ClientClosed, SendError
 from .body import check_declared_length, decode, read_capped
 from .httpx_backend import shared_ssl_context
@@ -33,6 +63,45 @@ from .httpx_backend import shared_ssl_context
 __all__ = ["AiohttpBackend", "classify"]
 
 _NOTHING_WRITTEN = "Cannot write to closing transport"
+
+#: Default headers a lent session may not add: a credential, or the framing of the body.
+_REFUSED_HEADERS = (
+    "Authorization",
+    "Cookie",
+    "Content-Encoding",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Expect",
+    "Host",
+)
+
+
+def check_lent_session(session: aiohttp.ClientSession) -> None:
+    """Refuse a lent session with a setting no per-request keyword can turn off."""
+    if session.auth is not None:
+        raise ValidationError(
+            "transport", "the session's auth would send credentials of its own; lend one without"
+        )
+    if session.trust_env:
+        raise ValidationError(
+            "transport",
+            "the session's trust_env reads .netrc credentials for the gateway; lend one without"
+            " (give it proxy= instead)",
+        )
+    for name, base in (
+        ("request_class", aiohttp.ClientRequest),
+        ("response_class", aiohttp.ClientResponse),
+    ):
+        if getattr(session, f"_{name}", base) is not base:
+            raise ValidationError(
+                "transport", f"the session's {name} is not aiohttp's own; lend one without"
+            )
+    for header in _REFUSED_HEADERS:
+        if header in session.headers:
+            raise ValidationError(
+                "transport",
+                f"the session's default headers set {header}; lend one without",
+            )
 
 
 def client_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
@@ -74,9 +143,12 @@ def classify(exc: BaseException) -> SendError | None:
 
 class AiohttpBackend:
     """An ``aiohttp.ClientSession`` behind the seam: the library's own, or a lent one (never
-    closed by the library; its redirects and decompression are turned off per request)."""
+    closed by the library; see the module's account of what is turned off per request and what
+    is refused)."""
 
     def __init__(self, session: aiohttp.ClientSession | None, timeout: httpx.Timeout) -> None:
+        if session is not None:
+            check_lent_session(session)
         #: None until the first exchange: aiohttp builds a session only in a running loop.
         self._session = session
         self.owned = session is None
@@ -141,6 +213,8 @@ class AiohttpBackend:
                 data=content,
                 allow_redirects=False,
                 auto_decompress=False,
+                raise_for_status=False,
+                middlewares=(),
                 timeout=self._timeout if timeout is None else client_timeout(timeout),
             )
         except RuntimeError as exc:

@@ -43,7 +43,7 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int = C.MAX_RESPONSE_
 def decode(content: bytes, headers: Mapping[str, str], limit: int = C.MAX_RESPONSE_BYTES) -> bytes:
     """Undo the answer's ``Content-Encoding`` (gzip, deflate, layered), at most ``limit``."""
     header = headers.get("content-encoding")
-    if not header:
+    if not header or not content:  # nothing to undo (a 204, an empty error answer)
         return content
     encodings = [
         part.strip().lower()
@@ -60,20 +60,36 @@ _WBITS = {"gzip": 16 + 15, "x-gzip": 16 + 15, "deflate": 15}
 
 
 def _decompress(content: bytes, encoding: str, limit: int) -> bytes:
+    """One layer, whole and framed: a stream cut before its end (a gzip member without its
+    CRC and length trailer, a deflate stream without its final block or checksum) or followed
+    by bytes that are not another gzip member is refused, never read in part."""
     if encoding not in _WBITS:
         raise BodyTooLarge(f"response body has an unsupported Content-Encoding {encoding[:20]!r}")
     wbits = _WBITS[encoding]
     try:
-        inflater = zlib.decompressobj(wbits)
         try:
-            out = inflater.decompress(content, limit + 1)
+            out, rest = _inflate(content, wbits, limit)
         except zlib.error:
             if encoding != "deflate":
                 raise
-            inflater = zlib.decompressobj(-15)  # raw deflate, as some servers send it
-            out = inflater.decompress(content, limit + 1)
+            out, rest = _inflate(content, -15, limit)  # raw deflate, as some servers send it
+        # RFC 1952: a gzip body may be several members, one after another.
+        while rest and wbits != 15:
+            more, rest = _inflate(rest, wbits, limit - len(out))
+            out += more
     except zlib.error:
         raise BodyTooLarge(f"response body is not valid {encoding}") from None
+    if rest:
+        raise BodyTooLarge(f"response body has bytes after its {encoding} stream")
+    return out
+
+
+def _inflate(content: bytes, wbits: int, limit: int) -> tuple[bytes, bytes]:
+    """One whole stream (at most ``limit`` bytes out) and the bytes that follow it."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(content, limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
         raise BodyTooLarge(f"response body exceeds {limit} bytes once decompressed")
-    return out
+    if not inflater.eof:
+        raise zlib.error("truncated")  # no trailer: the stream was cut short
+    return out, inflater.unused_data
