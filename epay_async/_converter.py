@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import math
 import re
 import typing
 from collections.abc import Callable, Mapping
@@ -135,9 +136,22 @@ def to_str(value: Any, _: Any = None) -> str:
 
 
 def to_decimal(value: Any, _: Any = None) -> Decimal:
+    """A number as ``Decimal``. A ``float`` (what ``json.loads`` without ``parse_float`` gives)
+    becomes the exact decimal of its shortest repr (``12.22`` -> ``Decimal("12.22")``, not the
+    binary value ``12.2199999...``); NaN, infinities and floats of more than 15 significant
+    digits (which a double does not keep) are refused. Answers parsed by
+    :func:`loads` never hold a float; only a caller's already decoded mapping can."""
     if isinstance(value, bool):
         raise _fail("a number", value)
-    if isinstance(value, Decimal | int):
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProtocolError("expected a finite number in range")
+        result = Decimal(repr(value))
+        if len(result.as_tuple().digits) > 15:
+            # A double keeps 15 significant digits exactly; past that the value the sender
+            # wrote may already be lost (99999999999999.99 decodes as ...98).
+            raise ProtocolError("a float with more than 15 significant digits is not exact")
+    elif isinstance(value, Decimal | int):
         result = Decimal(value)
     elif isinstance(value, str):
         try:
