@@ -56,10 +56,10 @@ def parse_notification(body: bytes | str | Mapping[str, Any]) -> PaymentNotifica
     except ProtocolError as exc:
         field = (exc.field or "$").removeprefix("$.").removeprefix("$") or "body"
         raise ValidationError(field, str(exc).split(" (at ")[0]) from None
-    for field in attrs.fields(PaymentNotification):
-        value = getattr(notification, field.name)
+    for attribute in attrs.fields(PaymentNotification):
+        value = getattr(notification, attribute.name)
         if isinstance(value, str):
-            _validation.text(value, field.name)
+            _validation.text(value, attribute.name)
     if not notification.invoice_id.strip():
         raise ValidationError("invoice_id", "is empty")
     amount = notification.amount

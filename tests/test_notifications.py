@@ -18,8 +18,10 @@ from epay_async import (
     StatusName,
     ValidationError,
 )
+from epay_async._converter import structure
 from epay_async.notifications import parse_notification
 from epay_async.testing import Sandbox
+from epay_async.types.status import PaymentState, TransactionStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -300,9 +302,9 @@ def test_amount_parses_from_bytes_and_from_a_decoded_mapping(
 
 def test_a_float_amount_is_its_shortest_repr_not_its_binary_value() -> None:
     note = parse_notification({"invoiceId": "000123", "code": "ok", "amount": 12.22})
-    assert note.amount is not None and str(note.amount) == "12.22"
+    assert str(note.amount) == "12.22"
     note = parse_notification({"invoiceId": "000123", "code": "ok", "amount": 1500.0})
-    assert note.amount is not None and str(note.amount) == "1500.0"
+    assert str(note.amount) == "1500.0"
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), True, False])
@@ -350,7 +352,9 @@ def test_a_captured_production_notification_parses(decode: bool) -> None:
     assert note.date_time.utcoffset() == timedelta(hours=5)
     assert (note.date_time.hour, note.date_time.microsecond) == (23, 123456)
     assert note.language == "RUS"
-    assert note.card_id is None and note.name is None and note.invoice_id_alt is None
+    assert note.card_id is None
+    assert note.name is None
+    assert note.invoice_id_alt is None
     assert note.extra["issuerBankCountry"] == "KZ"
     assert note.card_mask == "552204...6736"
     assert note.secure is False
@@ -359,9 +363,6 @@ def test_a_captured_production_notification_parses(decode: bool) -> None:
 
 
 def test_an_unknown_status_name_is_kept_and_never_paid() -> None:
-    from epay_async._converter import structure
-    from epay_async.types.status import PaymentState, TransactionStatus
-
     body = {
         "resultCode": "100",
         "resultMessage": "",
