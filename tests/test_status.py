@@ -6,7 +6,11 @@ import attrs
 import pytest
 
 from epay_async import (
+    ApiError,
+    Card,
     EpayClient,
+    Order,
+    PaymentDeclinedError,
     PaymentState,
     ResultCode,
     StatusError,
@@ -208,3 +212,21 @@ def test_lookup_id_names_the_callers_field() -> None:
     with pytest.raises(ValidationError) as info:
         lookup_id("../x", "invoice")
     assert info.value.field == "invoice"
+
+
+async def test_paying_a_paid_invoice_is_a_469_whose_message_and_advice_reach_the_merchant(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    order = Order(invoice_id="469000001", amount=Decimal("100"), description="test")
+    card = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+    await epay.pay_with_card(order, card)
+    with pytest.raises(PaymentDeclinedError) as info:
+        await epay.pay_with_card(order, card)
+    declined = info.value
+    assert isinstance(declined, ApiError)  # why the README says to catch it first
+    assert declined.code == 469
+    gateway_says = "Invalid transaction: the invoice has already been paid"
+    assert declined.message == gateway_says
+    assert gateway_says in str(declined)
+    assert "get_status" in declined.reason
+    assert (await epay.get_status("469000001")).state is PaymentState.PAID
