@@ -19,6 +19,7 @@ from epay_async import (
     ValidationError,
 )
 from epay_async._converter import structure
+from epay_async._ops.notifications import mismatches
 from epay_async.notifications import parse_notification
 from epay_async.testing import Sandbox
 from epay_async.types.status import PaymentState, TransactionStatus
@@ -387,3 +388,91 @@ def test_a_lone_surrogate_in_a_notification_is_a_validation_error(field: str) ->
     payload[field] = "12\ud800"
     with pytest.raises(ValidationError):
         parse_notification(payload)
+
+
+# -- bonus-assisted payments and card verification, against literal check-status answers ------
+
+TERMINAL = "67e34d63-102f-4bd1-898e-370781d0074d"
+
+
+def check_status(**transaction: Any) -> TransactionStatus:
+    body = {
+        "resultCode": "100",
+        "resultMessage": "",
+        "transaction": {
+            "id": "b2ee1b33-dbd2-4c9d-a9a7-0a4d1a6c12f1",
+            "invoiceID": "000000001350768",
+            "amount": 15,
+            "currency": "KZT",
+            "statusName": "CHARGE",
+            "terminal": TERMINAL,
+            **transaction,
+        },
+    }
+    return structure(body, TransactionStatus, what="status")
+
+
+def bonus_note(amount: object) -> Any:
+    return parse_notification(
+        {
+            "id": "b2ee1b33-dbd2-4c9d-a9a7-0a4d1a6c12f1",
+            "invoiceId": "000000001350768",
+            "code": "ok",
+            "amount": amount,
+            "currency": "KZT",
+        }
+    )
+
+
+def test_a_bonus_assisted_payment_is_refused_by_default_and_says_why() -> None:
+    status = check_status(amountBonus=35)
+    found = mismatches(bonus_note(15), status, terminal_id=TERMINAL, expected_amount=Decimal(50))
+    assert len(found) == 1
+    assert "bonuses" in found[0]
+    assert "accept_bonus=True" in found[0]
+
+
+def test_a_bonus_assisted_payment_is_accepted_when_asked_and_card_plus_bonus_is_the_order() -> None:
+    status = check_status(amountBonus=35)
+    assert status.transaction is not None
+    assert (status.transaction.amount, status.transaction.amount_bonus) == (15, 35)
+    assert status.transaction.total_amount == Decimal(50)
+    for noted in (15, 50):
+        assert (
+            mismatches(
+                bonus_note(noted),
+                status,
+                terminal_id=TERMINAL,
+                expected_amount=Decimal(50),
+                accept_bonus=True,
+            )
+            == []
+        )
+    # Never less money than the order: card plus bonus must make the whole amount.
+    assert mismatches(
+        bonus_note(15), status, terminal_id=TERMINAL, expected_amount=Decimal(60), accept_bonus=True
+    ) == ["the gateway's amount is not the order's"]
+
+
+def test_a_float_amount_verifies_by_value() -> None:
+    status = check_status(amount="1500.00")
+    assert mismatches(bonus_note(1500.0), status, terminal_id=TERMINAL) == []
+
+
+async def test_accept_bonus_must_be_a_bool(sandbox: Sandbox, epay: EpayClient) -> None:
+    with pytest.raises(ValidationError) as info:
+        await epay.verify_notification(bonus_note(15), accept_bonus="yes")  # type: ignore[arg-type]
+    assert info.value.field == "accept_bonus"
+    assert sandbox.requests == []
+
+
+def test_a_card_verification_notification_without_card_id_reads_it_from_check_status() -> None:
+    note = parse_notification(
+        b'{"invoiceId":"000000001350768","code":"ok","amount":0,"currency":"USD",'
+        b'"cardId":null,"cardMask":"552204...6736","paymentType":"cardVerification"}'
+    )
+    assert note.card_id is None
+    status = check_status(amount=0, currency="USD", cardId="e8a09f98-04b4-71a6-e053-1d1a000aa0d2")
+    assert mismatches(note, status, terminal_id=TERMINAL) == []
+    assert status.transaction is not None
+    assert status.transaction.card_id == "e8a09f98-04b4-71a6-e053-1d1a000aa0d2"
