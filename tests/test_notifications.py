@@ -435,7 +435,10 @@ def test_a_bonus_assisted_payment_is_refused_by_default_and_says_why() -> None:
 def test_a_bonus_assisted_payment_is_accepted_when_asked_and_card_plus_bonus_is_the_order() -> None:
     status = check_status(amountBonus=35)
     assert status.transaction is not None
-    assert (status.transaction.amount, status.transaction.amount_bonus) == (15, 35)
+    assert (status.transaction.amount, status.transaction.amount_bonus) == (
+        Decimal(15),
+        Decimal(35),
+    )
     assert status.transaction.total_amount == Decimal(50)
     for noted in (15, 50):
         assert (
