@@ -403,12 +403,20 @@ class EpayClient:
         expected_currency: str | None = None,
         secret_hash: str | None = None,
         kind: _status.StatusKind = "payment",
+        accept_bonus: bool = False,
     ) -> TransactionStatus:
         """Confirm a postLink notification with check-status, or raise
         :class:`NotificationMismatchError` naming what the gateway does not back: invoice,
         amount (and ``expected_amount``), currency (and ``expected_currency``), terminal, a
         status agreeing with ``code``, and the echoed ``secret_hash`` when you set one.
-        Returns the gateway's status."""
+        Returns the gateway's status.
+
+        A payment made partly with bonuses (check-status ``amount`` is the card part,
+        ``amountBonus`` the rest) is a mismatch against ``expected_amount`` saying so, unless
+        ``accept_bonus=True``: then card part plus bonus must equal ``expected_amount``
+        (``status.transaction.amount``, ``.amount_bonus`` and ``.total_amount`` show both).
+        A card-verification notification may carry ``cardId: null``: the saved card's id is
+        ``status.transaction.card_id``, read from check-status."""
         if isinstance(secret_hash, str):
             secret_hash = Secret(secret_hash)  # '***' in tracebacks
         async with self._ctx.transport.call("verify_notification"):
@@ -419,6 +427,7 @@ class EpayClient:
                 expected_currency=expected_currency,
                 secret_hash=secret_hash,
                 kind=kind,
+                accept_bonus=accept_bonus,
             )
 
     # -- payments -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import math
 import re
 import typing
 from collections.abc import Callable, Mapping
@@ -135,9 +136,22 @@ def to_str(value: Any, _: Any = None) -> str:
 
 
 def to_decimal(value: Any, _: Any = None) -> Decimal:
+    """A number as ``Decimal``. A ``float`` (what ``json.loads`` without ``parse_float`` gives)
+    becomes the exact decimal of its shortest repr (``12.22`` -> ``Decimal("12.22")``, not the
+    binary value ``12.2199999...``); NaN, infinities and floats of more than 15 significant
+    digits (which a double does not keep) are refused. Answers parsed by
+    :func:`loads` never hold a float; only a caller's already decoded mapping can."""
     if isinstance(value, bool):
         raise _fail("a number", value)
-    if isinstance(value, Decimal | int):
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ProtocolError("expected a finite number in range")
+        result = Decimal(repr(value))
+        if len(result.as_tuple().digits) > 15:
+            # A double keeps 15 significant digits exactly; past that the value the sender
+            # wrote may already be lost (99999999999999.99 decodes as ...98).
+            raise ProtocolError("a float with more than 15 significant digits is not exact")
+    elif isinstance(value, Decimal | int):
         result = Decimal(value)
     elif isinstance(value, str):
         try:
@@ -185,25 +199,41 @@ def to_bool(value: Any, _: Any = None) -> bool:
 
 
 _ISO = re.compile(
-    r"(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<frac>\d+))?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?",
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?"
+    r"(?:\.(?P<frac>\d+))?(?P<tz>Z|(?P<sign>[+-])(?P<th>\d{2}):?(?P<tm>\d{2}))?",
     re.ASCII,
 )
 
 
 def to_datetime(value: Any, _: Any = None) -> datetime:
-    """ISO 8601 timestamp -> aware ``datetime`` (naive ones are read as gateway time)."""
+    """ISO 8601 timestamp -> aware ``datetime`` (naive ones are read as gateway time).
+
+    Built from the parts, not with ``datetime.fromisoformat`` (Python 3.10's refuses many of the
+    forms the gateway sends): fractions of any length are cut to microseconds
+    (``.123456789`` -> ``.123456``), the offset is kept (``+05:00``, ``+0500``, ``Z``), and
+    seconds may be absent."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and (match := _ISO.fullmatch(value.strip())):
-        frac = (match["frac"] or "")[:6].ljust(6, "0")
-        tz = match["tz"] or ""
-        if tz == "Z":
-            tz = "+00:00"
-        elif tz and ":" not in tz:
-            tz = f"{tz[:3]}:{tz[3:]}"
+        tz: timezone | None = None
+        if match["tz"] == "Z":
+            tz = timezone.utc
+        elif match["tz"]:
+            offset = timedelta(hours=int(match["th"]), minutes=int(match["tm"]))
+            if offset >= timedelta(hours=24) or int(match["tm"]) >= 60:
+                raise ProtocolError(f"not a valid timestamp: {value[:40]!r}")
+            tz = timezone(-offset if match["sign"] == "-" else offset)
         try:
-            parsed = datetime.fromisoformat(f"{match['base'].replace(' ', 'T')}.{frac}{tz}")
+            parsed = datetime(
+                int(match["y"]),
+                int(match["mo"]),
+                int(match["d"]),
+                int(match["h"]),
+                int(match["mi"]),
+                int(match["s"] or 0),
+                int((match["frac"] or "")[:6].ljust(6, "0")),
+                tzinfo=tz,
+            )
         except ValueError:
             raise ProtocolError(f"not a valid timestamp: {value[:40]!r}") from None
     else:

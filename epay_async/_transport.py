@@ -28,7 +28,7 @@ from ._http.httpx_backend import HttpxBackend
 from ._in_doubt import OutcomeCallback, report
 from ._logs import logger
 from ._retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
-from ._secret import Secret, SecretBytes
+from ._secret import Secret, SecretBytes, reveal
 from .errors import (
     ApiError,
     AuthenticationError,
@@ -225,7 +225,7 @@ class Transport:
         headers = {"Accept": request.accept, "Accept-Encoding": "identity"}
         token = token or request.token
         if token is not None:
-            headers["Authorization"] = Secret(f"Bearer {token}")
+            headers["Authorization"] = Secret("Bearer " + reveal(token))
         # The body as bytes that show as b'***' in any recorded frame (it may hold the client
         # secret, card data or a cabinet password).
         content: SecretBytes | None = None
@@ -233,7 +233,14 @@ class Transport:
             content = SecretBytes(request.content)
             headers["Content-Type"] = "application/json"
         elif request.form is not None:
-            content = SecretBytes(urlencode(request.form).encode())
+            content = SecretBytes(
+                urlencode(
+                    {
+                        key: reveal(value) if isinstance(value, str) else value
+                        for key, value in request.form.items()
+                    }
+                ).encode()
+            )
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         url = request.url
         if request.params:

@@ -24,6 +24,28 @@ def invoice_id(value: object, field: str = "invoice_id") -> str:
     return value
 
 
+#: An id this library only reads (an invoice made elsewhere: ``12-1738952601``): letters,
+#: digits, ``_`` and ``-``, nothing that could change a URL path or need quoting.
+_LOOKUP = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+MAX_LOOKUP_LENGTH = 64
+
+
+def lookup_id(value: object, field: str = "invoice_id") -> str:
+    """An invoice id to look up (check-status, polling, verifying a notification, reconcile,
+    the CLI), which may not have been made by this library: 1 to 64 ASCII letters, digits,
+    ``_`` or ``-`` (``12-1738952601``, ``000000001350768``). ``/``, ``..``, ``%``, ``?``,
+    ``#``, whitespace, non-ASCII text and lone surrogates are refused, so an id can never
+    change the request path. Orders this library creates keep the documented rule
+    (:func:`invoice_id`, 6 to 15 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _LOOKUP.fullmatch(value):
+        raise ValidationError(
+            field, f"must be 1 to {MAX_LOOKUP_LENGTH} ASCII letters, digits, '_' or '-'"
+        )
+    return value
+
+
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _PATH_TEXT = re.compile(r"[A-Za-z0-9@._+-]{1,64}")
 
@@ -186,8 +208,23 @@ def optional_phone(value: object, field: str = "phone") -> str | None:
     return cleaned
 
 
+#: The two-letter forms production integrations send, to the documented code.
+_LANGUAGE_ALIASES = {"ru": "rus", "kz": "kaz", "kk": "kaz", "en": "eng"}
+
+
 def optional_language(value: object, field: str = "language") -> str | None:
-    return None if value is None else choice(value, _LANGUAGES, field)
+    """``rus``, ``kaz`` or ``eng`` in any casing, or ``RU``, ``KZ``/``KK``, ``EN``: always
+    returned as the documented lower-case three-letter code."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        lowered = _LANGUAGE_ALIASES.get(lowered, lowered)
+        if lowered in _LANGUAGES:
+            return lowered
+    raise ValidationError(
+        field, "must be one of 'rus', 'kaz', 'eng' (any casing) or 'RU', 'KZ'/'KK', 'EN'"
+    )
 
 
 def optional_invoice_id(value: object, field: str) -> str | None:

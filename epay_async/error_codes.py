@@ -36,7 +36,11 @@ _TABLE: tuple[tuple[int, str, bool], ...] = (
     (466, "Declined, call your bank", True),
     (467, "Card disabled", True),
     (468, "Additional identification required", True),
-    (469, "Invalid transaction", True),
+    (
+        469,
+        "Invalid transaction (also the answer for an invoice already paid: check get_status)",
+        True,
+    ),
     (470, "Invalid amount", True),
     (471, "No such card", True),
     (472, "No such card", True),

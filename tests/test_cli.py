@@ -39,7 +39,7 @@ def test_status(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_status_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["status", "--sandbox", "100000001", "nope"]) == 1
+    assert main(["status", "--sandbox", "100000001", "no/pe"]) == 1
     assert "ValidationError" in capsys.readouterr().out
 
 

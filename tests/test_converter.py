@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from epay_async import ProtocolError, ResultCode, StatusName, TransactionStatus
-from epay_async._converter import dumps, loads, structure
+from epay_async._converter import dumps, loads, structure, to_datetime
 
 SEED_002 = b"""{
 "resultCode": "100",
@@ -193,3 +193,45 @@ def test_invalid_json_raises_protocol_error(raw: bytes) -> None:
 def test_dumps_is_compact_and_keeps_unicode() -> None:
     payload: dict[str, Any] = {"a": "Оплата", "b": [True, None, 3], "c": {"d": Decimal("1E+2")}}
     assert dumps(payload).decode() == '{"a":"Оплата","b":[true,null,3],"c":{"d":100}}'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "2025-02-07T23:30:19.123456789+05:00",
+            datetime(2025, 2, 7, 23, 30, 19, 123456, tzinfo=timezone(timedelta(hours=5))),
+        ),
+        (
+            "2025-02-07T23:30.5+05:00",  # no seconds: Python 3.10's fromisoformat refuses it
+            datetime(2025, 2, 7, 23, 30, 0, 500000, tzinfo=timezone(timedelta(hours=5))),
+        ),
+        (
+            "2025-02-07T23:30:19+0500",
+            datetime(2025, 2, 7, 23, 30, 19, tzinfo=timezone(timedelta(hours=5))),
+        ),
+        (
+            "2025-02-07T23:30:19.1-03:30",
+            datetime(2025, 2, 7, 23, 30, 19, 100000, tzinfo=timezone(-timedelta(hours=3.5))),
+        ),
+        ("2025-02-07T23:30:19Z", datetime(2025, 2, 7, 23, 30, 19, tzinfo=timezone.utc)),
+        (
+            "2025-02-07 23:30:19.123456789",  # naive: the gateway's own zone
+            datetime(2025, 2, 7, 23, 30, 19, 123456, tzinfo=timezone(timedelta(hours=5))),
+        ),
+    ],
+)
+def test_timestamps_keep_their_offset_and_cut_fractions_to_microseconds(
+    text: str, expected: datetime
+) -> None:
+    parsed = to_datetime(text)
+    assert parsed == expected
+    assert parsed.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-02-30T23:30:19", "2025-02-07T24:30:19", "2025-02-07T23:30:19+25:00", "x"]
+)
+def test_impossible_timestamps_are_protocol_errors(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        to_datetime(text)

@@ -18,8 +18,11 @@ from epay_async import (
     StatusName,
     ValidationError,
 )
+from epay_async._converter import structure
+from epay_async._ops.notifications import mismatches
 from epay_async.notifications import parse_notification
 from epay_async.testing import Sandbox
+from epay_async.types.status import PaymentState, TransactionStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -269,3 +272,210 @@ async def test_delivery_through_callback_and_http_client(sandbox: Sandbox) -> No
     assert other.notifications[0].status == 500
     with pytest.raises(ValueError, match="exactly one"):
         other.send_notifications_to()
+
+
+# -- amounts from a decoded mapping (await request.json()) and from bytes ------------------
+
+AMOUNT_SHAPES = [
+    ("12.22", Decimal("12.22")),
+    ("1500.00", Decimal("1500.00")),
+    ("1", Decimal("1")),
+    ("0.1", Decimal("0.1")),
+    ("100.10", Decimal("100.10")),
+    ("999999999999.99", Decimal("999999999999.99")),
+    ("99999999999999", Decimal("99999999999999")),
+    ("1e2", Decimal("100")),
+    ("0", Decimal("0")),
+]
+
+
+@pytest.mark.parametrize(("literal", "expected"), AMOUNT_SHAPES)
+def test_amount_parses_from_bytes_and_from_a_decoded_mapping(
+    literal: str, expected: Decimal
+) -> None:
+    raw = b'{"invoiceId": "000000001350768", "code": "ok", "amount": ' + literal.encode() + b"}"
+    from_bytes = parse_notification(raw)
+    from_mapping = parse_notification(json.loads(raw))
+    assert from_bytes.amount == expected
+    assert from_mapping.amount == expected
+    assert isinstance(from_mapping.amount, Decimal)
+
+
+def test_a_float_amount_is_its_shortest_repr_not_its_binary_value() -> None:
+    note = parse_notification({"invoiceId": "000123", "code": "ok", "amount": 12.22})
+    assert str(note.amount) == "12.22"
+    note = parse_notification({"invoiceId": "000123", "code": "ok", "amount": 1500.0})
+    assert str(note.amount) == "1500.0"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), True, False])
+def test_nan_infinity_and_bool_amounts_are_refused(bad: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_notification({"invoiceId": "000123", "code": "ok", "amount": bad})
+    assert info.value.field == "amount"
+
+
+def test_a_huge_amount_is_exact_from_bytes_and_refused_as_an_inexact_float() -> None:
+    raw = b'{"invoiceId": "000123", "code": "ok", "amount": 99999999999999.99}'
+    assert parse_notification(raw).amount == Decimal("99999999999999.99")
+    # json.loads gives 99999999999999.98: the digits the sender wrote are already gone.
+    with pytest.raises(ValidationError) as info:
+        parse_notification(json.loads(raw))
+    assert info.value.field == "amount"
+
+
+def test_the_amount_digit_limit() -> None:
+    ok = parse_notification({"invoiceId": "000123", "code": "ok", "amount": 999999999999999})
+    assert ok.amount == Decimal(999999999999999)
+    for too_big in (10**15, 1e15, "1000000000000000"):
+        with pytest.raises(ValidationError) as info:
+            parse_notification({"invoiceId": "000123", "code": "ok", "amount": too_big})
+        assert info.value.field == "amount"
+
+
+# -- captured production shapes (epay-api.md §10b), literal payloads -------------------------
+
+CAPTURED = (
+    b'{"id":"b2ee1b33-dbd2-4c9d-a9a7-0a4d1a6c12f1","dateTime":"2025-02-07T23:30:19.123456789+05:00",'
+    b'"invoiceId":"000000001350768","invoiceIdAlt":null,"amount":12.22,"currency":"KZT",'
+    b'"terminal":"67e34d63-102f-4bd1-898e-370781d0074d","accountId":null,"description":"Order",'
+    b'"language":"RUS","cardMask":"552204...6736","cardType":"MC","issuer":"HALYK BANK",'
+    b'"reference":"503823441513","secure":"no","tokenRecipient":null,"code":"ok",'
+    b'"reason":"Success","reasonCode":0,"name":null,"email":null,"phone":null,'
+    b'"cardId":null,"issuerBankCountry":"KZ","secret_hash":null}'
+)
+
+
+@pytest.mark.parametrize("decode", [False, True])
+def test_a_captured_production_notification_parses(decode: bool) -> None:
+    note = parse_notification(json.loads(CAPTURED) if decode else CAPTURED)
+    assert note.date_time is not None
+    assert note.date_time.utcoffset() == timedelta(hours=5)
+    assert (note.date_time.hour, note.date_time.microsecond) == (23, 123456)
+    assert note.language == "RUS"
+    assert note.card_id is None
+    assert note.name is None
+    assert note.invoice_id_alt is None
+    assert note.extra["issuerBankCountry"] == "KZ"
+    assert note.card_mask == "552204...6736"
+    assert note.secure is False
+    assert note.reason_code == "0"
+    assert note.amount == Decimal("12.22")
+
+
+def test_an_unknown_status_name_is_kept_and_never_paid() -> None:
+    body = {
+        "resultCode": "100",
+        "resultMessage": "",
+        "transaction": {
+            "id": "b2ee1b33-dbd2-4c9d-a9a7-0a4d1a6c12f1",
+            "invoiceID": "000000001350768",
+            "amount": 50,
+            "currency": "KZT",
+            "statusName": "FINGERPRINT",
+        },
+    }
+    status = structure(body, TransactionStatus, what="status")
+    assert status.transaction is not None
+    assert "FINGERPRINT" in str(status.transaction.status_name)
+    assert not status.is_paid
+    assert status.state == PaymentState.UNKNOWN
+
+
+@pytest.mark.parametrize("field", ["invoiceId", "code", "reason", "cardMask"])
+def test_a_lone_surrogate_in_a_notification_is_a_validation_error(field: str) -> None:
+    payload: dict[str, Any] = {"invoiceId": "000123", "code": "ok", "amount": 1}
+    payload[field] = "12\ud800"
+    with pytest.raises(ValidationError):
+        parse_notification(payload)
+
+
+# -- bonus-assisted payments and card verification, against literal check-status answers ------
+
+TERMINAL = "67e34d63-102f-4bd1-898e-370781d0074d"
+
+
+def check_status(**transaction: Any) -> TransactionStatus:
+    body = {
+        "resultCode": "100",
+        "resultMessage": "",
+        "transaction": {
+            "id": "b2ee1b33-dbd2-4c9d-a9a7-0a4d1a6c12f1",
+            "invoiceID": "000000001350768",
+            "amount": 15,
+            "currency": "KZT",
+            "statusName": "CHARGE",
+            "terminal": TERMINAL,
+            **transaction,
+        },
+    }
+    return structure(body, TransactionStatus, what="status")
+
+
+def bonus_note(amount: object) -> Any:
+    return parse_notification(
+        {
+            "id": "b2ee1b33-dbd2-4c9d-a9a7-0a4d1a6c12f1",
+            "invoiceId": "000000001350768",
+            "code": "ok",
+            "amount": amount,
+            "currency": "KZT",
+        }
+    )
+
+
+def test_a_bonus_assisted_payment_is_refused_by_default_and_says_why() -> None:
+    status = check_status(amountBonus=35)
+    found = mismatches(bonus_note(15), status, terminal_id=TERMINAL, expected_amount=Decimal(50))
+    assert len(found) == 1
+    assert "bonuses" in found[0]
+    assert "accept_bonus=True" in found[0]
+
+
+def test_a_bonus_assisted_payment_is_accepted_when_asked_and_card_plus_bonus_is_the_order() -> None:
+    status = check_status(amountBonus=35)
+    assert status.transaction is not None
+    assert (status.transaction.amount, status.transaction.amount_bonus) == (
+        Decimal(15),
+        Decimal(35),
+    )
+    assert status.transaction.total_amount == Decimal(50)
+    for noted in (15, 50):
+        assert (
+            mismatches(
+                bonus_note(noted),
+                status,
+                terminal_id=TERMINAL,
+                expected_amount=Decimal(50),
+                accept_bonus=True,
+            )
+            == []
+        )
+    # Never less money than the order: card plus bonus must make the whole amount.
+    assert mismatches(
+        bonus_note(15), status, terminal_id=TERMINAL, expected_amount=Decimal(60), accept_bonus=True
+    ) == ["the gateway's amount is not the order's"]
+
+
+def test_a_float_amount_verifies_by_value() -> None:
+    status = check_status(amount="1500.00")
+    assert mismatches(bonus_note(1500.0), status, terminal_id=TERMINAL) == []
+
+
+async def test_accept_bonus_must_be_a_bool(sandbox: Sandbox, epay: EpayClient) -> None:
+    with pytest.raises(ValidationError) as info:
+        await epay.verify_notification(bonus_note(15), accept_bonus="yes")  # type: ignore[arg-type]
+    assert info.value.field == "accept_bonus"
+    assert sandbox.requests == []
+
+
+def test_a_card_verification_notification_without_card_id_reads_it_from_check_status() -> None:
+    note = parse_notification(
+        b'{"invoiceId":"000000001350768","code":"ok","amount":0,"currency":"USD",'
+        b'"cardId":null,"cardMask":"552204...6736","paymentType":"cardVerification"}'
+    )
+    assert note.card_id is None
+    status = check_status(amount=0, currency="USD", cardId="e8a09f98-04b4-71a6-e053-1d1a000aa0d2")
+    assert mismatches(note, status, terminal_id=TERMINAL) == []
+    assert status.transaction is not None
+    assert status.transaction.card_id == "e8a09f98-04b4-71a6-e053-1d1a000aa0d2"

@@ -58,7 +58,7 @@ def test_a_good_order() -> None:
         ("description", "я" * 63),  # 126 bytes in UTF-8
         ("email", "not-an-email"),
         ("phone", "12345"),
-        ("language", "ru"),
+        ("language", "de"),
         ("post_link", "/relative"),
         ("back_link", "ftp://shop.example/"),
         ("failure_post_link", "javascript:alert(1)"),
@@ -155,3 +155,36 @@ def test_luhn_and_mask() -> None:
 def test_cards_take_positional_arguments_as_documented() -> None:
     assert Card("4405639704015096", 1, 27, "321").exp_date == "0127"
     assert CardPan("5578342710750560").exp_month is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("rus", "rus"),
+        ("RUS", "rus"),
+        ("Rus", "rus"),
+        ("RU", "rus"),
+        ("ru", "rus"),
+        ("KAZ", "kaz"),
+        ("KZ", "kaz"),
+        ("kk", "kaz"),
+        ("ENG", "eng"),
+        ("EN", "eng"),
+    ],
+)
+def test_languages_in_any_casing_and_two_letter_forms(given: str, expected: str) -> None:
+    order = Order(invoice_id="123456", amount="1", description="x", language=given)
+    assert order.language == expected
+
+
+@pytest.mark.parametrize("bad", ["de", "russian", "", 1])
+def test_unknown_languages_are_refused(bad: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        Order(invoice_id="123456", amount="1", description="x", language=bad)  # type: ignore[arg-type]
+    assert info.value.field == "language"
+
+
+def test_an_order_keeps_the_documented_invoice_rule() -> None:
+    with pytest.raises(ValidationError) as info:
+        Order(invoice_id="12-1738952601", amount="1", description="x")
+    assert info.value.field == "invoice_id"

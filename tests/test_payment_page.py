@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from epay_async import Environment, EpayClient, Order, StatusName, ValidationError
+from epay_async import CardVerification, Environment, EpayClient, Order, StatusName, ValidationError
 from epay_async.testing import Sandbox
 
 from .conftest import FAST_RETRY
@@ -287,3 +287,43 @@ async def test_a_custom_environment_without_a_payform_is_explained() -> None:
         with pytest.raises(ValidationError) as info:
             await epay.payment_page(order())
     assert info.value.field == "environment"
+
+
+@pytest.mark.parametrize("card_id", ["\ud800", "card 1", "a/b", 'x"><script>', ""])
+async def test_a_bad_card_id_is_refused_before_the_token(
+    sandbox: Sandbox, epay: EpayClient, card_id: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        await epay.payment_page(order(), card_id=card_id)
+    assert info.value.field == "card_id"
+    assert sandbox.token_requests == []
+
+
+async def test_card_verification_opens_the_page_as_a_card_check(epay: EpayClient) -> None:
+    check = CardVerification(
+        invoice_id="800000011",
+        account_id="user-1",
+        back_link=f"{SHOP}/back",
+        failure_back_link=f"{SHOP}/failed",
+        post_link=f"{SHOP}/epay/post",
+    )
+    page = await epay.payment_page(check)
+    payment = page.payment_object()
+    assert payment["paymentType"] == "cardVerification"
+    assert payment["amount"] == Decimal("0.00")
+    assert payment["currency"] == "USD"
+    assert "cardid" not in payment
+    text = page.html()
+    assert "halyk.cardverification(paymentObject);" in text
+    assert "halyk.pay(" not in text
+    assert "halyk.pay(" in (await epay.payment_page(order())).html()
+
+
+async def test_card_verification_refuses_a_saved_card(sandbox: Sandbox, epay: EpayClient) -> None:
+    check = CardVerification(
+        invoice_id="800000012", back_link=f"{SHOP}/back", post_link=f"{SHOP}/epay/post"
+    )
+    with pytest.raises(ValidationError) as info:
+        await epay.payment_page(check, card_id="card-1")
+    assert info.value.field == "card_id"
+    assert sandbox.token_requests == []

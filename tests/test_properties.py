@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -209,3 +210,14 @@ def test_parse_notification_raises_only_validation_error(data: Any) -> None:
 def test_lone_surrogates_are_refused_not_crashed_on() -> None:
     with pytest.raises(ValidationError):
         Order(invoice_id="123456", amount=Decimal(1), description="bad \ud800 text")
+
+
+@given(
+    st.decimals(min_value=Decimal(0), max_value=Decimal("9999999999.99"), places=2, allow_nan=False)
+)
+def test_an_amount_reads_the_same_from_bytes_and_from_json_loads(amount: Decimal) -> None:
+    raw = b'{"invoiceId": "000123", "code": "ok", "amount": ' + str(amount).encode() + b"}"
+    from_bytes = parse_notification(raw).amount
+    from_mapping = parse_notification(json.loads(raw)).amount
+    assert from_bytes == amount
+    assert from_mapping == amount

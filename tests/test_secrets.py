@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import re
 from decimal import Decimal
@@ -17,6 +18,7 @@ from epay_async import (
     StatusName,
     StatusTimeoutError,
 )
+from epay_async._secret import Secret, reveal
 from epay_async.testing import TEST_CLIENT_SECRET, Fault, Sandbox
 
 from .conftest import FAST_RETRY
@@ -157,3 +159,19 @@ async def test_debug_logs_and_errors_of_money_flows_hold_no_card_data_or_secrets
     text = caplog.text + "".join(repr(x) + str(x) + repr(getattr(x, "__notes__", "")) for x in seen)
     for secret in secrets:
         assert secret not in text, f"leaked: {secret[:6]}..."
+
+
+def test_a_secret_is_hidden_from_str_and_format_and_revealed_only_on_purpose() -> None:
+    token = Secret("tok-123456")
+    assert str(token) == "***"
+    assert f"{token}" == "***"
+    assert "%s" % token == "***"  # noqa: UP031 - the logging form
+    assert repr(token) == "'***'"
+    assert token.reveal() == "tok-123456"
+    assert type(token.reveal()) is str
+    assert token.get_secret_value() == "tok-123456"
+    assert reveal(token) == "tok-123456"
+    assert "Bearer " + token == "Bearer tok-123456"
+    assert Secret(token).reveal() == "tok-123456"  # wrapping twice keeps the value
+    assert token == "tok-123456"
+    assert json.dumps(token) == '"tok-123456"'

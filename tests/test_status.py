@@ -6,7 +6,11 @@ import attrs
 import pytest
 
 from epay_async import (
+    ApiError,
+    Card,
     EpayClient,
+    Order,
+    PaymentDeclinedError,
     PaymentState,
     ResultCode,
     StatusError,
@@ -15,6 +19,7 @@ from epay_async import (
     TransactionStatus,
     ValidationError,
 )
+from epay_async._validation import lookup_id
 from epay_async.testing import Sandbox
 
 pytestmark = pytest.mark.anyio
@@ -102,9 +107,9 @@ async def test_103_raises_when_it_persists(sandbox: Sandbox, epay: EpayClient) -
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        (("12345",), "invoice_id"),
-        (("1234567890123456",), "invoice_id"),
-        (("12345a",), "invoice_id"),
+        (("",), "invoice_id"),
+        (("1" * 65,), "invoice_id"),
+        (("12345 a",), "invoice_id"),
         (("../../x",), "invoice_id"),
     ],
 )
@@ -170,3 +175,58 @@ def test_not_found_is_final_but_never_settles_an_order() -> None:
 
 def test_success_without_a_transaction_is_unknown() -> None:
     assert _answer(100, None, with_transaction=False).state is PaymentState.UNKNOWN
+
+
+# -- ids this library did not make: any id of the safe path alphabet ----------------------
+
+
+@pytest.mark.parametrize("invoice_id", ["12-1738952601", "000000001350768", "A_b-1", "7" * 64])
+async def test_read_paths_accept_an_id_made_elsewhere(
+    sandbox: Sandbox, epay: EpayClient, invoice_id: str
+) -> None:
+    await epay.get_status(invoice_id)
+    assert sandbox.requests_to("/check-status/")[-1].path == (
+        f"/check-status/payment/transaction/{invoice_id}"
+    )
+
+
+@pytest.mark.parametrize(
+    "invoice_id",
+    ["", "12/34", "..", "1%2F2", "12?x=1", "12#x", "12 34", "12\n", "１２３", "12\ud800", "7" * 65],
+)
+async def test_an_id_that_could_change_the_path_is_refused_before_any_request(
+    sandbox: Sandbox, epay: EpayClient, invoice_id: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        await epay.get_status(invoice_id)
+    assert info.value.field == "invoice_id"
+    with pytest.raises(ValidationError) as info:
+        await epay.wait_for_status(invoice_id, timeout=1)
+    assert info.value.field == "invoice_id"
+    assert sandbox.requests == []
+
+
+def test_lookup_id_names_the_callers_field() -> None:
+    assert lookup_id("12-1738952601", "invoice") == "12-1738952601"
+    assert lookup_id(1350768) == "1350768"
+    with pytest.raises(ValidationError) as info:
+        lookup_id("../x", "invoice")
+    assert info.value.field == "invoice"
+
+
+async def test_paying_a_paid_invoice_is_a_469_whose_message_and_advice_reach_the_merchant(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    order = Order(invoice_id="469000001", amount=Decimal("100"), description="test")
+    card = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+    await epay.pay_with_card(order, card)
+    with pytest.raises(PaymentDeclinedError) as info:
+        await epay.pay_with_card(order, card)
+    declined = info.value
+    assert isinstance(declined, ApiError)  # why the README says to catch it first
+    assert declined.code == 469
+    gateway_says = "Invalid transaction: the invoice has already been paid"
+    assert declined.message == gateway_says
+    assert gateway_says in str(declined)
+    assert "get_status" in declined.reason
+    assert (await epay.get_status("469000001")).state is PaymentState.PAID

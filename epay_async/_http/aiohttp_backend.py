@@ -55,6 +55,7 @@ import aiohttp
 import httpx
 
 from .. import _constants as C
+from .._secret import reveal
 from ..errors import ValidationError
 from . import Answer, ClientClosed, SendError
 from .body import check_declared_length, decode, read_capped
@@ -209,7 +210,9 @@ class AiohttpBackend:
             response = await self.session.request(
                 method,
                 url,
-                headers=headers,
+                # aiohttp str()s header values: a Secret (the Authorization header) is revealed
+                # here, for the send alone.
+                headers={name: reveal(value) for name, value in headers.items()},
                 data=content,
                 allow_redirects=False,
                 auto_decompress=False,

@@ -27,8 +27,14 @@ def mismatches(
     expected_amount: Decimal | None = None,
     expected_currency: str | None = None,
     secret_hash: str | None = None,
+    accept_bonus: bool = False,
 ) -> list[str]:
-    """Every way in which ``status`` (the gateway's word) fails to back ``notification``."""
+    """Every way in which ``status`` (the gateway's word) fails to back ``notification``.
+
+    A bonus-assisted payment (check-status ``amount`` is the card part, ``amountBonus`` the
+    bonus part) matches ``expected_amount`` by the card part alone unless ``accept_bonus``:
+    then card part plus bonus must equal it. Less money than the order is never accepted
+    silently: without ``accept_bonus`` such a payment is a mismatch that says why."""
     found: list[str] = []
     tx = status.transaction
     if status.result_code == ResultCode.IN_PROGRESS:
@@ -41,10 +47,20 @@ def mismatches(
         found.append("transaction id differs")
     if notification.amount is None:
         found.append("the notification carries no amount")
-    elif notification.amount != tx.amount:
+    elif notification.amount != tx.amount and not (
+        accept_bonus and notification.amount == tx.total_amount
+    ):
         found.append("amount differs from the gateway's")
-    if expected_amount is not None and expected_amount != tx.amount:
-        found.append("the gateway's amount is not the order's")
+    bonus = tx.amount_bonus or Decimal(0)
+    paid = tx.total_amount if accept_bonus else tx.amount
+    if expected_amount is not None and expected_amount != paid:
+        if bonus > 0 and expected_amount == tx.total_amount:
+            found.append(
+                f"only {tx.amount} was paid by card, {bonus} in bonuses (amountBonus): "
+                "pass accept_bonus=True to accept a bonus-assisted payment"
+            )
+        else:
+            found.append("the gateway's amount is not the order's")
     if notification.currency is None or notification.currency != tx.currency:
         found.append("currency differs")
     if expected_currency is not None and expected_currency != tx.currency:
@@ -73,7 +89,11 @@ async def verify_notification(
     expected_currency: str | None = None,
     secret_hash: str | None = None,
     kind: StatusKind = "payment",
+    accept_bonus: bool = False,
 ) -> TransactionStatus:
+    """See :func:`mismatches`. A card-verification notification may carry ``cardId: null``:
+    the saved card's id is then the gateway's, ``status.transaction.card_id`` (check-status)."""
+    _validation.flag(accept_bonus, "accept_bonus")
     if not isinstance(notification, PaymentNotification):
         raise ValidationError("notification", "must come from parse_notification")
     expected_amount = _validation.optional_amount(expected_amount, "expected_amount")
@@ -87,6 +107,7 @@ async def verify_notification(
         expected_amount=expected_amount,
         expected_currency=expected_currency,
         secret_hash=secret_hash,
+        accept_bonus=accept_bonus,
     )
     if found:
         raise NotificationMismatchError(

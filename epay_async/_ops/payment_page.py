@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _constants as C
+from .. import _validation
 from ..errors import ValidationError
-from ..types.order import Order
+from ..types.order import CardVerification, Order
 from ..types.payment_page import PaymentPage
 from ._base import Context, grant_for
 
@@ -23,8 +24,12 @@ async def payment_page(ctx: Context, order: Order, card_id: str | None) -> Payme
         raise ValidationError("back_link", "the payment page needs an absolute http(s) URL")
     if order.post_link is None:
         raise ValidationError("post_link", "the payment page needs an absolute http(s) URL")
-    if card_id is not None and (not isinstance(card_id, str) or not card_id.strip()):
-        raise ValidationError("card_id", "must be a saved card's id")
+    verification = isinstance(order, CardVerification)
+    if verification and card_id is not None:
+        raise ValidationError("card_id", "a card verification checks a new card, not a saved one")
+    if card_id is not None:
+        # Checked before the token is minted: the id is written into the page's HTML.
+        card_id = _validation.lookup_id(card_id, "card_id")
     script_url = ctx.environment.payment_script_url
     if script_url is None:
         raise ValidationError("environment", "has no payform_url (Environment.custom(...))")
@@ -48,7 +53,11 @@ async def payment_page(ctx: Context, order: Order, card_id: str | None) -> Payme
         "invoiceIdAlt": order.invoice_id_alt,
         "name": order.name,
     }
-    if card_id is not None:
+    if verification:
+        # What public integrations send to check a card on the page (epay-api.md §10):
+        # without it the page would run an ordinary payment of 0 USD.
+        fields["paymentType"] = "cardVerification"
+    elif card_id is not None:
         fields["paymentType"] = "cardId"
         fields["cardid"] = card_id  # seed 001's spelling on the page
     auth = {

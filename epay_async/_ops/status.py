@@ -35,7 +35,7 @@ _CONFIG_ERRORS = frozenset(
 
 
 async def get_status(ctx: Context, invoice_id: str, kind: StatusKind) -> TransactionStatus:
-    invoice_id = _validation.invoice_id(invoice_id)
+    invoice_id = _validation.lookup_id(invoice_id)
     _validation.choice(kind, _KINDS, "kind")
     path = f"/check-status/{kind}/transaction/{quote(invoice_id, safe='')}"
     policy = ctx.transport.retry

@@ -29,7 +29,10 @@ def _account_id(value: str) -> str:
 
 
 def _language(value: str) -> str:
-    return v.choice(value, ("rus", "kaz", "eng"), "language")
+    language = v.optional_language(value)
+    if language is None:
+        raise ValidationError("language", "must be one of 'rus', 'kaz', 'eng'")
+    return language
 
 
 def _period(value: str) -> str:

@@ -55,7 +55,7 @@ def _links(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     v.optional_link(value, attribute.name)
 
 
-def _language(value: Language | None) -> str | None:
+def _language(value: Language | str | None) -> str | None:
     return v.optional_language(value)
 
 

@@ -67,7 +67,9 @@ class PaymentPage:
 
         ``widget=True`` embeds it instead, with the documentation's iframe widget
         ``halyk.showPaymentWidget(object, callback)``; the callback sends the shopper to
-        ``backLink`` or ``failureBackLink`` (Apple Pay does not work inside the widget).
+        ``backLink`` or ``failureBackLink`` (Apple Pay does not work inside the widget). A
+        :class:`~epay_async.CardVerification` page (``paymentType: "cardVerification"``) is
+        opened with ``halyk.cardverification``.
         """
         payment = self.payment_object_json()
         if widget:
@@ -78,6 +80,10 @@ class PaymentPage:
                 "  if (to) { window.location.href = to; }\n"
                 "});"
             )
+        elif self.fields.get("paymentType") == "cardVerification":
+            # payment-api.js exposes halyk.cardverification (the same function as halyk.pay),
+            # the entry point public integrations use for a card check.
+            call = "halyk.cardverification(paymentObject);"
         else:
             call = "halyk.pay(paymentObject);"
         return (

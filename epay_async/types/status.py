@@ -148,6 +148,12 @@ class Transaction:
     #: Keys the gateway sent that this version does not know, as received.
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
+    @property
+    def total_amount(self) -> Decimal:
+        """``amount`` plus ``amount_bonus``: what the order was worth when part of it was paid
+        with bonuses (one source: 50 paid as 15 by card, ``amountBonus`` 35)."""
+        return self.amount + (self.amount_bonus or Decimal(0))
+
 
 @attrs.frozen
 class TransactionStatus:
