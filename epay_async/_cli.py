@@ -81,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="answer every request this much later, as a real gateway would (default 0)",
     )
+    serve.add_argument(
+        "--answer-any-invoice",
+        action="store_true",
+        help="answer check-status for invoices never paid here by their last digit (0-6 CHARGE, "
+        "7 AUTH, 8 REJECT, 9 not found), for load tests; by default they are 102 (not found)",
+    )
     return parser
 
 
@@ -283,13 +289,28 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
 async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     if not 0 <= args.latency <= 60:
         raise UsageError("--latency must be from 0 to 60 seconds")
-    sandbox = Sandbox(answer_any_invoice=True, record_requests=False, latency=args.latency)
+    sandbox = Sandbox(
+        answer_any_invoice=args.answer_any_invoice, record_requests=False, latency=args.latency
+    )
     with socket.socket() as probe:  # a port in use is one line, not an exception group
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             probe.bind((args.host, args.port))
         except OSError as exc:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    import logging  # noqa: PLC0415 - only the served sandbox logs to the terminal
+
+    handler = logging.StreamHandler(sys.stderr)  # each notification attempt, on stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    notes = logging.getLogger("epay_async.testing")
+    notes.addHandler(handler)
+    notes.setLevel(logging.INFO)
+    mode = (
+        "answered by their last digit (--answer-any-invoice): 0-6 CHARGE, 7 AUTH, 8 REJECT, "
+        "9 not found"
+        if args.answer_any_invoice
+        else "answered 102, invoice not found (--answer-any-invoice: by their last digit)"
+    )
     async with anyio.create_task_group() as tg:
         port = await tg.start(sandbox.serve, args.host, args.port)
         base = f"http://{args.host}:{port}"
@@ -298,6 +319,9 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
             f"  token URL  {base}/oauth2/token\n  API        {base}\n"
             f"  client_id {TEST_CLIENT_ID}  client_secret {TEST_CLIENT_SECRET}\n"
             f"  terminal  {TEST_TERMINAL_ID}\n"
+            f"  unknown invoices  {mode}\n"
+            "  notifications     POSTed to each order's postLink / failurePostLink, "
+            f"{sandbox.notification_attempts} attempts at most\n"
         )
         out.flush()
     return EXIT_OK

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from ._client import EpayClient
 from .errors import EpayError, OutcomeUnknownError
-from .testing import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME, Fault, Sandbox
+from .testing import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME, TEST_CARDS, Fault, Sandbox
 from .types.cards import Card, CardPan, PhoneRecipient
 from .types.invoice_links import CabinetLogin, InvoiceLink
 from .types.order import CardVerification, Order
@@ -132,6 +132,18 @@ async def _more_flows(epay: EpayClient, out: Callable[[str], None]) -> None:
     out(f"invoice link sent for {sent.invoice_id}: the gateway answered {sent.answer}")
 
 
+async def _page_flow(sandbox: Sandbox, epay: EpayClient, out: Callable[[str], None]) -> None:
+    out("\n== hosted payment page, paid by the sandbox's shopper (3-D Secure approved)")
+    order = _order("300000004", "1500.00", back_link="https://shop.example/back/300000004")
+    page = await epay.payment_page(order)
+    result = await sandbox.shopper.pay(page, TEST_CARDS.mastercard_3ds, three_ds="approve")
+    out(f"paid={result.paid}, the browser goes to {result.redirect_url}")
+    note = sandbox.notifications[-1]
+    code, amount = note.payload["code"], note.payload["amount"]
+    out(f"notification (recorded in-process) for {note.url}: code {code!r}, amount {amount}")
+    out(f"status: {_show(await epay.get_status('300000004'))}")
+
+
 async def run_demo(out: Callable[[str], None] = print) -> None:
     sandbox = Sandbox()
     paid = sandbox.add_transaction("100000001", amount=Decimal("12.22"), status=StatusName.CHARGE)
@@ -171,6 +183,7 @@ async def run_demo(out: Callable[[str], None] = print) -> None:
 
         await _money_flows(sandbox, epay, out)
         await _more_flows(epay, out)
+        await _page_flow(sandbox, epay, out)
 
     reads = len(sandbox.requests_to("/check-status/"))
     out(f"\n{reads} status requests, {len(sandbox.token_requests)} token requests")

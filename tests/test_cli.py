@@ -94,7 +94,7 @@ def test_reconcile_bad_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_sandbox_command_serves_the_emulator() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "epay_async", "sandbox", "--port", "0"],
+        [sys.executable, "-m", "epay_async", "sandbox", "--port", "0", "--answer-any-invoice"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -260,6 +260,7 @@ class Local:
             wait_for_port(redis_port, redis)
             sandbox_command = [sys.executable, "-m", "epay_async", "sandbox"]
             sandbox_command += ["--port", str(sandbox_port), "--latency", str(self.latency)]
+            sandbox_command.append("--answer-any-invoice")  # unknown ids answered by last digit
             sandbox = self._start(sandbox_command)
             wait_for_port(sandbox_port, sandbox)
             self.redis_url = f"redis://127.0.0.1:{redis_port}"

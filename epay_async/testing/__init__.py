@@ -1,13 +1,29 @@
 """An in-process emulator of the ePay gateway, for demos, this library's tests and yours.
 
 ```python
-from epay_async.testing import Sandbox
+from epay_async.testing import TEST_CARDS, Sandbox
 
 sandbox = Sandbox()
 sandbox.add_transaction("123456789", amount=Decimal("100.00"), status=StatusName.AUTH)
 async with sandbox.client() as epay:
     status = await epay.get_status("123456789")
+    page = await epay.payment_page(order)  # the hosted page, paid as a shopper would:
+    result = await sandbox.shopper.pay(page, TEST_CARDS.mastercard_3ds, three_ds="approve")
+    assert result.paid and result.redirect_url == order.back_link
 ```
+
+Controls: ``add_transaction`` (books an earlier payment), ``queue_status`` / ``in_progress``
+(scripted check-status answers, also for invoices not paid yet), ``save_card``,
+``complete_3ds`` (the ACS's ``PaRes``), ``fail`` / ``clear_faults`` (network faults),
+``send_notifications_to`` (where notifications go in-process), ``shopper.pay`` /
+``shopper.abandon`` (a hosted page paid with a test card, 3-D Secure approved or declined, or
+left). Inspect ``requests``, ``requests_to``, ``token_requests``, ``notifications``.
+
+Unknown invoices answer 102 (invoice not found), as on the gateway (``answer_any_invoice=True``
+answers them by last digit, for load tests only). Notifications have the captured production
+shape; in-process they are recorded (and delivered inline once ``send_notifications_to`` is
+called), served they are POSTed over HTTP to the order's postLink / failurePostLink in the
+background, ``notification_attempts`` times at most.
 """
 
 from __future__ import annotations
@@ -27,7 +43,7 @@ from ..environment import Environment
 from ..errors import ValidationError
 from ..types.status import ResultCode, StatusName
 from ._asgi import SandboxASGIApp
-from ._cards import TEST_CARDS, SavedCard, TestCard
+from ._cards import TEST_CARDS, SavedCard, TestCard, TestCards
 from ._faults import Fault, FaultKind, ScheduledFault
 from ._gateway import (
     TEST_CABINET_PASSWORD,
@@ -41,6 +57,7 @@ from ._gateway import (
 from ._httpx import SandboxTransport
 from ._notify import Delivery
 from ._server import serve
+from ._shopper import Shopper, ShopperResult, ThreeDSAnswer
 from ._state import SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -59,7 +76,11 @@ __all__ = [
     "SandboxRequest",
     "SandboxResponse",
     "SandboxTransaction",
+    "Shopper",
+    "ShopperResult",
     "TestCard",
+    "TestCards",
+    "ThreeDSAnswer",
 ]
 
 #: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
@@ -69,9 +90,13 @@ SANDBOX_URL = "https://epay.sandbox.invalid"
 class Sandbox:
     """The emulated gateway plus controls to script what it answers.
 
-    ``answer_any_invoice=True`` answers check-status for invoices it never saw, by their last
-    digit (0-6 CHARGE, 7 AUTH, 8 REJECT, 9 not found): for demos, the CLI and benchmarks.
+    Check-status answers 102 (invoice not found) for an invoice it never saw, as the gateway
+    does. ``answer_any_invoice=True`` answers those by their last digit instead (0-6 CHARGE,
+    7 AUTH, 8 REJECT, 9 not found), cheaply and storing nothing: for load tests and
+    benchmarks only, never for a shop's tests (an unpaid order would look paid).
     ``latency`` delays every answer; ``key_bits`` sizes its RSA key (the gateway's is 4096).
+    ``notification_attempts`` and ``notification_backoff`` bound the HTTP deliveries of a
+    served sandbox (attempt ``n`` waits ``backoff * 2 ** (n - 1)`` seconds after a failure).
     """
 
     def __init__(
@@ -89,6 +114,8 @@ class Sandbox:
         answer_any_invoice: bool = False,
         record_requests: bool = True,
         clock: Callable[[], float] | None = None,
+        notification_attempts: int = 5,
+        notification_backoff: float = 1.0,
     ) -> None:
         merchant = Merchant(client_id, client_secret, frozenset({terminal_id}))
         extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
@@ -99,6 +126,8 @@ class Sandbox:
             expires_in_as_string=expires_in_as_string,
             two_step=two_step,
             padding=padding,
+            notification_attempts=notification_attempts,
+            notification_backoff=notification_backoff,
             **extra,
         )
         self.gateway.answer_any_invoice = answer_any_invoice
@@ -110,6 +139,8 @@ class Sandbox:
         self._faults: list[ScheduledFault] = []
         self.transport = SandboxTransport(self)
         self.asgi_app = SandboxASGIApp(self)
+        #: Plays the shopper on a hosted payment page: ``await sandbox.shopper.pay(page, card)``.
+        self.shopper = Shopper(self)
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -127,7 +158,9 @@ class Sandbox:
         """Serve this sandbox over HTTP on ``host:port`` until cancelled (asyncio or trio).
 
         ``port = await task_group.start(sandbox.serve)`` picks a free port and returns it;
-        point a client at ``Sandbox.environment(f"http://127.0.0.1:{port}")``.
+        point a client at ``Sandbox.environment(f"http://127.0.0.1:{port}")``. While served
+        (and unless ``send_notifications_to`` chose otherwise), notifications are POSTed over
+        HTTP to each order's postLink / failurePostLink in the background, with retries.
         """
         await serve(self, host, port, task_status=task_status)
 
@@ -161,6 +194,11 @@ class Sandbox:
             for r in self.requests
             if path_contains in r.path and (method is None or r.method == method)
         ]
+
+    @property
+    def notification_attempts(self) -> int:
+        """HTTP attempts a served sandbox makes per notification, at most."""
+        return self.gateway.notifier.attempts
 
     @property
     def token_requests(self) -> list[SandboxRequest]:
@@ -197,14 +235,19 @@ class Sandbox:
         self, invoice_id: str, *answers: ResultCode | StatusName, kind: str = "payment"
     ) -> None:
         """Answer the next check-status calls with ``answers`` (result codes, or status names
-        under code 100) before the transaction's real state, one per call."""
-        transaction = self.gateway.find(kind, invoice_id)
-        if transaction is None:
-            raise KeyError(f"no {kind} transaction {invoice_id!r} in the sandbox")
-        transaction.scripted.extend(answers)
+        under code 100) before the transaction's real state, one per call.
+
+        The invoice need not exist yet (script "in doubt, then still processing" before the
+        payment is made): its answers are given first, and once it is paid, the rest before
+        its real state. A status name answered while the invoice still does not exist is
+        answered 102 (invoice not found): there is no transaction to show."""
+        if not answers:
+            return
+        self.gateway.script(kind, invoice_id, answers)
 
     def in_progress(self, invoice_id: str, polls: int, *, kind: str = "payment") -> None:
-        """Answer 107 (in progress) to the next ``polls`` status checks of ``invoice_id``."""
+        """Answer 107 (in progress) to the next ``polls`` status checks of ``invoice_id``
+        (which need not exist yet; see :meth:`queue_status`)."""
         self.queue_status(invoice_id, *([ResultCode.IN_PROGRESS] * polls), kind=kind)
 
     def transaction(self, invoice_id: str, kind: str = "payment") -> SandboxTransaction:
@@ -221,8 +264,11 @@ class Sandbox:
         callback: Callable[[str, dict[str, Any]], Awaitable[object]] | None = None,
     ) -> None:
         """Deliver postLink notifications through exactly one of: an ASGI app (your FastAPI or
-        Starlette app, in-process), an ``httpx.AsyncClient``, or ``async callback(url, body)``.
-        Until this is called they are only recorded in :attr:`notifications`."""
+        Starlette app, in-process), an ``httpx.AsyncClient``, or ``async callback(url, body)``:
+        once each, inline, before the answer to the request that caused them (deterministic
+        for tests), whether in-process or served. Until this is called they are recorded in
+        :attr:`notifications`, and, while the sandbox is served, POSTed over HTTP to the
+        order's URLs in the background (bounded retries, each attempt logged)."""
         self.gateway.notifier.configure(
             asgi_app=asgi_app, http_client=http_client, callback=callback
         )
@@ -238,8 +284,10 @@ class Sandbox:
 
     def save_card(self, pan: str, *, account_id: str, payer_name: str = "TEST CARDHOLDER") -> str:
         """Put a saved card on the books for ``account_id``; returns its card id. ``pan`` must
-        be a card number (12-19 digits, Luhn-valid): one of ``TEST_CARDS`` behaves as it does
-        when paid by card data (a locked one is declined with 487)."""
+        be a card number (12-19 digits, Luhn-valid). Paying with a saved card
+        (``paymentType: "cardId"``, seed 001) never asks for 3-D Secure, as the gateway's
+        documentation says of this flow (epay-api.md §6, §9): not even the 5522… card that
+        does when paid by card data. A locked test card's saved payment is declined (487)."""
         try:
             pan = _validation.pan(pan)
         except ValidationError as exc:

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+import anyio
+
 from ._wire import SandboxRequest
 
 if TYPE_CHECKING:
@@ -18,18 +20,28 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class SandboxASGIApp:
+    """Under a server with lifespan (uvicorn), notifications go out over HTTP from a task the
+    lifespan owns, cancelled at shutdown; without lifespan they are only recorded."""
+
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as tasks:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    await tasks.start(self._sandbox.gateway.notifier.run)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+                    tasks.cancel_scope.cancel()
+                    break
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         chunks: list[bytes] = []

@@ -20,6 +20,10 @@ THREE_DS_FAILED = (473, "3-D Secure authentication failed")
 
 @attrs.frozen
 class TestCard:
+    """One of the sandbox's test cards (``exp_date`` is ``MMYY``)."""
+
+    __test__ = False  # not a pytest test class
+
     pan: str
     exp_date: str  # MMYY
     cvc: str = attrs.field(repr=False)
@@ -27,8 +31,36 @@ class TestCard:
     three_ds: bool = False
 
 
-TEST_CARDS: dict[str, TestCard] = {
-    card.pan: card
+class TestCards(dict[str, TestCard]):
+    """The test cards by card number, and by name: ``TEST_CARDS.visa`` pays,
+    ``TEST_CARDS.mastercard_3ds`` asks for 3-D Secure, ``TEST_CARDS.amex`` pays,
+    ``TEST_CARDS.locked_visa`` and ``TEST_CARDS.locked_mastercard`` are declined (487)."""
+
+    __test__ = False  # not a pytest test class
+
+    @property
+    def visa(self) -> TestCard:
+        return self["4405639704015096"]
+
+    @property
+    def mastercard_3ds(self) -> TestCard:
+        return self["5522042705066736"]
+
+    @property
+    def amex(self) -> TestCard:
+        return self["377514500004820"]
+
+    @property
+    def locked_visa(self) -> TestCard:
+        return self["4003032704547597"]
+
+    @property
+    def locked_mastercard(self) -> TestCard:
+        return self["5578342710750560"]
+
+
+TEST_CARDS = TestCards(
+    (card.pan, card)
     for card in (
         TestCard("4405639704015096", "0127", "321"),
         TestCard("5522042705066736", "0127", "775", three_ds=True),
@@ -36,7 +68,7 @@ TEST_CARDS: dict[str, TestCard] = {
         TestCard("4003032704547597", "0920", "", locked=True),
         TestCard("5578342710750560", "0920", "", locked=True),
     )
-}
+)
 
 
 def check_card(pan: str, exp_date: str, cvc: str) -> TestCard | tuple[int, str]:

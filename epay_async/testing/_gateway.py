@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 
@@ -66,6 +67,8 @@ class Gateway:
         two_step: bool = True,
         padding: CryptogramPadding = CryptogramPadding.PKCS1_V15,
         clock: Callable[[], float] = time.monotonic,
+        notification_attempts: int = 5,
+        notification_backoff: float = 1.0,
     ) -> None:
         self.merchant = merchant
         self.key_bits = key_bits
@@ -80,12 +83,14 @@ class Gateway:
         self.answer_any_invoice = False
         self.tokens: dict[str, IssuedToken] = {}
         self.transactions: dict[tuple[str, str], SandboxTransaction] = {}
+        #: Status scripts for invoices not on the books yet, by (kind, invoice id).
+        self.scripts: dict[tuple[str, str], deque[ResultCode | StatusName]] = {}
         self.saved_cards: dict[str, SavedCard] = {}
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.route("POST", r"/(?:.*/)?oauth2/token", self.token)
         self.route("GET", r"/public\.rsa", self.public_key)
         self.route("GET", r"/check-status/(payment|p2p)/transaction/([^/]+)", self.check_status)
-        self.notifier = Notifier()
+        self.notifier = Notifier(attempts=notification_attempts, backoff=notification_backoff)
         #: Notifications due, delivered before the answer to the request that caused them.
         self.outbox: list[tuple[SandboxTransaction, bool]] = []
         self.payments = PaymentEndpoints(self)
@@ -127,8 +132,22 @@ class Gateway:
         self.outbox.append((transaction, success))
 
     def add(self, transaction: SandboxTransaction) -> SandboxTransaction:
-        self.transactions[(transaction.kind, transaction.invoice_id)] = transaction
+        key = (transaction.kind, transaction.invoice_id)
+        self.transactions[key] = transaction
+        early = self.scripts.pop(key, None)
+        if early:  # scripted before the invoice existed: those answers come first
+            transaction.scripted.extendleft(reversed(early))
         return transaction
+
+    def script(
+        self, kind: str, invoice_id: str, answers: tuple[ResultCode | StatusName, ...]
+    ) -> None:
+        """Queue check-status answers for an invoice, whether or not it exists yet."""
+        transaction = self.find(kind, invoice_id)
+        if transaction is not None:
+            transaction.scripted.extend(answers)
+        else:
+            self.scripts.setdefault((kind, invoice_id), deque()).extend(answers)
 
     # -- token ----------------------------------------------------------------------------
 
@@ -202,6 +221,14 @@ class Gateway:
         if token.terminal not in self.merchant.terminal_ids:
             return envelope(ResultCode.INCORRECT_TERMINAL)
         transaction = self.find(kind, invoice_id)
+        early = self.scripts.get((kind, invoice_id)) if transaction is None else None
+        if early:
+            answer = early.popleft()
+            if not early:
+                del self.scripts[(kind, invoice_id)]
+            # A status name needs a transaction to show: none yet, so "not found".
+            code = answer if isinstance(answer, ResultCode) else ResultCode.INVOICE_NOT_FOUND
+            return envelope(code)
         if transaction is None and self.answer_any_invoice and kind == "payment":
             return synthesized_status(invoice_id, token.terminal)
         if transaction is None:

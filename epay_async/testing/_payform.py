@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._converter import loads
+from ..errors import ProtocolError
 from ..types.status import StatusName
 from ._cards import LOCKED, TEST_CARDS, card_type, check_card, mask
 from ._state import IssuedToken, SandboxTransaction
@@ -147,8 +149,8 @@ class PaymentForm:
     async def open(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         form = request.form()
         try:
-            payment = json.loads(form.get("payment", ""))
-        except ValueError:
+            payment = loads(form.get("payment", ""))  # 1500.00 as Decimal, never a float
+        except ProtocolError:
             return _error("The payment object is not JSON.")
         if not isinstance(payment, dict) or not isinstance(payment.get("auth"), dict):
             return _error("The payment object has no auth token.")

@@ -28,7 +28,7 @@ from ._cards import (
     mask,
 )
 from ._payform import PaymentForm
-from ._state import IssuedToken, SandboxTransaction
+from ._state import IssuedToken, SandboxTransaction, status_language
 from ._wire import Declined, SandboxRequest, SandboxResponse
 
 if TYPE_CHECKING:
@@ -90,6 +90,8 @@ class PaymentEndpoints:
         return token
 
     def _order(self, token: IssuedToken, invoice_id: Any, amount: Any, currency: Any) -> Decimal:
+        """The order's amount as the merchant minted its token (``1500.00`` keeps its scale,
+        even when a browser's ``JSON.stringify`` sent ``1500``), or ``Declined``."""
         try:
             value = Decimal(str(amount))
         except InvalidOperation:
@@ -99,7 +101,7 @@ class PaymentEndpoints:
         existing = self.gw.find("payment", token.invoice_id or "")
         if existing is not None and existing.status is not StatusName.REJECT:
             raise Declined(*DUPLICATE)
-        return value
+        return token.amount if token.amount is not None else value
 
     def _decrypt(self, body: dict[str, Any], token: IssuedToken) -> dict[str, str]:
         cryptogram = body.get(CRYPTOGRAM_FIELD) or body.get(CRYPTOGRAM_FIELD_CYRILLIC)
@@ -117,6 +119,10 @@ class PaymentEndpoints:
     def _transaction(
         self, body: dict[str, Any], token: IssuedToken, amount: Decimal, kind: str = "payment"
     ) -> SandboxTransaction:
+        language = _get(body, "language")
+        verification = str(_get(body, "paymentType") or "").lower() == "cardverification" or (
+            amount == 0 and token.currency == "USD"
+        )
         return SandboxTransaction(
             invoice_id=token.invoice_id or "",
             amount=amount,
@@ -129,6 +135,8 @@ class PaymentEndpoints:
             phone=str(_get(body, "phone") or ""),
             name=str(_get(body, "name") or ""),
             data=str(_get(body, "data") or ""),
+            language=language if isinstance(language, str) and language else "rus",
+            verification=verification,
             secret_hash=token.secret_hash,
             post_link=str(_get(body, "postLink") or token.post_link or "") or None,
             failure_post_link=(
@@ -176,7 +184,7 @@ class PaymentEndpoints:
                 "description": tx.description,
                 "email": tx.email,
                 "invoiceID": tx.invoice_id,
-                "language": tx.language,
+                "language": status_language(tx.language),
                 "phone": tx.phone,
                 "reference": tx.reference if secure3d is None else "",
                 "intReference": tx.int_reference if secure3d is None else "",
@@ -353,7 +361,7 @@ class PaymentEndpoints:
             "accountID": tx.account_id,
             "description": tx.description,
             "reference": tx.reference,
-            "language": "rus",
+            "language": tx.language,
             "cardid": tx.card_id,
         }
         return _redirect(f"{SUCCESS_PAGE}?{urlencode(query)}")

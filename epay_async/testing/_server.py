@@ -32,9 +32,12 @@ async def serve(
     *,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; ``await task_group.start(serve, sandbox)`` returns the port."""
+    """Serve until cancelled; ``await task_group.start(serve, sandbox)`` returns the port.
+    Notifications go out over HTTP from a task of this server's own (see ``_notify``),
+    cancelled with it."""
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    async with listener:
+    async with listener, anyio.create_task_group() as tasks:
+        await tasks.start(sandbox.gateway.notifier.run)
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
         task_status.started(bound)
         await listener.serve(lambda stream: _connection(sandbox, stream))

@@ -23,6 +23,13 @@ def _new_int_reference() -> str:
     return uuid.uuid4().hex[:16].upper()
 
 
+def status_language(language: str) -> str:
+    """The order's language as check-status shows it (seed 002: ``RU``)."""
+    return {"rus": "RU", "kaz": "KZ", "kk": "KZ", "eng": "EN"}.get(
+        language.lower(), language.upper()
+    )
+
+
 @attrs.define
 class IssuedToken:
     value: str = attrs.field(repr=False)
@@ -81,7 +88,8 @@ class SandboxTransaction:
     email: str = ""
     phone: str = ""
     name: str = ""
-    language: str = "RU"
+    #: The order's language as sent (``rus``, ``kaz``, ``eng``; two-letter forms too).
+    language: str = "rus"
     card_mask: str = ""
     card_type: str = ""
     card_id: str = ""
@@ -98,6 +106,8 @@ class SandboxTransaction:
     secret_hash: str | None = attrs.field(default=None, repr=False)
     post_link: str | None = None
     failure_post_link: str | None = None
+    #: A card verification (0 USD, or the page's ``paymentType: "cardVerification"``).
+    verification: bool = False
     #: Answers given (and consumed) before the real state: result codes or status names.
     scripted: deque[ResultCode | StatusName] = attrs.field(factory=deque)
 
@@ -124,7 +134,7 @@ class SandboxTransaction:
             "terminalID": self.terminal_id,
             "accountID": self.account_id,
             "description": self.description,
-            "language": self.language,
+            "language": status_language(self.language),
             "cardMask": self.card_mask,
             "cardType": self.card_type,
             "issuer": "Halyk Bank",

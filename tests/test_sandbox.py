@@ -1,0 +1,508 @@
+"""The sandbox behaves like the real gateway as far as public facts show (issue 22 §2):
+unknown invoices are 102, notifications go out over real HTTP in the captured production
+shape, a shopper can pay a hosted page, status scripts can precede the invoice, amounts keep
+their scale."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from epay_async import EpayClient, Order, ResultCode, StatusName
+from epay_async.notifications import parse_notification
+from epay_async.testing import (
+    TEST_CARDS,
+    TEST_CLIENT_SECRET,
+    TEST_TERMINAL_ID,
+    Sandbox,
+    ShopperResult,
+)
+from epay_async.types.cards import Card
+from epay_async.types.order import CardVerification
+
+from .conftest import FAST_RETRY, served
+
+pytestmark = pytest.mark.anyio
+
+SHOP = "https://shop.example"
+VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
+MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
+
+
+def order(invoice_id: str = "700000001", **fields: Any) -> Order:
+    options: dict[str, Any] = {
+        "invoice_id": invoice_id,
+        "amount": Decimal("1500.00"),
+        "description": "Concert tickets",
+        "back_link": f"{SHOP}/back/{invoice_id}",
+        "failure_back_link": f"{SHOP}/failed/{invoice_id}",
+        "post_link": f"{SHOP}/epay/post",
+        "failure_post_link": f"{SHOP}/epay/failed",
+        "language": "rus",
+        "account_id": "user-1",
+        **fields,
+    }
+    return Order(**options)
+
+
+# -- a tiny notification receiver on 127.0.0.1 -------------------------------------------------
+
+
+class Receiver:
+    """Answers every POST with ``status`` and keeps the bodies."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.bodies: list[bytes] = []
+        self.received = anyio.Event()
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        async with listener:
+            task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
+            await listener.serve(self._connection)
+
+    async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            reader = BufferedByteReceiveStream(stream)
+            try:
+                head = await reader.receive_until(b"\r\n\r\n", 65536)
+                length = int(
+                    re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)  # type: ignore[union-attr]
+                )
+                self.bodies.append(await reader.receive_exactly(length))
+                self.received.set()
+                await stream.send(
+                    f"HTTP/1.1 {self.status} X\r\ncontent-length: 0\r\n"
+                    "connection: close\r\n\r\n".encode()
+                )
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.IncompleteRead):
+                return
+
+
+async def free_port() -> int:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener:
+        return int(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
+
+
+async def wait_until(condition: Any, timeout: float = 10) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():  # noqa: ASYNC110 - a bounded poll of the sandbox's records
+            await anyio.sleep(0.01)
+
+
+@pytest.fixture
+async def served_client(sandbox: Sandbox) -> AsyncIterator[tuple[Sandbox, EpayClient]]:
+    async with (
+        served(sandbox) as url,
+        EpayClient(
+            client_id="test",
+            client_secret=TEST_CLIENT_SECRET,
+            terminal_id=TEST_TERMINAL_ID,
+            environment=Sandbox.environment(url),
+            retry=FAST_RETRY,
+        ) as epay,
+    ):
+        yield sandbox, epay
+
+
+# -- 1. unknown invoices ---------------------------------------------------------------------
+
+
+def run_cli_sandbox(*flags: str) -> tuple[str, ResultCode, StatusName | None]:
+    """Start ``epay-async sandbox``, read its banner, check invoice 100000007 (last digit 7)."""
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "epay_async", "sandbox", "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = "".join(process.stdout.readline() for _ in range(7))
+        url = banner.split(" on ")[1].split()[0]
+
+        async def check() -> tuple[ResultCode, StatusName | None]:
+            async with EpayClient(
+                client_id="test",
+                client_secret=TEST_CLIENT_SECRET,
+                terminal_id=TEST_TERMINAL_ID,
+                environment=Sandbox.environment(url),
+            ) as epay:
+                status = await epay.get_status("100000007")
+                return status.result_code, status.status_name
+
+        code, name = anyio.run(check)
+        return banner, code, name
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_the_served_sandbox_answers_unknown_invoices_102_and_says_so() -> None:
+    banner, code, name = run_cli_sandbox()
+    assert (code, name) == (ResultCode.INVOICE_NOT_FOUND, None)
+    assert "unknown invoices  answered 102" in banner
+    assert "notifications" in banner
+
+
+def test_last_digit_answers_only_on_the_explicit_flag() -> None:
+    banner, code, name = run_cli_sandbox("--answer-any-invoice")
+    assert (code, name) == (ResultCode.SUCCESS, StatusName.AUTH)
+    assert "by their last digit (--answer-any-invoice)" in banner
+
+
+async def test_in_process_and_served_unknown_invoices_are_102(
+    served_client: tuple[Sandbox, EpayClient], epay: EpayClient
+) -> None:
+    _, remote = served_client
+    for client in (epay, remote):
+        status = await client.get_status("100000007")
+        assert status.result_code is ResultCode.INVOICE_NOT_FOUND
+        assert status.transaction is None
+
+
+# -- 2. notifications over real HTTP ---------------------------------------------------------
+
+
+async def test_the_served_sandbox_posts_the_notification_to_the_post_link(
+    sandbox: Sandbox,
+) -> None:
+    receiver = Receiver()
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(receiver.serve)
+        async with (
+            served(sandbox) as url,
+            EpayClient(
+                client_id="test",
+                client_secret=TEST_CLIENT_SECRET,
+                terminal_id=TEST_TERMINAL_ID,
+                environment=Sandbox.environment(url),
+            ) as epay,
+        ):
+            link = f"http://127.0.0.1:{port}/epay/post"
+            await epay.pay_with_card(order(post_link=link, failure_post_link=None), VISA)
+            with anyio.fail_after(10):
+                await receiver.received.wait()
+        tg.cancel_scope.cancel()
+    (body,) = receiver.bodies
+    notification = parse_notification(body)
+    assert (notification.code, notification.invoice_id) == ("ok", "700000001")
+    assert notification.amount == Decimal("1500.00")
+    (delivery,) = sandbox.notifications
+    assert (delivery.status, delivery.attempts, delivery.delivered) == (200, 1, True)
+
+
+@pytest.mark.parametrize("receiver_status", [500, None], ids=["answers-500", "down"])
+async def test_a_failing_receiver_gets_bounded_retries_and_the_sandbox_keeps_serving(
+    receiver_status: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox = Sandbox(key_bits=2048, notification_attempts=3, notification_backoff=0.01)
+    receiver = Receiver(receiver_status or 200)
+    caplog.set_level(logging.INFO, logger="epay_async.testing")
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(receiver.serve) if receiver_status else await free_port()
+        async with (
+            served(sandbox) as url,
+            EpayClient(
+                client_id="test",
+                client_secret=TEST_CLIENT_SECRET,
+                terminal_id=TEST_TERMINAL_ID,
+                environment=Sandbox.environment(url),
+            ) as epay,
+        ):
+            link = f"http://127.0.0.1:{port}/epay/post"
+            with anyio.fail_after(10):  # the payer's answer never waits for the receiver
+                await epay.pay_with_card(order(post_link=link, failure_post_link=None), VISA)
+            await wait_until(lambda: sandbox.notifications[0].attempts == 3)
+            await anyio.sleep(0.1)  # no fourth attempt
+            assert (await epay.get_status("700000001")).status_name is StatusName.AUTH
+        tg.cancel_scope.cancel()
+    (delivery,) = sandbox.notifications
+    assert delivery.attempts == 3
+    assert not delivery.delivered
+    assert len(receiver.bodies) == (3 if receiver_status else 0)
+    attempts = [r for r in caplog.records if r.name == "epay_async.testing"]
+    assert [re.search(r"attempt (\d)/3", r.getMessage()).group(1) for r in attempts] == [  # type: ignore[union-attr]
+        "1",
+        "2",
+        "3",
+    ]
+    assert "giving up" in attempts[-1].getMessage()
+    assert not any("4405639704015096" in r.getMessage() for r in caplog.records)
+
+
+async def test_stopping_the_server_cancels_deliveries_still_retrying() -> None:
+    sandbox = Sandbox(key_bits=2048, notification_attempts=5, notification_backoff=60)
+    port = await free_port()  # nobody listens: the first attempt fails, the next is 60 s away
+    with anyio.fail_after(10):
+        async with (
+            served(sandbox) as url,
+            EpayClient(
+                client_id="test",
+                client_secret=TEST_CLIENT_SECRET,
+                terminal_id=TEST_TERMINAL_ID,
+                environment=Sandbox.environment(url),
+            ) as epay,
+        ):
+            link = f"http://127.0.0.1:{port}/epay/post"
+            await epay.pay_with_card(order(post_link=link, failure_post_link=None), VISA)
+            await wait_until(lambda: sandbox.notifications[0].attempts == 1)
+    assert sandbox.notifications[0].attempts == 1
+
+
+async def test_in_process_notifications_are_recorded_or_sent_inline(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    await epay.pay_with_card(order(), VISA)
+    assert sandbox.notifications[0].attempts == 0  # recorded only: nothing configured
+    seen: list[str] = []
+
+    async def receive(url: str, body: dict[str, Any]) -> int:
+        seen.append(url)
+        return 204
+
+    sandbox.send_notifications_to(callback=receive)
+    await epay.pay_with_card(order("700000002"), VISA)
+    assert seen == [f"{SHOP}/epay/post"]  # delivered before pay_with_card returned
+    assert (sandbox.notifications[1].status, sandbox.notifications[1].attempts) == (204, 1)
+
+
+# -- 3. the captured production shape -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "echoed"), [("rus", "RUS"), ("kaz", "KAZ"), ("eng", "ENG")])
+async def test_notifications_look_like_captured_production_ones(
+    sandbox: Sandbox, epay: EpayClient, language: str, echoed: str
+) -> None:
+    await epay.pay_with_card(order(language=language), VISA)
+    delivery = sandbox.notifications[0]
+    body = json.loads(delivery.body)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}\+05:00", body["dateTime"])
+    assert body["language"] == echoed
+    assert body["code"] == "ok"
+    assert body["secure"] == "no"
+    assert body["reasonCode"] == 0
+    assert type(body["reasonCode"]) is int
+    assert b'"amount":1500.00,' in delivery.body  # a JSON number, as the order was sent
+    assert body["cardMask"] == "440563...5096"
+    assert "issuerBankCountry" in body
+    for key in ("invoiceIdAlt", "secureDetails", "email", "phone", "name", "data", "ipRegion"):
+        assert key in body, key
+        assert body[key] is None, key
+    assert all(re.fullmatch(r"[a-z][A-Za-z]*", key) for key in body if key != "secret_hash")
+    status = await epay.get_status("700000001")
+    assert status.transaction is not None
+    assert status.transaction.card_mask == "440563...5096"
+
+
+async def test_a_failure_notification_and_3ds_secure_yes(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    pending = await epay.pay_with_card(order(), MC_3DS)
+    assert pending.secure3d is not None
+    pa_res = sandbox.complete_3ds(pending.secure3d.md, approve=False)
+    await epay.confirm_3ds(pending.id, pa_res=pa_res, md=pending.secure3d.md)
+    (delivery,) = sandbox.notifications
+    body = json.loads(delivery.body)
+    assert delivery.url == f"{SHOP}/epay/failed"
+    assert (body["code"], body["secure"], body["reasonCode"]) == ("error", "yes", 473)
+    assert body["cardMask"] == "552204...6736"
+
+
+async def test_a_card_verification_notification_has_a_null_card_id(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    verification = CardVerification(
+        invoice_id="700000009", account_id="c-1", post_link=f"{SHOP}/epay/post"
+    )
+    result = await epay.verify_card(verification, VISA)
+    body = json.loads(sandbox.notifications[0].body)
+    assert body["code"] == "ok"
+    assert "cardId" in body
+    assert body["cardId"] is None
+    status = await epay.get_status("700000009")
+    assert status.transaction is not None
+    assert status.transaction.card_id == result.card_id
+
+
+# -- 4. the shopper ----------------------------------------------------------------------------
+
+
+async def test_the_shopper_pays_with_a_card(sandbox: Sandbox, epay: EpayClient) -> None:
+    page = await epay.payment_page(order())
+    result = await sandbox.shopper.pay(page, TEST_CARDS.visa)
+    assert result.paid
+    assert result.redirect_url == f"{SHOP}/back/700000001"
+    assert result.status is StatusName.AUTH
+    status = await epay.get_status("700000001")
+    assert status.transaction is not None
+    assert status.transaction.id == result.transaction_id
+    assert [n.payload["code"] for n in sandbox.notifications] == ["ok"]
+
+
+async def test_the_shopper_passes_3ds(sandbox: Sandbox, epay: EpayClient) -> None:
+    page = await epay.payment_page(order())
+    result = await sandbox.shopper.pay(page, TEST_CARDS.mastercard_3ds, three_ds="approve")
+    assert (result.paid, result.redirect_url) == (True, f"{SHOP}/back/700000001")
+    assert sandbox.notifications[0].payload["secure"] == "yes"
+
+
+async def test_the_shopper_fails_3ds(sandbox: Sandbox, epay: EpayClient) -> None:
+    page = await epay.payment_page(order())
+    result = await sandbox.shopper.pay(page, TEST_CARDS.mastercard_3ds, three_ds="decline")
+    assert result == ShopperResult(
+        "700000001",
+        paid=False,
+        redirect_url=f"{SHOP}/failed/700000001",
+        transaction_id=result.transaction_id,
+        status=StatusName.THREE_D,
+        reason_code=473,
+        reason="3-D Secure authentication failed",
+    )
+    assert [n.url for n in sandbox.notifications] == [f"{SHOP}/epay/failed"]
+
+
+async def test_the_shopper_with_a_declined_card(sandbox: Sandbox, epay: EpayClient) -> None:
+    page = await epay.payment_page(order())
+    result = await sandbox.shopper.pay(page, TEST_CARDS.locked_visa)
+    assert (result.paid, result.redirect_url) == (False, f"{SHOP}/failed/700000001")
+    assert (result.status, result.reason_code) == (StatusName.REJECT, 487)
+    assert (await epay.get_status("700000001")).status_name is StatusName.REJECT
+
+
+async def test_the_shopper_abandons_the_page(sandbox: Sandbox, epay: EpayClient) -> None:
+    page = await epay.payment_page(order())
+    result = await sandbox.shopper.abandon(page)
+    assert (result.paid, result.redirect_url, result.transaction_id) == (False, None, None)
+    assert (await epay.get_status("700000001")).result_code is ResultCode.INVOICE_NOT_FOUND
+    assert sandbox.notifications == []
+
+
+async def test_the_shopper_pays_a_saved_card_page_without_3ds(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    card_id = sandbox.save_card(TEST_CARDS.mastercard_3ds.pan, account_id="user-1")
+    page = await epay.payment_page(order(), card_id=card_id)
+    result = await sandbox.shopper.pay(page)
+    assert result.paid
+    assert result.status is StatusName.AUTH
+
+
+async def test_the_shopper_on_a_served_sandbox(served_client: tuple[Sandbox, EpayClient]) -> None:
+    sandbox, epay = served_client
+    page = await epay.payment_page(order())
+    assert page.script_url.startswith("http://127.0.0.1:")
+    result = await sandbox.shopper.pay(page, TEST_CARDS.mastercard_3ds)
+    assert (result.paid, result.redirect_url) == (True, f"{SHOP}/back/700000001")
+    status = await epay.get_status("700000001")
+    assert status.transaction is not None
+    assert status.transaction.amount == Decimal("1500.00")
+    assert str(status.transaction.amount) == "1500.00"
+
+
+async def test_a_used_page_cannot_be_paid_again(sandbox: Sandbox, epay: EpayClient) -> None:
+    page = await epay.payment_page(order())
+    assert (await sandbox.shopper.pay(page, TEST_CARDS.visa)).paid
+    again = await sandbox.shopper.pay(page, TEST_CARDS.visa)
+    assert (again.paid, again.redirect_url) == (False, None)
+    assert again.reason is not None
+    assert "used" in again.reason
+
+
+# -- 5. status scripts before the invoice exists ----------------------------------------------
+
+
+async def test_in_progress_can_be_scripted_before_the_invoice_exists(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    sandbox.queue_status("700000001", ResultCode.RETRY_OR_SUPPORT)
+    sandbox.in_progress("700000001", polls=1)
+    first = await epay.get_status("700000001")  # 103 is retried by the client, then 107
+    assert first.result_code is ResultCode.IN_PROGRESS
+    sandbox.in_progress("700000001", polls=2)
+    await epay.pay_with_card(order(), VISA)
+    assert (await epay.get_status("700000001")).result_code is ResultCode.IN_PROGRESS
+    assert (await epay.get_status("700000001")).result_code is ResultCode.IN_PROGRESS
+    assert (await epay.get_status("700000001")).status_name is StatusName.AUTH
+
+
+async def test_a_status_name_scripted_for_a_missing_invoice_is_not_found(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    sandbox.queue_status("700000001", StatusName.NEW)
+    assert (await epay.get_status("700000001")).result_code is ResultCode.INVOICE_NOT_FOUND
+    sandbox.add_transaction("700000001", status=StatusName.CHARGE)
+    assert (await epay.get_status("700000001")).status_name is StatusName.CHARGE
+
+
+# -- 6. amounts keep their scale ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["100.10", "1500.00", "1"])
+async def test_amounts_keep_their_scale_through_the_browser(
+    sandbox: Sandbox, epay: EpayClient, amount: str
+) -> None:
+    page = await epay.payment_page(order(amount=Decimal(amount)))
+    # What a browser sends: JSON.stringify turns 1500.00 into 1500 (and Python's json into
+    # 1500.0); the gateway keeps the amount the order's token was minted with.
+    browser_object = json.dumps({**page.payment_object(), "amount": float(amount)})
+    async with sandbox.http_client() as http:
+        opened = await http.post(
+            "https://epay.sandbox.invalid/payform/", data={"payment": browser_object}
+        )
+        session = re.search(r'name="session" value="([^"]+)"', opened.text).group(1)  # type: ignore[union-attr]
+        card = {"pan": VISA.pan, "exp": "01/27", "cvc": "321", "session": session}
+        await http.post("https://epay.sandbox.invalid/payform/pay", data=card)
+    status = await epay.get_status("700000001")
+    assert status.transaction is not None
+    assert str(status.transaction.amount) == amount
+    assert str(parse_notification(sandbox.notifications[0].body).amount) == amount
+
+
+@pytest.mark.parametrize("amount", ["100.10", "1500.00", "1"])
+async def test_amounts_keep_their_scale_through_the_api(
+    served_client: tuple[Sandbox, EpayClient], amount: str
+) -> None:
+    sandbox, epay = served_client
+    paid = await epay.pay_with_card(order(amount=Decimal(amount)), VISA)
+    assert str(paid.amount) == amount
+    status = await epay.get_status("700000001")
+    assert status.transaction is not None
+    assert str(status.transaction.amount) == amount
+    sandbox.add_transaction("700000002", amount=Decimal(amount))
+    status = await epay.get_status("700000002")
+    assert status.transaction is not None
+    assert str(status.transaction.amount) == amount
+
+
+# -- 7. saved cards never ask for 3-D Secure ------------------------------------------------------
+
+
+async def test_a_saved_3ds_card_pays_without_3ds(sandbox: Sandbox, epay: EpayClient) -> None:
+    card_id = sandbox.save_card(TEST_CARDS.mastercard_3ds.pan, account_id="user-1")
+    paid = await epay.pay_with_saved_card(order(), card_id)
+    assert paid.secure3d is None
+    assert paid.status is StatusName.AUTH
+
+
+def test_test_cards_by_name() -> None:
+    assert TEST_CARDS.visa.pan == "4405639704015096"
+    assert TEST_CARDS.mastercard_3ds.three_ds
+    assert TEST_CARDS.locked_mastercard.locked
+    assert TEST_CARDS.locked_visa.locked
+    assert TEST_CARDS.amex.pan in TEST_CARDS
