@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -83,15 +85,19 @@ async def test_a_worker_killed_mid_chunk_loses_nothing_and_duplicates_nothing() 
 
 
 async def a_worker_holding_a_chunk(client: aioredis.Redis, here: Local) -> int:
-    """The pid of a worker with a chunk started and not finished (bounded wait)."""
+    """The pid of a worker with a chunk started and not finished (bounded wait), stopped
+    (SIGSTOP) so that it cannot finish the chunk before it is killed."""
     pids = {p.pid for p in here.worker_processes}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         running = await client.hgetall(f"{chunks_key(JOB)}:running")
-        done = {value.decode() for value in await client.smembers(f"{chunks_key(JOB)}:done")}
         for chunk, pid in running.items():
-            if chunk.decode() not in done and int(pid) in pids:
-                return int(pid)
+            if int(pid) not in pids or chunk.decode() in await done_chunks(client):
+                continue
+            os.kill(int(pid), signal.SIGSTOP)
+            if chunk.decode() not in await done_chunks(client):
+                return int(pid)  # frozen while holding it
+            os.kill(int(pid), signal.SIGCONT)  # it finished just before: another one
         await anyio.sleep(0.02)
     raise AssertionError("no worker took a chunk within 30 s")
 
@@ -157,3 +163,7 @@ async def test_a_chunk_past_its_timeout_is_retried_and_keeps_its_progress() -> N
     assert state["chunk_starts"] >= 3, state  # retried, not failed
     assert sorted(rows) == ids
     assert all(row["error"] is None for row in rows.values())
+
+
+async def done_chunks(client: aioredis.Redis) -> set[str]:
+    return {value.decode() for value in await client.smembers(f"{chunks_key(JOB)}:done")}
