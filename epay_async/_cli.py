@@ -11,15 +11,18 @@ import collections
 import contextlib
 import csv
 import importlib.util
+import io
 import json
 import os
+import re
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, NoReturn
 
 import anyio
+import attrs
 
 from ._client import EpayClient, TransportName
 from ._demo import run_demo
@@ -62,11 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         help=f"requests in flight (default 16, at most {MAX_CONCURRENCY})",
     )
     rec.add_argument("--output", metavar="FILE", help="write results here (default: stdout)")
-    rec.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    rec.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="jsonl (the default) or csv (the default for an --output ending in .csv)",
+    )
     rec.add_argument(
         "--resume",
         action="store_true",
-        help="with --output: skip the ids already in it and append the rest",
+        help="with --output: skip the ids already in it and append the rest, in its format",
     )
     rec.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _common(rec)
@@ -111,7 +118,7 @@ def _client(args: argparse.Namespace) -> EpayClient:
         raise UsageError(f"{exc} (set the EPAY_* variables, or use --sandbox)") from None
 
 
-def _row(result: ReconcileResult) -> dict[str, Any]:
+def result_row(result: ReconcileResult) -> dict[str, Any]:
     status, transaction = result.status, result.status and result.status.transaction
     return {
         "invoice_id": result.invoice_id,
@@ -143,49 +150,301 @@ async def _status(args: argparse.Namespace, out: IO[str]) -> int:
                 failed = True
                 out.write(f"{invoice_id}\terror\t-\t{type(exc).__name__}: {exc}\n")
                 continue
-            row = _row(ReconcileResult(invoice_id, status=status))
+            row = result_row(ReconcileResult(invoice_id, status=status))
             amount = f"{row['amount']} {row['currency']}" if row["amount"] else "-"
             result = f"{row['result_code']} {status.result_message}".strip()
             out.write(f"{invoice_id}\t{result}\t{row['status_name'] or '-'}\t{amount}\n")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _open(name: str) -> IO[str]:
-    if name == "-":
-        return sys.stdin
+# -- id files (shared with the worker recipe, epay_async.examples.reconcile_workers) ----------
+
+#: A line longer than this is not an invoice id: refused before it is held in memory whole.
+MAX_ID_LINE = 4096
+
+
+class IdFile:
+    """The invoice ids of file ``name`` (``-`` for stdin), one per line: iterating reads them
+    lazily, as bytes decoded line by line; blank lines, ``#`` comments, a UTF-8 byte order
+    mark and a header (a first line without a digit, such as ``invoice_id``) are skipped. A
+    missing file is a :class:`UsageError` at once; a line that is not UTF-8 text, or too long
+    to be an id, is one when it is reached, naming the line (the ids before it are read).
+    Use it with ``with``: leaving closes the file (never stdin)."""
+
+    def __init__(self, name: str) -> None:
+        self.label = "stdin" if name == "-" else name
+        self._handle: IO[bytes] | IO[str]
+        if name == "-":
+            self._handle, self._owned = getattr(sys.stdin, "buffer", sys.stdin), False
+            return
+        try:
+            self._handle, self._owned = open(name, "rb"), True  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return _ids(self._handle, self.label)
+
+    def close(self) -> None:
+        if self._owned:
+            self._handle.close()
+
+    def __enter__(self) -> IdFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _ids(handle: IO[bytes] | IO[str], label: str) -> Iterator[str]:
+    number = 0
+    header_possible = True
     try:
-        return open(name, encoding="utf-8")
+        while line := handle.readline(MAX_ID_LINE + 1):
+            number += 1
+            if len(line) > MAX_ID_LINE:
+                raise UsageError(
+                    f"cannot read {label}: line {number} is over {MAX_ID_LINE} characters "
+                    "long (the ids before it were read)"
+                )
+            if isinstance(line, bytes):
+                try:
+                    line = line.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UsageError(
+                        f"cannot read {label}: line {number} is not UTF-8 text "
+                        "(the ids before it were read)"
+                    ) from None
+            text = line.strip().lstrip("\ufeff").strip() if number == 1 else line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if header_possible:
+                header_possible = False
+                if not any(character.isdigit() for character in text):
+                    continue  # a header such as invoice_id
+            yield text
     except OSError as exc:
-        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+        raise UsageError(f"cannot read {label}: {exc.strerror or exc}") from None
 
 
-def _create(name: str, *, append: bool = False) -> IO[str]:
+def _distinct(
+    ids: Iterable[str], done: Container[str], duplicate: Callable[[], Any]
+) -> Iterator[str]:
+    """Each id once per run, and none of ``done``: the ids of this run are kept in a set (an
+    output row is per id anyway), so memory grows with the distinct ids, never with copies."""
+    seen: set[str] = set()
+    for invoice_id in ids:
+        if invoice_id in done:
+            continue
+        if invoice_id in seen:
+            duplicate()
+            continue
+        seen.add(invoice_id)
+        yield invoice_id
+
+
+# -- the output file (shared with the worker recipe's export) -------------------------------
+
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_CSV_HEADER = ",".join(COLUMNS).encode()
+#: A line of an output file longer than this is not one of its rows.
+_MAX_ROW = 1 << 20
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: one starting with ``= + - @``, a tab or a
+    line break gets a leading ``'`` (as does one already starting with ``'``, so that reading
+    drops exactly one). A plain number (``-12.50``) is left alone: it is data, not a formula."""
+    starts_a_formula = isinstance(value, str) and value.startswith((*_FORMULA_START, "'"))
+    if starts_a_formula and not _NUMBER.fullmatch(str(value)):
+        return f"'{value}"
+    return value
+
+
+def csv_value(cell: str) -> str:
+    """The value of a cell written by :func:`csv_cell`."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+class RowWriter:
+    """Result rows as ``--output`` writes them: JSON lines exactly as they are, or CSV (one
+    header, formulas neutralised by :func:`csv_cell`), each flushed as it is written."""
+
+    def __init__(self, target: IO[str], output_format: str, *, header: bool = True) -> None:
+        self._target = target
+        self._csv = csv.writer(target) if output_format == "csv" else None
+        if self._csv is not None and header:
+            self._csv.writerow(COLUMNS)
+            target.flush()
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        if self._csv is not None:
+            self._csv.writerow([csv_cell(row[column]) for column in COLUMNS])
+        else:
+            self._target.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._target.flush()  # every finished result is on disk as it completes
+
+
+def output_format(name: str | None, requested: str | None) -> str:
+    """``--format``, or else CSV for a ``.csv`` output and JSON lines for anything else."""
+    if requested:
+        return requested
+    return "csv" if name and name.lower().endswith(".csv") else "jsonl"
+
+
+@attrs.define
+class Output:
+    """An output file opened for one run: locked, and on resume scanned (its format, the ids
+    it holds) with a cut-off last row removed."""
+
+    file: IO[str]
+    format: str
+    done: set[str]
+    new: bool  # nothing in it yet: a CSV header is due
+
+
+def open_output(name: str, requested: str | None, *, resume: bool) -> Output:
+    """Open ``name`` for writing, holding an exclusive lock on it for the process' life (a
+    second run on the same file is refused, not interleaved). Without ``resume`` the file is
+    emptied once the lock is held; with it, the rows already there are kept, their ids
+    returned as ``done``, and a torn last row cut away before anything is appended."""
     try:
-        return open(name, "a" if append else "w", encoding="utf-8", newline="")
+        binary = open(name, "a+b")  # noqa: SIM115 - returned, wrapped
     except OSError as exc:
         raise UsageError(f"cannot write {name}: {exc.strerror}") from None
-
-
-def _done(name: str, output_format: str) -> tuple[set[str], bool]:
-    """The ids an earlier run wrote to ``name`` (a cut-off last line is simply done again),
-    and whether the file exists."""
-    done: set[str] = set()
     try:
-        with open(name, encoding="utf-8", newline="") as handle:
-            if output_format == "csv":
-                done.update(row.get("invoice_id") or "" for row in csv.DictReader(handle))
-            else:
-                for line in handle:
-                    try:
-                        done.add(str(json.loads(line)["invoice_id"]))
-                    except (ValueError, KeyError, TypeError):
-                        continue
-    except FileNotFoundError:
-        return set(), False
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {name} to resume: {exc}") from None
-    done.discard("")
-    return done, True
+        _lock(binary, name)
+        done: set[str] = set()
+        chosen = output_format(name, requested)
+        if resume:
+            found, done = _scan(binary, name)
+            if found is not None and requested and requested != found:
+                raise UsageError(
+                    f"{name} holds {found} rows, not {requested}: resume it with "
+                    f"--format {found} (or no --format)"
+                )
+            chosen = found or chosen
+        else:
+            binary.truncate(0)
+        new = binary.seek(0, os.SEEK_END) == 0
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+    except BaseException:
+        binary.close()
+        raise
+    return Output(text, chosen, done, new)
+
+
+def _lock(handle: IO[bytes], name: str) -> None:
+    """An exclusive ``flock``, released when the file is closed or the process ends. Windows
+    has no ``fcntl``: there the output is not locked."""
+    if sys.platform == "win32":  # pragma: no cover - not locked on Windows
+        return
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise UsageError(f"{name} is being written by another run (locked)") from None
+
+
+def _scan(handle: IO[bytes], name: str) -> tuple[str | None, set[str]]:
+    """The format of an earlier run's output (None when it has no complete row yet) and the
+    ids of its complete rows; a last line cut short (no line end, or a CSV quote left open)
+    is truncated away. A file that is not an output of this command is refused untouched."""
+    handle.seek(0)
+    start = handle.read(len(_CSV_HEADER)).lstrip(b"\xef\xbb\xbf")
+    if not start:
+        return None, set()
+    if start.lstrip().startswith(b"{"):
+        found = "jsonl"
+    elif _CSV_HEADER.startswith(start):
+        found = "csv"
+    else:
+        raise UsageError(
+            f"cannot resume {name}: it is not an output of epay-async reconcile "
+            "(neither its JSON lines nor its CSV)"
+        )
+    state = _Scan(handle, name)
+    done = state.csv_ids() if found == "csv" else state.jsonl_ids()
+    handle.truncate(state.good_end)
+    return (found if state.good_end else None), done
+
+
+class _Scan:
+    """Complete lines of a file with the byte offset after each; the last line, if it has
+    no line end, is held back (torn)."""
+
+    def __init__(self, handle: IO[bytes], name: str) -> None:
+        self.handle = handle
+        self.name = name
+        self.consumed = 0  # bytes of the lines handed out so far
+        self.good_end = 0  # bytes up to the end of the last complete row
+        self.number = 0
+        self.at_end = False
+
+    def lines(self) -> Iterator[str]:
+        self.handle.seek(0)
+        while raw := self.handle.readline(_MAX_ROW):
+            if not raw.endswith(b"\n"):
+                if len(raw) == _MAX_ROW:
+                    self.fail("is too long to be one of its rows")
+                break  # torn: held back, truncated away
+            self.number += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.fail("is not UTF-8 text")
+            self.consumed += len(raw)
+            yield text.lstrip("\ufeff") if self.number == 1 else text
+        self.at_end = True
+
+    def fail(self, what: str) -> NoReturn:
+        raise UsageError(f"cannot resume {self.name}: line {self.number} {what}")
+
+    def jsonl_ids(self) -> set[str]:
+        done: set[str] = set()
+        for line in self.lines():
+            if line.strip():
+                done.add(self.json_id(line))
+            self.good_end = self.consumed
+        return done
+
+    def json_id(self, line: str) -> str:
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            self.fail("is not JSON")
+        if not isinstance(row, dict) or not set(COLUMNS) <= row.keys():
+            self.fail("is not a result row (a JSON object with " + ", ".join(COLUMNS) + ")")
+        invoice_id = row["invoice_id"]
+        if not isinstance(invoice_id, str) or not invoice_id:
+            self.fail("has no invoice_id")
+        return invoice_id
+
+    def csv_ids(self) -> set[str]:
+        done: set[str] = set()
+        rows = csv.reader(self.lines(), strict=True)
+        try:
+            first = next(rows, None)
+            if first is None:  # the header itself cut short
+                return done
+            if first != list(COLUMNS):
+                self.fail("is not the header " + ",".join(COLUMNS))
+            self.good_end = self.consumed
+            for row in rows:
+                if row and len(row) != len(COLUMNS):
+                    self.fail(f"has {len(row)} fields, not {len(COLUMNS)}")
+                if row:
+                    if not row[0]:
+                        self.fail("has no invoice_id")
+                    done.add(csv_value(row[0]))
+                self.good_end = self.consumed
+        except csv.Error:
+            if not self.at_end:  # not a quote left open by a cut: a broken file
+                self.fail("is not CSV")
+        return done
 
 
 async def _stop_on_signals(scope: anyio.CancelScope, stopped: list[int]) -> None:
@@ -197,78 +456,63 @@ async def _stop_on_signals(scope: anyio.CancelScope, stopped: list[int]) -> None
             return
 
 
-def _ids(handle: IO[str], name: str) -> Iterator[str]:
-    """Invoice ids, one per line, read lazily; blank lines, # comments, a UTF-8 byte order
-    mark and a header line (a first line that is not an id, such as ``invoice_id``) skipped."""
-    try:
-        for number, line in enumerate(handle):
-            text = line.strip().lstrip("\ufeff").strip()
-            if number == 0 and text and not text.isdigit() and text.isidentifier():
-                continue  # a CSV header
-            if text and not text.startswith("#"):
-                yield text
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {name}: {exc}") from None
-
-
-def _progress(disabled: bool, name: str) -> Any:
-    """A tqdm bar on a terminal (the ``cli`` extra); for a file, with its total and ETA."""
+def _progress(disabled: bool, name: str, done: Container[str]) -> Any:
+    """A tqdm bar on a terminal (the ``cli`` extra) counting the invoices checked by this
+    run, so its rate is theirs; for a file, its total is the ids still to check (a first
+    pass over it: no header, comment or id done earlier counted; a duplicate, found during
+    the run, takes one off)."""
     if disabled or not sys.stderr.isatty() or not importlib.util.find_spec("tqdm"):
         return None
     from tqdm import tqdm  # noqa: PLC0415 - the cli extra
 
-    return tqdm(unit=" invoices", file=sys.stderr, total=_count_lines(name))
-
-
-def _count_lines(name: str) -> int | None:
-    """The number of non-blank lines of a file (a fast pass), or None for stdin."""
-    if name == "-":
-        return None
-    try:
-        with open(name, "rb") as handle:
-            return sum(1 for line in handle if line.strip())
-    except OSError:
-        return None
+    total = None
+    if name != "-":
+        with contextlib.suppress(UsageError), IdFile(name) as ids:  # the run says what is wrong
+            total = sum(1 for invoice_id in ids if invoice_id not in done)
+    return tqdm(unit=" invoices", file=sys.stderr, total=total)
 
 
 async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
     if args.resume and not args.output:
         raise UsageError("--resume needs --output: the file to resume")
     counts: collections.Counter[str] = collections.Counter()
-    done, appending = _done(args.output, args.format) if args.resume else (set(), False)
     stopped: list[int] = []
+    duplicates = 0
     with contextlib.ExitStack() as files:
-        source = _open(args.file)
-        if source is not sys.stdin:
-            files.enter_context(source)
-        target = files.enter_context(_create(args.output, append=appending)) if args.output else out
-        bar = _progress(args.no_progress, args.file)
+        ids = files.enter_context(IdFile(args.file))  # refused before the output is touched
+        if args.output:
+            output = open_output(args.output, args.format, resume=args.resume)
+            files.callback(output.file.close)
+            target, done, header = output.file, output.done, output.new
+            writer = RowWriter(target, output.format, header=header)
+        else:
+            done = set()
+            writer = RowWriter(out, output_format(None, args.format))
+        bar = _progress(args.no_progress, args.file, done)
         if bar is not None:
             files.callback(bar.close)
-            bar.update(len(done))
-        writer = csv.DictWriter(target, fieldnames=COLUMNS) if args.format == "csv" else None
-        if writer is not None and not (appending and target.tell() > 0):
-            writer.writeheader()
+
+        def duplicate() -> None:
+            nonlocal duplicates
+            duplicates += 1
+            if bar is not None and bar.total:
+                bar.total -= 1
+                bar.refresh()
+
         failure: Exception | None = None
         async with _client(args) as epay, anyio.create_task_group() as tasks:
             with anyio.CancelScope() as job:
                 tasks.start_soon(_stop_on_signals, job, stopped)
                 reconciliation = epay.reconcile(
-                    _ids(source, args.file),
+                    _distinct(ids, done, duplicate),
                     concurrency=args.concurrency,
                     kind=args.kind,
-                    skip=done,
                 )
                 try:
                     async with reconciliation as results:
                         async for result in results:
                             counts[_label(result)] += 1
-                            row = _row(result)
-                            if writer is not None:
-                                writer.writerow(row)
-                            else:
-                                target.write(json.dumps(row, ensure_ascii=False) + "\n")
-                            target.flush()  # every finished result is on disk as it completes
+                            writer.write(result_row(result))
                             if bar is not None:
                                 bar.update()
                 except Exception as exc:  # raised after the task group, not wrapped by it
@@ -278,8 +522,12 @@ async def _reconcile(args: argparse.Namespace, out: IO[str]) -> int:
             raise failure
     summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
     total = sum(counts.values())
-    earlier = f" ({len(done)} done earlier)" if done else ""
-    sys.stderr.write(f"{total} invoice{'' if total == 1 else 's'}{earlier}: {summary or 'none'}\n")
+    notes = [f"{len(done)} done earlier"] if done else []
+    notes += [f"{duplicates} duplicate id{'' if duplicates == 1 else 's'} skipped"] * bool(
+        duplicates
+    )
+    extra = f" ({', '.join(notes)})" if notes else ""
+    sys.stderr.write(f"{total} invoice{'' if total == 1 else 's'}{extra}: {summary or 'none'}\n")
     if stopped:
         sys.stderr.write("stopped by a signal: run again with --resume to finish\n")
         return 128 + stopped[0]

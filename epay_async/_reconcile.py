@@ -3,7 +3,9 @@
 A fixed pool of ``concurrency`` workers pulls ids one at a time from the (possibly endless,
 possibly async) source and hands results to the consumer as they complete, in batches.
 Nothing is created per id up front, so memory does not grow with the number of ids; one bad
-invoice yields an error result and the batch goes on.
+invoice yields an error result and the batch goes on. Every id given is checked, copies
+included: remembering the ids seen would make memory grow with them, so removing duplicates
+is the caller's choice (``epay-async reconcile`` keeps a set of the ids of its run).
 """
 
 from __future__ import annotations
