@@ -331,6 +331,19 @@ async def test_a_bad_card_id_is_refused_before_the_order_is_written(
     assert (await served.checkout("400000009")).status_code == 200  # the id is not burnt
 
 
+@pytest.mark.parametrize("card_id", [b"../x", b"%ED%A0%80", b"a%20b", b"%00"])
+async def test_buy_refuses_a_bad_card_id_before_the_payment_page(
+    served: Served, card_id: bytes
+) -> None:
+    reply = await served.http.post(
+        "/buy",
+        content=b"product=tickets&card_id=" + card_id,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status_code == 422
+    assert served.sandbox.requests == []  # no payment token minted
+
+
 async def test_checkout_takes_json_only(served: Served) -> None:
     body = json.dumps({"invoice_id": "400000010", "product": "tickets", "card": VISA})
     for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
