@@ -4,8 +4,10 @@ Run it by hand against the sandbox, then open http://127.0.0.1:8001::
 
     python -m epay_async.examples.run aiohttp
 
-Routes as in ``fastapi_shop.py`` beside it. The ``EpayClient``, the SQLite connection and the
-reconcile timer live in a cleanup context: opened at start-up, closed at shutdown.
+Routes, the admin token and the states of an order as in ``fastapi_shop.py`` and ``shop.py``
+beside it. Bodies are capped by ``client_max_size`` (``MAX_BODY``): aiohttp stops reading past it
+and answers 413. The ``EpayClient``, the SQLite connection and the reconcile timer live in a
+cleanup context: opened at start-up, closed at shutdown.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from urllib.parse import parse_qsl
+from typing import Any
 
 from aiohttp import web
 
 from epay_async import EpayClient
 
-from .shop import OrderStore, Reply, Shop
+from .shop import MAX_BODY, Incoming, OrderStore, Reply, Shop
+from .shop import admin_token as _admin_token
 
 __all__ = ["SHOP", "create_app"]
 
@@ -33,12 +36,19 @@ def create_app(
     public_url: str = "http://127.0.0.1:8001",
     reconcile_every: float = 60.0,
     reconcile_after: float = 30.0,
+    admin_token: str | None = None,
+    **shop_options: Any,
 ) -> web.Application:
+    """The shop, as ``fastapi_shop.create_app`` builds it (the same arguments)."""
+    token, made = _admin_token(admin_token)
+
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await OrderStore.open(database)
         try:
             async with client_factory() as epay:
-                shop = app[SHOP] = Shop(epay, store, public_url)
+                shop = app[SHOP] = Shop(epay, store, public_url, admin_token=token, **shop_options)
+                if made:
+                    print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
                 await shop.reconcile_unsettled()  # whatever was left when we last stopped
                 timer = asyncio.ensure_future(
                     shop.reconcile_forever(reconcile_every, reconcile_after)
@@ -50,38 +60,45 @@ def create_app(
         finally:
             await store.close()
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY)
     app.cleanup_ctx.append(resources)
 
-    async def form_of(request: web.Request) -> dict[str, str]:
-        return dict(parse_qsl(await request.text()))
+    async def incoming(request: web.Request) -> Incoming:
+        """Read with the cap: past ``client_max_size`` aiohttp raises its 413."""
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        return Incoming(headers, dict(request.cookies), await request.read())
 
     async def storefront(request: web.Request) -> web.Response:
         return _response(request.app[SHOP].storefront())
 
     async def buy(request: web.Request) -> web.Response:
-        return _response(await request.app[SHOP].buy(await form_of(request)))
+        return _response(await request.app[SHOP].buy(await incoming(request)))
 
     async def back(request: web.Request) -> web.Response:
         return _response(await request.app[SHOP].back(request.match_info["invoice_id"]))
 
+    async def admin(request: web.Request) -> web.Response:
+        return _response(await request.app[SHOP].admin_page(Incoming(cookies=request.cookies)))
+
+    async def admin_login(request: web.Request) -> web.Response:
+        return _response(await request.app[SHOP].admin_login(await incoming(request)))
+
     async def refund(request: web.Request) -> web.Response:
-        return _response(await request.app[SHOP].refund(request.match_info["invoice_id"]))
+        invoice_id = request.match_info["invoice_id"]
+        return _response(await request.app[SHOP].refund(invoice_id, await incoming(request)))
+
+    async def charge(request: web.Request) -> web.Response:
+        invoice_id = request.match_info["invoice_id"]
+        return _response(await request.app[SHOP].charge(invoice_id, await incoming(request)))
 
     async def checkout(request: web.Request) -> web.Response:
-        try:
-            payload = await request.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            return _response(Reply.json(422, {"error": "body"}))
-        return _response(await request.app[SHOP].checkout(payload))
+        return _response(await request.app[SHOP].checkout(await incoming(request)))
 
     async def three_ds(request: web.Request) -> web.Response:
-        return _response(await request.app[SHOP].three_ds_return(await form_of(request)))
+        return _response(await request.app[SHOP].three_ds_return(await incoming(request)))
 
     async def post_link(request: web.Request) -> web.Response:
-        return _response(await request.app[SHOP].post_link(await request.read()))
+        return _response(await request.app[SHOP].post_link((await incoming(request)).body))
 
     async def order(request: web.Request) -> web.Response:
         return _response(await request.app[SHOP].order_json(request.match_info["invoice_id"]))
@@ -89,7 +106,10 @@ def create_app(
     app.router.add_get("/", storefront)
     app.router.add_post("/buy", buy)
     app.router.add_get("/orders/{invoice_id}/back", back)
+    app.router.add_get("/admin", admin)
+    app.router.add_post("/admin/login", admin_login)
     app.router.add_post("/orders/{invoice_id}/refund", refund)
+    app.router.add_post("/orders/{invoice_id}/charge", charge)
     app.router.add_post("/checkout", checkout)
     app.router.add_post("/epay/3ds", three_ds)
     app.router.add_post("/epay/post", post_link)

@@ -1,4 +1,5 @@
-"""The shop on FastAPI: a thin web layer over ``shop.py`` beside it.
+"""The shop on FastAPI: a thin web layer over ``shop.py`` beside it (read its docstring: prices
+from the catalogue, the admin token, the states of an order).
 
 Run it by hand against the sandbox (both on 127.0.0.1), then open http://127.0.0.1:8000::
 
@@ -6,12 +7,19 @@ Run it by hand against the sandbox (both on 127.0.0.1), then open http://127.0.0
     python -m epay_async.examples.run fastapi
 
 or against the real test gateway (``EPAY_*`` variables) with
-``uvicorn epay_async.examples.fastapi_shop:app``.
+``SHOP_ADMIN_TOKEN=... uvicorn epay_async.examples.fastapi_shop:app``.
 
-Pages: ``GET /`` (the storefront), ``POST /buy`` (opens ePay's payment page),
+Pages: ``GET /`` (the storefront), ``POST /buy`` (a product id; opens ePay's payment page),
 ``GET /orders/{id}/back`` (the back link: the order as check-status confirms it),
-``POST /orders/{id}/refund``. API: ``POST /checkout`` (card data or a saved card, JSON),
-``POST /epay/3ds`` (the TermUrl), ``POST /epay/post`` (the postLink), ``GET /orders/{id}``.
+``GET /admin`` (log in with the admin token; refund, cancel, charge).
+API: ``POST /checkout`` (a product id and card data or a saved card, ``application/json``),
+``POST /epay/3ds`` (the TermUrl), ``POST /epay/post`` (the postLink), ``GET /orders/{id}``,
+``POST /orders/{id}/refund`` and ``POST /orders/{id}/charge`` (``Authorization: Bearer
+<admin token>``, or the admin page's session and CSRF token).
+
+The admin token is ``admin_token=``, else ``SHOP_ADMIN_TOKEN``, else made at start-up and
+printed with the admin page's address. Every body is read with a cap (``MAX_BODY``, 413 above
+it), never whole first.
 
 One ``EpayClient`` and one SQLite connection live as long as the app (its lifespan), beside
 a timer that settles pending orders with ``reconcile``; it also runs once at start-up.
@@ -23,7 +31,6 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl
 
 import anyio
 from fastapi import FastAPI, Request
@@ -31,7 +38,8 @@ from fastapi.responses import Response
 
 from epay_async import EpayClient
 
-from .shop import OrderStore, Reply, Shop
+from .shop import MAX_BODY, Incoming, OrderStore, Reply, Shop
+from .shop import admin_token as _admin_token
 
 __all__ = ["create_app"]
 
@@ -43,16 +51,24 @@ def create_app(
     public_url: str = "http://127.0.0.1:8000",
     reconcile_every: float = 60.0,
     reconcile_after: float = 30.0,
+    admin_token: str | None = None,
+    **shop_options: Any,
 ) -> FastAPI:
     """The shop. ``client_factory`` builds its one ``EpayClient`` (a test passes
-    ``sandbox.client``); ``database`` is the SQLite file (a temporary one in tests)."""
+    ``sandbox.client``); ``database`` is the SQLite file (a temporary one in tests);
+    ``shop_options`` go to :class:`Shop` (``catalogue``, ``check_every``, ``abandon_after``)."""
+    token, made = _admin_token(admin_token)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await OrderStore.open(database)
         try:
             async with client_factory() as epay, anyio.create_task_group() as tasks:
-                shop = app.state.shop = Shop(epay, store, public_url)
+                shop = app.state.shop = Shop(
+                    epay, store, public_url, admin_token=token, **shop_options
+                )
+                if made:
+                    print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
                 await shop.reconcile_unsettled()  # whatever was left when we last stopped
                 tasks.start_soon(shop.reconcile_forever, reconcile_every, reconcile_after)
                 yield
@@ -66,8 +82,17 @@ def create_app(
         shop: Shop = request.app.state.shop
         return shop
 
-    async def form_of(request: Request) -> dict[str, str]:
-        return dict(parse_qsl((await request.body()).decode()))
+    async def incoming(request: Request) -> Incoming | Response:
+        """The request with its body read in chunks up to MAX_BODY: 413 past it, unread."""
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return _response(Reply.json(413, {"error": "body too large"}))
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return _response(Reply.json(413, {"error": "body too large"}))
+        return Incoming(dict(request.headers), dict(request.cookies), bytes(body))
 
     @app.get("/")
     async def storefront(request: Request) -> Response:
@@ -75,30 +100,58 @@ def create_app(
 
     @app.post("/buy")
     async def buy(request: Request) -> Response:
-        return _response(await shop_of(request).buy(await form_of(request)))
+        got = await incoming(request)
+        return got if isinstance(got, Response) else _response(await shop_of(request).buy(got))
 
     @app.get("/orders/{invoice_id}/back")
     async def back(invoice_id: str, request: Request) -> Response:
         return _response(await shop_of(request).back(invoice_id))
 
+    @app.get("/admin")
+    async def admin(request: Request) -> Response:
+        return _response(await shop_of(request).admin_page(Incoming(cookies=request.cookies)))
+
+    @app.post("/admin/login")
+    async def admin_login(request: Request) -> Response:
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).admin_login(got))
+
     @app.post("/orders/{invoice_id}/refund")
     async def refund(invoice_id: str, request: Request) -> Response:
-        return _response(await shop_of(request).refund(invoice_id))
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).refund(invoice_id, got))
+
+    @app.post("/orders/{invoice_id}/charge")
+    async def charge(invoice_id: str, request: Request) -> Response:
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).charge(invoice_id, got))
 
     @app.post("/checkout")
     async def checkout(request: Request) -> Response:
-        payload: Any = await request.json()
-        if not isinstance(payload, dict):
-            return _response(Reply.json(422, {"error": "body"}))
-        return _response(await shop_of(request).checkout(payload))
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).checkout(got))
 
     @app.post("/epay/3ds")
     async def three_ds(request: Request) -> Response:
-        return _response(await shop_of(request).three_ds_return(await form_of(request)))
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).three_ds_return(got))
 
     @app.post("/epay/post")
     async def post_link(request: Request) -> Response:
-        return _response(await shop_of(request).post_link(await request.body()))
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).post_link(got.body))
 
     @app.get("/orders/{invoice_id}")
     async def order(invoice_id: str, request: Request) -> Response:

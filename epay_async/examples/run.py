@@ -7,12 +7,19 @@ The sandbox is served on http://127.0.0.1:8080 (``--sandbox-port``): the shop's 
 opens there, it takes the sandbox's test cards (4405 6397 0401 5096, 01/27, 321; 5522 0427 0506
 6736, 01/27, 775 asks for 3-D Secure; 4003 0327 0454 7597 is declined) and it posts the
 notifications back to the shop. Orders are kept in ``shop.sqlite3`` (``--database``).
+
+The admin page (``/admin``: refunds, cancellations, charges) asks for the admin token: set
+``SHOP_ADMIN_TOKEN``, or a new one is made and printed at start-up with the page's address.
+A port in use is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import socket
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -22,7 +29,9 @@ import httpx
 from epay_async import Environment, EpayClient
 from epay_async.testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
 
-__all__ = ["serve_sandbox", "serve_shop"]
+from .shop import admin_token
+
+__all__ = ["main", "serve_sandbox", "serve_shop"]
 
 
 def sandbox_client(sandbox_url: str) -> EpayClient:
@@ -52,15 +61,20 @@ async def serve_shop(
     sandbox_url: str,
     *,
     database: str = "shop.sqlite3",
+    client_factory: Callable[[], EpayClient] | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> None:
     """Serve the ``kind`` shop ("fastapi" or "aiohttp") on 127.0.0.1:``port`` with its real
-    server (uvicorn, aiohttp's runner) until cancelled."""
+    server (uvicorn, aiohttp's runner) until cancelled. Its client talks to the sandbox served
+    at ``sandbox_url``, or is ``client_factory()`` (``sandbox.client`` in a test); ``options``
+    go to ``create_app`` (``admin_token``, ``reconcile_every``, ``check_every``...)."""
     public_url = f"http://127.0.0.1:{port}"
 
-    def factory() -> EpayClient:
+    def served_sandbox() -> EpayClient:
         return sandbox_client(sandbox_url)
+
+    factory = client_factory or served_sandbox
 
     if kind == "fastapi":
         import uvicorn  # noqa: PLC0415
@@ -93,21 +107,60 @@ async def serve_shop(
             await runner.cleanup()
 
 
-async def main(args: argparse.Namespace) -> None:
+def port_problem(port: int) -> str | None:
+    """Why 127.0.0.1:``port`` cannot be listened on, in one line, or None."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers will
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return f"cannot listen on 127.0.0.1:{port}: {exc.strerror}"
+    return None
+
+
+async def _run(args: argparse.Namespace, port: int, token: str, made: bool) -> None:
     sandbox = Sandbox()
     async with anyio.create_task_group() as tasks:
         await tasks.start(serve_sandbox, sandbox, args.sandbox_port)
         sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
-        port = args.port or (8000 if args.shop == "fastapi" else 8001)
-        await tasks.start(serve_shop, args.shop, port, sandbox_url)
-        print(f"{args.shop} shop on http://127.0.0.1:{port} (sandbox {sandbox_url}); Ctrl+C stops")
+        await tasks.start(
+            lambda task_status: serve_shop(
+                args.shop,
+                port,
+                sandbox_url,
+                database=args.database,
+                admin_token=token,
+                task_status=task_status,
+            )
+        )
+        shop_url = f"http://127.0.0.1:{port}"
+        print(f"{args.shop} shop on {shop_url} (sandbox {sandbox_url}); Ctrl+C stops")
+        print(f"admin page: {shop_url}/admin", end="  ")
+        print(f"admin token: {token}" if made else "log in with SHOP_ADMIN_TOKEN")
+        print(
+            f"  or: curl -X POST -H 'Authorization: Bearer <token>' {shop_url}/orders/<id>/refund",
+            flush=True,
+        )
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("shop", choices=("fastapi", "aiohttp"))
     parser.add_argument("--port", type=int, default=0, help="the shop's port")
     parser.add_argument("--sandbox-port", type=int, default=8080)
     parser.add_argument("--database", default="shop.sqlite3")
+    args = parser.parse_args(argv)
+    port = args.port or (8000 if args.shop == "fastapi" else 8001)
+    for wanted in dict.fromkeys((port, args.sandbox_port)):
+        problem = port_problem(wanted)
+        if problem is not None:  # one line, not an exception group from deep in a server
+            sys.stderr.write(f"error: {problem}\n")
+            return 2
+    token, made = admin_token()
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(main, parser.parse_args())
+        anyio.run(_run, args, port, token, made)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

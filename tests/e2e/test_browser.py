@@ -36,6 +36,7 @@ FLAGS = [
 VISA = ("4405 6397 0401 5096", "01/27", "321")
 MC_3DS = ("5522 0427 0506 6736", "01/27", "775")
 LOCKED = ("4003 0327 0454 7597", "09/20", "000")
+ADMIN_TOKEN = "e2e-admin-token-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,8 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
                     database=str(folder / f"{kind}.sqlite3"),
                     reconcile_every=0.5,
                     reconcile_after=0.0,
+                    admin_token=ADMIN_TOKEN,
+                    check_every=1.0,
                     task_status=task_status,
                 )
             )
@@ -149,8 +152,19 @@ async def test_pay_with_a_good_card(world: World, kind: str) -> None:
     await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
     assert await final_page(page, f"{kind}-paid") == "paid"
     assert (await order_of(world, kind, invoice_id))["paid_events"] == 1
-    await page.click("#refund")
-    await page.wait_for_selector("#refunded")
+    assert await page.query_selector("button") is None  # no admin action for the shopper
+    # The merchant gives the money back from the admin page, logged in with the admin token.
+    await page.goto(world.shops[kind] + "/admin")
+    await page.fill("#token", ADMIN_TOKEN)
+    await page.click("#login")
+    await page.wait_for_selector(f"#refund-{invoice_id}")
+    await page.screenshot(path=str(SCREENSHOTS / f"{kind}-admin.png"), full_page=True)
+    await page.click(f"#refund-{invoice_id}")  # the sandbox's terminal is two-step: a hold
+    await page.wait_for_selector(f"#order-{invoice_id} [data-state=cancelled]")
+    assert await page.query_selector(f"#refund-{invoice_id}") is None
+    await page.screenshot(path=str(SCREENSHOTS / f"{kind}-admin-refunded.png"), full_page=True)
+    order = await order_of(world, kind, invoice_id)
+    assert (order["status"], order["refunded_amount"]) == ("cancelled", "1500.00")
     await page.close()
 
 

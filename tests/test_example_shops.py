@@ -1,0 +1,453 @@
+"""Both example shops (FastAPI on uvicorn, aiohttp.web on its runner) served on 127.0.0.1 and
+attacked over real HTTP, as issue 23 did: prices, admin actions, input, the gateway's load.
+The gateway is the in-process sandbox; its notifications reach the shop over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from epay_async.examples.shop import Shop
+from epay_async.testing import Fault, Sandbox
+from epay_async.types.status import StatusName
+from tests.e2e.test_browser import free_port
+
+pytestmark = pytest.mark.anyio
+
+VISA = {"pan": "4405639704015096", "exp_month": 1, "exp_year": 2027, "cvc": "321"}
+TOKEN = "test-admin-token-0123456789"
+FOREIGN = "https://evil.example"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # uvicorn, aiohttp and aiosqlite
+
+
+class Served:
+    """One shop on its real server: its URL, an HTTP client, its ``Shop`` and the sandbox."""
+
+    def __init__(self, kind: str, url: str, http: httpx.AsyncClient, app: Any, sandbox: Sandbox):
+        self.kind = kind
+        self.url = url
+        self.http = http
+        self.app = app
+        self.sandbox = sandbox
+
+    @property
+    def shop(self) -> Shop:
+        if self.kind == "fastapi":
+            shop: Shop = self.app.state.shop
+            return shop
+        from epay_async.examples.aiohttp_shop import SHOP  # noqa: PLC0415
+
+        shop_of_app: Shop = self.app[SHOP]
+        return shop_of_app
+
+    async def order(self, invoice_id: str) -> dict[str, Any]:
+        reply = await self.http.get(f"/orders/{invoice_id}")
+        return dict(reply.json())
+
+    async def checkout(self, invoice_id: str, **fields: Any) -> httpx.Response:
+        body = {"invoice_id": invoice_id, "product": "tickets", "card": VISA, **fields}
+        return await self.http.post("/checkout", json=body)
+
+    async def admin(self, invoice_id: str, action: str = "refund", **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {TOKEN}", **kw.pop("headers", {})}
+        return await self.http.post(f"/orders/{invoice_id}/{action}", headers=headers, **kw)
+
+    def gateway_posts(self, path: str) -> int:
+        return len(self.sandbox.requests_to(path, method="POST"))
+
+
+async def _serve(kind: str, app: Any, port: int, stop: anyio.Event, *, task_status: Any) -> None:
+    """Serve ``app`` until ``stop`` is set, then shut its server down gracefully."""
+    if kind == "fastapi":
+        import uvicorn  # noqa: PLC0415
+
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(server.serve)
+            while not server.started:  # noqa: ASYNC110 - uvicorn has no event to wait on
+                await anyio.sleep(0.02)
+            task_status.started()
+            await stop.wait()
+            server.should_exit = True
+        return
+    from aiohttp import web  # noqa: PLC0415
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        task_status.started()
+        await stop.wait()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()
+
+
+@pytest.fixture(params=["fastapi", "aiohttp"])
+async def served(
+    request: pytest.FixtureRequest,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Served]:
+    kind = str(request.param)
+    monkeypatch.setenv("SHOP_ADMIN_TOKEN", TOKEN)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    options = {
+        "database": str(tmp_path / "shop.sqlite3"),
+        "public_url": url,
+        "reconcile_every": 3600.0,  # the tests run reconciliation themselves
+        "reconcile_after": 3600.0,
+    }
+    if kind == "fastapi":
+        from epay_async.examples.fastapi_shop import create_app  # noqa: PLC0415
+
+        app: Any = create_app(sandbox.client, **options)  # type: ignore[arg-type]
+    else:
+        from epay_async.examples.aiohttp_shop import (  # noqa: PLC0415
+            create_app as create_aiohttp_app,
+        )
+
+        app = create_aiohttp_app(sandbox.client, **options)  # type: ignore[arg-type]
+    async with (
+        httpx.AsyncClient(timeout=10) as notifier,
+        httpx.AsyncClient(base_url=url, timeout=30) as http,
+        anyio.create_task_group() as tasks,
+    ):
+        sandbox.send_notifications_to(http_client=notifier)
+        stop = anyio.Event()
+        await tasks.start(
+            lambda task_status: _serve(kind, app, port, stop, task_status=task_status)
+        )
+        yield Served(kind, url, http, app, sandbox)
+        stop.set()
+
+
+def invoice_of(payment_page_html: str) -> str:
+    found = re.search(
+        r'invoiceId&quot;: &quot;([0-9]+)|"invoiceId": ?"([0-9]+)"', payment_page_html
+    )
+    assert found is not None, payment_page_html[:2000]
+    return next(group for group in found.groups() if group)
+
+
+# -- 1. prices come from the catalogue -----------------------------------------------------------
+
+
+async def test_the_shopper_cannot_choose_the_price(served: Served) -> None:
+    page = await served.http.post(
+        "/buy", data={"product": "tickets", "amount": "1.00", "account_id": "shopper-1"}
+    )
+    assert page.status_code == 200
+    invoice_id = invoice_of(page.text)
+    order = await served.order(invoice_id)
+    assert Decimal(order["amount"]) == Decimal("1500.00")
+    # The shopper pays 1.00 anyway: the shop never calls that paid.
+    served.sandbox.add_transaction(invoice_id, amount="1.00", status="CHARGE")
+    back = await served.http.get(f"/orders/{invoice_id}/back")
+    assert 'data-state="paid"' not in back.text
+    assert (await served.order(invoice_id))["status"] == "review"
+    # By API too: the amount is the product's price, whatever the request says.
+    paid = await served.checkout("400000001", amount="1.00")
+    assert paid.status_code == 200, paid.text
+    assert served.sandbox.transaction("400000001").amount == Decimal("1500.00")
+    unknown = await served.http.post("/buy", data={"product": "nothing", "amount": "1.00"})
+    assert unknown.status_code == 422
+
+
+async def test_a_payment_in_another_currency_is_not_paid(served: Served) -> None:
+    invoice_id = invoice_of((await served.http.post("/buy", data={"product": "tickets"})).text)
+    served.sandbox.add_transaction(invoice_id, amount="1500.00", currency="USD", status="CHARGE")
+    await served.http.get(f"/orders/{invoice_id}/back")
+    assert (await served.order(invoice_id))["status"] == "review"
+
+
+# -- 2. admin actions: authenticated, CSRF-safe, leaving a trace ---------------------------------
+
+
+async def test_refunds_are_not_open_to_anyone(served: Served) -> None:
+    assert (await served.checkout("400000002")).json()["status"] == "paid"
+    for headers in ({"Origin": FOREIGN}, {"Authorization": "Bearer wrong-token-0123456789"}):
+        refused = await served.http.post("/orders/400000002/refund", headers=headers)
+        assert refused.status_code == 401
+    # A cookie named like the session's, with a forged form: still nothing.
+    forged = await served.http.post(
+        "/orders/400000002/refund",
+        data={"csrf": "x"},
+        headers={"Origin": FOREIGN, "Cookie": "shop_admin=guess"},
+    )
+    assert forged.status_code == 401
+    assert served.gateway_posts("/operation/") == 0
+    assert (await served.order("400000002"))["status"] == "paid"
+
+
+async def test_a_refund_moves_the_order_and_is_never_offered_again(served: Served) -> None:
+    assert (await served.checkout("400000003")).json()["status"] == "paid"
+    order = await served.order("400000003")
+    assert order["held"] is True  # the sandbox's terminal is two-step: an AUTH, held
+    charged = await served.admin("400000003", "charge")
+    assert charged.status_code == 200, charged.text
+    assert (await served.order("400000003"))["held"] is False
+    assert served.sandbox.transaction("400000003").status == StatusName.CHARGE
+    refunded = await served.admin("400000003")
+    assert refunded.status_code == 200
+    assert refunded.json() == {"status": "refunded", "refunded_amount": "1500.00"}
+    again = await served.admin("400000003")
+    assert again.status_code == 409
+    assert served.gateway_posts("/refund") == 1
+    back = await served.http.get("/orders/400000003/back")
+    assert 'data-state="refunded"' in back.text
+    assert "<button" not in back.text
+
+
+async def test_releasing_a_hold_cancels_the_order(served: Served) -> None:
+    assert (await served.checkout("400000004")).json()["status"] == "paid"
+    released = await served.admin("400000004")
+    assert released.json() == {"status": "cancelled", "refunded_amount": "1500.00"}
+    assert served.sandbox.transaction("400000004").status == StatusName.CANCEL
+
+
+async def test_the_admin_page_session_is_csrf_safe(served: Served) -> None:
+    assert (await served.checkout("400000005")).json()["status"] == "paid"
+    login_page = await served.http.get("/admin")
+    assert 'name="token"' in login_page.text
+    assert "400000005" not in login_page.text
+    wrong = await served.http.post("/admin/login", data={"token": "nope"})
+    assert wrong.status_code == 401
+    cross_site = await served.http.post(
+        "/admin/login", data={"token": TOKEN}, headers={"Origin": FOREIGN}
+    )
+    assert cross_site.status_code == 403
+    login = await served.http.post(
+        "/admin/login", data={"token": TOKEN}, headers={"Origin": served.url}
+    )
+    assert login.status_code == 303
+    cookie = login.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    admin = await served.http.get("/admin")  # the client keeps the cookie
+    assert 'id="refund-400000005"' in admin.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', admin.text)
+    assert csrf is not None
+    for data, origin in (
+        ({}, served.url),
+        ({"csrf": "forged"}, served.url),
+        (
+            {"csrf": csrf.group(1)},
+            FOREIGN,
+        ),
+    ):
+        refused = await served.http.post(
+            "/orders/400000005/refund", data=data, headers={"Origin": origin}
+        )
+        assert refused.status_code == 403
+    assert served.gateway_posts("/operation/") == 0
+    done = await served.http.post(
+        "/orders/400000005/refund", data={"csrf": csrf.group(1)}, headers={"Origin": served.url}
+    )
+    assert done.status_code == 303
+    assert (await served.order("400000005"))["status"] == "cancelled"
+    after = await served.http.get("/admin")
+    assert 'id="refund-400000005"' not in after.text
+
+
+async def test_a_refund_in_doubt_is_settled_by_reconciliation(served: Served) -> None:
+    assert (await served.checkout("400000006")).json()["status"] == "paid"
+    served.sandbox.fail("/cancel", Fault.read_timeout())  # it went through; the answer lost
+    lost = await served.admin("400000006")
+    assert lost.status_code == 202
+    assert (await served.order("400000006"))["status"] == "refund_in_doubt"
+    await served.shop.reconcile_unsettled()
+    assert (await served.order("400000006"))["status"] == "cancelled"
+    assert await served.shop.store.in_doubt() == []
+
+
+async def test_a_refund_in_doubt_that_did_not_happen_leaves_the_order_paid(
+    served: Served,
+) -> None:
+    assert (await served.checkout("400000007")).json()["status"] == "paid"
+    served.sandbox.fail("/cancel", Fault.status(502))  # in doubt, but the gateway did nothing
+    lost = await served.admin("400000007")
+    assert lost.status_code == 202
+    assert (await served.order("400000007"))["status"] == "refund_in_doubt"
+    await served.shop.reconcile_unsettled()
+    order = await served.order("400000007")
+    assert (order["status"], order["held"]) == ("paid", True)
+    assert served.sandbox.transaction("400000007").status == StatusName.AUTH
+
+
+@pytest.mark.parametrize("name", ["REFUND", "CANCEL", "CANCEL_OLD"])
+async def test_reconciliation_applies_a_refund_or_cancel_to_a_paid_order(
+    served: Served, name: str
+) -> None:
+    assert (await served.checkout("400000008")).json()["status"] == "paid"
+    served.sandbox.transaction("400000008").status = StatusName(name)  # done in the cabinet
+    status = await served.shop.epay.get_status("400000008")
+    await served.shop.apply("400000008", status)
+    expected = "refunded" if name == "REFUND" else "cancelled"
+    assert (await served.order("400000008"))["status"] == expected
+
+
+# -- 3. unchecked input --------------------------------------------------------------------------
+
+
+async def test_a_notification_with_a_lone_surrogate_invoice_id_is_a_4xx(served: Served) -> None:
+    body = '{"invoiceId": "\\ud800", "code": "ok", "amount": 100, "currency": "KZT"}'
+    reply = await served.http.post(
+        "/epay/post", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == 400
+
+
+@pytest.mark.parametrize("card_id", ["", "   ", 42, ["x"], "\ud800", "../../x"])
+async def test_a_bad_card_id_is_refused_before_the_order_is_written(
+    served: Served, card_id: Any
+) -> None:
+    body = json.dumps(
+        {"invoice_id": "400000009", "product": "tickets", "card_id": card_id}, ensure_ascii=True
+    )
+    reply = await served.http.post(
+        "/checkout", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert reply.status_code == 422
+    assert reply.json()["error"] == "card_id"
+    assert (await served.http.get("/orders/400000009")).status_code == 404
+    assert served.sandbox.requests == []
+    assert (await served.checkout("400000009")).status_code == 200  # the id is not burnt
+
+
+@pytest.mark.parametrize("card_id", [b"../x", b"%ED%A0%80", b"a%20b", b"%00"])
+async def test_buy_refuses_a_bad_card_id_before_the_payment_page(
+    served: Served, card_id: bytes
+) -> None:
+    reply = await served.http.post(
+        "/buy",
+        content=b"product=tickets&card_id=" + card_id,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status_code == 422
+    assert served.sandbox.requests == []  # no payment token minted
+
+
+async def test_checkout_takes_json_only(served: Served) -> None:
+    body = json.dumps({"invoice_id": "400000010", "product": "tickets", "card": VISA})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        refused = await served.http.post("/checkout", content=body, headers=headers)
+        assert refused.status_code == 415
+    not_json = await served.http.post(
+        "/checkout", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    assert (await served.http.get("/orders/400000010")).status_code == 404
+    assert served.sandbox.requests == []
+
+
+async def test_a_huge_body_is_refused_unread(served: Served) -> None:
+    huge = b'{"invoiceId": "' + b"1" * (20 * 1024 * 1024) + b'"}'
+    try:
+        reply = await served.http.post(
+            "/epay/post", content=huge, headers={"Content-Type": "application/json"}
+        )
+    except httpx.TransportError:  # the server may close the connection after answering
+        pytest.fail("the shop did not answer 413")
+    assert reply.status_code == 413
+
+
+# -- 4. the gateway's load -----------------------------------------------------------------------
+
+
+async def test_back_page_loads_cost_at_most_one_status_check_per_order(served: Served) -> None:
+    invoice_id = invoice_of((await served.http.post("/buy", data={"product": "poster"})).text)
+    before = len(served.sandbox.requests_to("/check-status/"))
+    async with anyio.create_task_group() as tasks:
+        for _ in range(10):
+            tasks.start_soon(served.http.get, f"/orders/{invoice_id}/back")
+    for _ in range(10):
+        page = await served.http.get(f"/orders/{invoice_id}/back")
+        assert "Not paid yet" in page.text
+        assert 'data-state="failed"' not in page.text  # 102: not paid yet, never failed
+    assert len(served.sandbox.requests_to("/check-status/")) - before == 1
+
+
+# -- 5, 6. run.py --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fastapi", "aiohttp"])
+def test_run_on_a_port_in_use_prints_one_line(kind: str, tmp_path: Path) -> None:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "epay_async.examples.run",
+                kind,
+                "--port",
+                str(port),
+                "--sandbox-port",
+                str(free_port()),
+                "--database",
+                str(tmp_path / "shop.sqlite3"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+async def test_run_prints_how_to_reach_the_admin_page(tmp_path: Path) -> None:
+    port, sandbox_port = free_port(), free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "epay_async.examples.run",
+        "aiohttp",
+        "--port",
+        str(port),
+        "--sandbox-port",
+        str(sandbox_port),
+        "--database",
+        str(tmp_path / "shop.sqlite3"),
+    ]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "SHOP_ADMIN_TOKEN"}
+    async with await anyio.open_process(command, env=env) as process:
+        try:
+            assert process.stdout is not None
+            output = b""
+            with anyio.fail_after(60):
+                while b"admin token: " not in output or not output.endswith(b"\n"):
+                    output += await process.stdout.receive()
+            line = next(ln for ln in output.decode().splitlines() if "admin page:" in ln)
+            assert f"http://127.0.0.1:{port}/admin" in line
+            token = line.split("admin token: ")[1].strip()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                login = await http.post("/admin/login", data={"token": token})
+                assert login.status_code == 303
+                assert "<h1>Orders</h1>" in (await http.get("/admin")).text
+        finally:
+            process.terminate()
