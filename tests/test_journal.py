@@ -258,14 +258,10 @@ async def test_unwritable_path_is_a_clear_error_before_anything(tmp_path: Path) 
 
 
 @pytest.mark.anyio
-async def test_read_only_file_refuses_begin(tmp_path: Path) -> None:
-    path = tmp_path / "journal.db"
-    async with SqliteJournal(path) as journal:
-        await journal.begin(intent("900001"))
-    async with SqliteJournal(f"file:{path}?mode=ro") as journal:
-        # sqlite3 with uri=False treats this as a (missing) file name: unwritable either way.
-        with pytest.raises(JournalUnavailableError):
-            await journal.begin(intent("900002"))
+async def test_a_path_sqlite_cannot_open_refuses_begin(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path) as journal:  # a directory, not a file
+        with pytest.raises(JournalUnavailableError, match=r"\(begin\).*OperationalError"):
+            await journal.begin(intent())
 
 
 @pytest.mark.anyio

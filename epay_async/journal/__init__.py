@@ -21,6 +21,11 @@ How the client uses a journal (``EpayClient(journal=...)``), per money request:
    an open record and returns whether *this* call closed it, so several processes may recover
    at once and each record is settled once.
 
+Cancellation: a cancelled ``begin`` may still have committed its intent (SQLite finishes the
+statement on its thread; a PostgreSQL commit may have landed). The caller must then not send,
+and should ``finish(id, NOT_SENT)`` in a shielded scope; a record left ``intent`` by a killed
+process is closed by ``recover()`` (the gateway's 102 "no such invoice" included).
+
 States (:class:`JournalState`): ``intent`` and ``in_doubt`` are *open*; ``succeeded``,
 ``declined``, ``not_sent`` and ``settled`` are closed. ``finish`` on a closed record (already
 settled by a recoverer) changes nothing.
