@@ -16,7 +16,7 @@ import anyio
 import attrs
 import pytest
 
-from epay_async.errors import EpayError, RequestInFlightError
+from epay_async.errors import EpayError, RequestInFlightError, ValidationError
 from epay_async.journal import (
     Journal,
     JournalRecord,
@@ -214,6 +214,19 @@ class JournalContract:
         assert got is not None
         assert got.detail is not None
         assert len(got.detail) <= 200
+
+    async def test_bad_input_is_a_validation_error_naming_the_field(self, journal: Journal) -> None:
+        with pytest.raises(ValidationError) as caught:
+            JournalRecord.new("pay", kind="payment", invoice_id="1", amount=1.5)  # type: ignore[arg-type]
+        assert caught.value.field == "amount"
+        with pytest.raises(ValidationError, match="kind"):
+            JournalRecord.new("pay", kind="card", invoice_id="1")
+        rec = intent("990001")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.SUCCEEDED)
+        with pytest.raises(ValidationError) as caught:
+            await journal.begin(rec)
+        assert caught.value.field == "record"
 
     async def test_is_a_journal(self, journal: Journal) -> None:
         assert isinstance(journal, Journal)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from epay_async.errors import ValidationError
 from epay_async.journal._record import FINISH_STATES, JournalState
 from epay_async.types.status import PaymentState
 
@@ -9,7 +10,9 @@ from epay_async.types.status import PaymentState
 def check_finish_state(state: JournalState) -> JournalState:
     state = JournalState(state)
     if state not in FINISH_STATES:
-        raise ValueError(f"state: finish takes one of {sorted(s.value for s in FINISH_STATES)}")
+        raise ValidationError(
+            "state", f"finish takes one of {sorted(s.value for s in FINISH_STATES)}"
+        )
     return state
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import sniffio
 
-from epay_async.errors import RequestInFlightError
+from epay_async.errors import RequestInFlightError, ValidationError
 from epay_async.journal._common import check_finish_state, payment_state_text, short
 from epay_async.journal._errors import JournalUnavailableError
 from epay_async.journal._record import JournalRecord, JournalState, utcnow
@@ -155,7 +155,7 @@ class PostgresJournal:
 
     async def begin(self, record: JournalRecord) -> None:
         if record.state is not JournalState.INTENT:
-            raise ValueError("record: begin takes a record in state 'intent'")
+            raise ValidationError("record", "begin takes a record in state 'intent'")
         values = (
             uuid.UUID(record.id),
             record.operation,
@@ -183,7 +183,9 @@ class PostgresJournal:
                 )
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name == "epay_journal_pkey":
-                    raise ValueError(f"record: {record.id} is already in the journal") from exc
+                    raise ValidationError(
+                        "record", f"{record.id} is already in the journal"
+                    ) from exc
                 raise RequestInFlightError(record.key, record.operation) from exc
 
         await self._run("begin", insert)

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import attrs
 
+from epay_async.errors import ValidationError
+
 __all__ = ["OPEN_STATES", "JournalRecord", "JournalState", "utcnow", "writer_id"]
 
 
@@ -100,11 +102,11 @@ class JournalRecord:
     ) -> JournalRecord:
         """A fresh ``INTENT`` record for a request about to be sent."""
         if kind not in KINDS:
-            raise ValueError(f"kind: must be one of {sorted(KINDS)}")
+            raise ValidationError("kind", f"must be one of {sorted(KINDS)}")
         if invoice_id is None and transaction_id is None:
-            raise ValueError("invoice_id: an invoice id or a transaction id is needed")
+            raise ValidationError("invoice_id", "an invoice id or a transaction id is needed")
         if amount is not None and not isinstance(amount, Decimal):
-            raise TypeError("amount: must be a decimal.Decimal")
+            raise ValidationError("amount", "must be a decimal.Decimal")
         now = utcnow()
         return cls(
             id=str(uuid.uuid4()),

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio.to_thread
 
-from epay_async.errors import RequestInFlightError
+from epay_async.errors import RequestInFlightError, ValidationError
 from epay_async.journal._common import check_finish_state, payment_state_text, short
 from epay_async.journal._errors import JournalUnavailableError
 from epay_async.journal._record import JournalRecord, JournalState, utcnow
@@ -72,7 +72,7 @@ class SqliteJournal:
         busy_timeout: float = 10.0,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError("synchronous: 'FULL' or 'NORMAL'")
+            raise ValidationError("synchronous", "'FULL' or 'NORMAL'")
         self.path = os.fspath(path)
         self.synchronous = synchronous
         self._busy_ms = int(busy_timeout * 1000)
@@ -126,7 +126,7 @@ class SqliteJournal:
 
     async def begin(self, record: JournalRecord) -> None:
         if record.state is not JournalState.INTENT:
-            raise ValueError("record: begin takes a record in state 'intent'")
+            raise ValidationError("record", "begin takes a record in state 'intent'")
         values = (
             record.id,
             record.operation,
@@ -154,7 +154,7 @@ class SqliteJournal:
             await self._run("begin", insert)
         except sqlite3.IntegrityError as exc:
             if "epay_journal.id" in str(exc):
-                raise ValueError(f"record: {record.id} is already in the journal") from exc
+                raise ValidationError("record", f"{record.id} is already in the journal") from exc
             raise RequestInFlightError(record.key, record.operation) from exc
 
     async def finish(
