@@ -1,0 +1,341 @@
+"""The payment journal's store layer: one contract suite, run here on SQLite (asyncio and trio)
+and in tests/e2e/test_journal_postgres.py on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import attrs
+import pytest
+
+from epay_async.errors import EpayError, RequestInFlightError, ValidationError
+from epay_async.journal import (
+    Journal,
+    JournalRecord,
+    JournalState,
+    JournalUnavailableError,
+    SqliteJournal,
+)
+from epay_async.types.status import PaymentState
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: What a card payment carries that must never reach the journal.
+PAN, CVC, CRYPTOGRAM, TOKEN = "4405639704015096", "815", "Q3J5cHRvZ3JhbS1zZWNyZXQ=", "tok-9f8e7d6c"
+
+
+def intent(invoice: str = "000001", amount: str = "100.10", **kw: object) -> JournalRecord:
+    return JournalRecord.new(
+        str(kw.pop("operation", "pay_with_card")),
+        kind=str(kw.pop("kind", "payment")),
+        invoice_id=invoice,
+        amount=Decimal(amount),
+        currency="KZT",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.anyio
+class JournalContract:
+    """What every store must do. A subclass provides ``make``: a factory of journal objects on
+    one shared store (two calls: two connections/pools on the same data)."""
+
+    @pytest.fixture
+    async def journal(self, make: Callable[[], Journal]) -> AsyncIterator[Journal]:
+        async with make() as journal:
+            yield journal
+
+    async def test_round_trip_keeps_decimal_exact(self, journal: Journal) -> None:
+        rec = intent("100001", "100.10")
+        await journal.begin(rec)
+        got = await journal.get(rec.id)
+        assert got is not None
+        assert got.amount == Decimal("100.10")
+        assert str(got.amount) == "100.10"
+        assert got.state is JournalState.INTENT
+        assert got.writer == f"{os.uname().nodename}:{os.getpid()}"
+        assert got.created_at.utcoffset() == dt.timedelta(0)
+
+        await journal.finish(rec.id, JournalState.SUCCEEDED, transaction_id="tx-1")
+        got = await journal.get(rec.id)
+        assert got is not None
+        assert (got.state, got.transaction_id) == (JournalState.SUCCEEDED, "tx-1")
+        assert got.updated_at >= got.created_at
+        assert await journal.open_records() == []
+
+    async def test_small_and_large_amounts_are_exact(self, journal: Journal) -> None:
+        for i, text in enumerate(["0.01", "1234567890123.45", "7"]):
+            rec = intent(f"20000{i}", text)
+            await journal.begin(rec)
+            got = await journal.get(rec.id)
+            assert got is not None
+            assert str(got.amount) == text
+
+    async def test_open_record_blocks_a_second_begin_on_another_connection(
+        self, journal: Journal, make: Callable[[], Journal]
+    ) -> None:
+        first = intent("300001")
+        await journal.begin(first)
+        async with make() as other:
+            with pytest.raises(RequestInFlightError) as caught:
+                await other.begin(intent("300001", operation="pay_with_saved_card"))
+            assert "300001" in caught.value.key
+            assert caught.value.operation == "pay_with_saved_card"
+            # A transfer with the same order id is another kind: not blocked.
+            await other.begin(intent("300001", kind="p2p", operation="transfer"))
+            # In doubt is still open: still blocked.
+            await journal.finish(
+                first.id, JournalState.IN_DOUBT, detail="ReadTimeout after sending"
+            )
+            with pytest.raises(RequestInFlightError):
+                await other.begin(intent("300001"))
+            # Closed: a new request for the invoice may start.
+            assert await other.settle(
+                first.id, result_code=100, status_name="CHARGE", state=PaymentState.PAID
+            )
+            await other.begin(intent("300001"))
+
+    async def test_open_record_for_a_transaction_blocks_another_on_it(
+        self, journal: Journal
+    ) -> None:
+        await journal.begin(
+            JournalRecord.new("refund", kind="payment", invoice_id=None, transaction_id="tx-7")
+        )
+        with pytest.raises(RequestInFlightError):
+            await journal.begin(
+                JournalRecord.new("charge", kind="payment", invoice_id=None, transaction_id="tx-7")
+            )
+
+    async def test_finish_does_not_reopen_or_overwrite_a_closed_record(
+        self, journal: Journal
+    ) -> None:
+        rec = intent("400001")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.IN_DOUBT, detail="cancelled after sending")
+        assert await journal.settle(
+            rec.id, result_code=100, status_name="AUTH", state=PaymentState.PAID
+        )
+        await journal.finish(rec.id, JournalState.DECLINED)
+        got = await journal.get(rec.id)
+        assert got is not None
+        assert got.state is JournalState.SETTLED
+        assert (got.result_code, got.status_name, got.payment_state) == (100, "AUTH", "paid")
+        assert got.detail == "cancelled after sending"
+        with pytest.raises(ValueError, match="state"):
+            await journal.finish(rec.id, JournalState.SETTLED)
+
+    async def test_settle_is_idempotent_across_concurrent_recoverers(
+        self, journal: Journal, make: Callable[[], Journal]
+    ) -> None:
+        records = [intent(f"50000{i}") for i in range(8)]
+        for rec in records:
+            await journal.begin(rec)
+            await journal.finish(rec.id, JournalState.IN_DOUBT)
+        closed: list[tuple[int, str]] = []
+
+        async def recover(n: int, store: Journal) -> None:
+            for rec in await store.open_records():
+                if await store.settle(
+                    rec.id, result_code=102, status_name=None, state=PaymentState.NOT_FOUND
+                ):
+                    closed.append((n, rec.id))
+
+        async with make() as a, make() as b, anyio.create_task_group() as tg:
+            tg.start_soon(recover, 1, a)
+            tg.start_soon(recover, 2, b)
+        assert sorted(rid for _, rid in closed) == sorted(r.id for r in records)
+        assert await journal.open_records() == []
+        assert not await journal.settle(
+            records[0].id, result_code=100, status_name="CHARGE", state="paid"
+        )
+        got = await journal.get(records[0].id)
+        assert got is not None
+        assert got.payment_state == "not_found"
+
+    async def test_open_records_older_than_and_list(self, journal: Journal) -> None:
+        old = attrs.evolve(
+            intent("600001"),
+            created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10),
+        )
+        new = intent("600002")
+        done = intent("600003")
+        for rec in (old, new, done):
+            await journal.begin(rec)
+        await journal.finish(done.id, JournalState.NOT_SENT)
+        assert [r.id for r in await journal.open_records()] == [old.id, new.id]
+        assert [r.id for r in await journal.open_records(dt.timedelta(minutes=1))] == [old.id]
+        assert next(r.id for r in await journal.list()) in {new.id, done.id}
+        assert {r.id for r in await journal.list(states=[JournalState.NOT_SENT])} == {done.id}
+        assert len(await journal.list(limit=2)) == 2
+
+    async def test_no_secret_reaches_the_store(
+        self, journal: Journal, stored_text: Callable[[], Awaitable[str]]
+    ) -> None:
+        # A card payment's request: what the pipeline knows when it begins.
+        request = {
+            "invoiceId": "700001",
+            "amount": Decimal("5000.00"),
+            "currency": "KZT",
+            "hpan": PAN,
+            "cvc": CVC,
+            "cryptogram": CRYPTOGRAM,
+            "token": TOKEN,
+        }
+        rec = JournalRecord.new(
+            "pay_with_card",
+            kind="payment",
+            invoice_id=str(request["invoiceId"]),
+            amount=request["amount"],  # type: ignore[arg-type]
+            currency=str(request["currency"]),
+        )
+        names = {f.name for f in attrs.fields(JournalRecord)}
+        assert not names & {"pan", "hpan", "cvc", "cryptogram", "token", "secret", "card"}
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.IN_DOUBT, detail="ReadTimeout after sending")
+        text = await stored_text()
+        assert "700001" in text  # the dump does hold the record
+        for secret in (PAN, PAN[-4:] + "x", CVC + "\x00", CRYPTOGRAM, TOKEN):
+            assert secret not in text
+        assert repr(rec).count(PAN) == 0
+
+    async def test_detail_is_kept_short(self, journal: Journal) -> None:
+        rec = intent("800001")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.IN_DOUBT, detail="x" * 5000)
+        got = await journal.get(rec.id)
+        assert got is not None
+        assert got.detail is not None
+        assert len(got.detail) <= 200
+
+    async def test_bad_input_is_a_validation_error_naming_the_field(self, journal: Journal) -> None:
+        with pytest.raises(ValidationError) as caught:
+            JournalRecord.new("pay", kind="payment", invoice_id="1", amount=1.5)  # type: ignore[arg-type]
+        assert caught.value.field == "amount"
+        with pytest.raises(ValidationError, match="kind"):
+            JournalRecord.new("pay", kind="card", invoice_id="1")
+        rec = intent("990001")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.SUCCEEDED)
+        with pytest.raises(ValidationError) as caught:
+            await journal.begin(rec)
+        assert caught.value.field == "record"
+
+    async def test_is_a_journal(self, journal: Journal) -> None:
+        assert isinstance(journal, Journal)
+
+
+class TestSqliteJournal(JournalContract):
+    @pytest.fixture
+    def make(self, tmp_path: Path) -> Callable[[], Journal]:
+        return lambda: SqliteJournal(tmp_path / "journal.db")
+
+    @pytest.fixture
+    def stored_text(self, tmp_path: Path) -> Callable[[], Awaitable[str]]:
+        async def dump() -> str:
+            # Every byte SQLite wrote: the database, its WAL and shared-memory index.
+            chunks = [p.read_bytes() for p in tmp_path.iterdir()]  # noqa: ASYNC240
+            return b"".join(chunks).decode("latin-1")
+
+        return dump
+
+
+@pytest.mark.anyio
+async def test_sqlite_uses_wal_and_full_sync(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        await journal.begin(intent())
+        conn = journal._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+@pytest.mark.anyio
+async def test_unwritable_path_is_a_clear_error_before_anything(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "journal.db"
+    async with SqliteJournal(missing) as journal:
+        with pytest.raises(JournalUnavailableError) as caught:
+            await journal.begin(intent())
+        assert caught.value.action == "begin"
+        assert str(missing) in str(caught.value)
+        assert isinstance(caught.value, EpayError)
+        with pytest.raises(JournalUnavailableError, match=r"\(read\)"):
+            await journal.open_records()
+
+
+@pytest.mark.anyio
+async def test_a_path_sqlite_cannot_open_refuses_begin(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path) as journal:  # a directory, not a file
+        with pytest.raises(JournalUnavailableError, match=r"\(begin\).*OperationalError"):
+            await journal.begin(intent())
+
+
+@pytest.mark.anyio
+async def test_closed_journal_refuses(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    await journal.aclose()
+    with pytest.raises(JournalUnavailableError, match="closed"):
+        await journal.begin(intent())
+
+
+_RACER = textwrap.dedent(
+    """
+    import sys, time, anyio
+    from decimal import Decimal
+    from pathlib import Path
+    from epay_async.errors import RequestInFlightError
+    from epay_async.journal import JournalRecord, SqliteJournal
+
+    path, go = sys.argv[1], Path(sys.argv[2])
+
+    async def main():
+        async with SqliteJournal(path) as journal:
+            await journal.open_records()  # schema ready before the start line
+            print("ready", flush=True)
+            while not go.exists():
+                time.sleep(0.001)
+            rec = JournalRecord.new("pay_with_card", kind="payment", invoice_id="race-1",
+                                    amount=Decimal("10.00"), currency="KZT")
+            try:
+                await journal.begin(rec)
+                print("won", flush=True)
+            except RequestInFlightError:
+                print("refused", flush=True)
+
+    anyio.run(main)
+    """
+)
+
+
+def test_processes_racing_begin_on_one_invoice_exactly_one_wins(tmp_path: Path) -> None:
+    db, go = tmp_path / "journal.db", tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script
+            [sys.executable, "-c", _RACER, str(db), str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            assert p.stdout.readline().strip() == "ready"
+        go.touch()
+        outcomes = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert outcomes == ["refused", "refused", "refused", "won"]
+    assert all(p.returncode == 0 for p in procs)
