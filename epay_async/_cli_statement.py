@@ -79,7 +79,7 @@ def _progress(disabled: bool) -> Any:
 
 
 def _create(name: str) -> IO[str]:
-    return open(name, "w", encoding="utf-8", newline="")  # noqa: SIM115 - the caller closes it
+    return open(name, "w", encoding="utf-8", newline="")
 
 
 def _client(args: argparse.Namespace) -> EpayClient:

@@ -15,6 +15,7 @@ creation time, so 100 000 of them cost little and a period is found by bisection
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 import json
 import re
@@ -191,7 +192,7 @@ class RegisterEndpoints:
         status: str = "CHARGE",
         amount: Decimal = Decimal("1000.00"),
         currency: str = "KZT",
-        invoice_prefix: str = "R",
+        invoice_prefix: str = "9",
         start: int = 0,
     ) -> None:
         """Add ``n`` operations spread evenly over ``since <= created < until``, invoice ids
@@ -287,7 +288,7 @@ class RegisterEndpoints:
         if not isinstance(params, list):
             raise _BadSearch("searchParameters is required")
         period: tuple[datetime, datetime] | None = None
-        tests = []
+        tests: list[Callable[[RegisterOperation], bool]] = []
         for param in params:
             if not isinstance(param, dict):
                 raise _BadSearch("a search parameter is not an object")
@@ -301,14 +302,25 @@ class RegisterEndpoints:
                 period = (low, high)
         if period is None:
             raise _BadSearch("a created_date between search is mandatory")
-        keys = self._keys[kind]
+        total, selected = self._select(body, kind, page, size, period=period, tests=tests)
+        records = ",".join(op.to_json() for op in selected)
+        answer = f'{{"totalCount":{total},"records":[{records}]}}'.encode()
+        return SandboxResponse(200, answer, {"content-type": "application/json"})
+
+    def _select(
+        self,
+        body: dict[str, Any],
+        kind: str,
+        page: int,
+        size: int,
+        *,
+        period: tuple[datetime, datetime],
+        tests: list[Callable[[RegisterOperation], bool]],
+    ) -> tuple[int, list[RegisterOperation]]:
+        """The count of matching operations and those of the page asked for."""
+        keys, ops = self._keys[kind], self._ops[kind]
         first = bisect.bisect_left(keys, (period[0], -1))
         last = bisect.bisect_right(keys, (period[1] + timedelta(microseconds=1), -1))
-        found = [
-            op
-            for op in itertools.chain(self._ops[kind][first:last], self._from_transactions(kind))
-            if all(test(op) for test in tests)
-        ]
         reverse = False
         order_field = "created"
         for order in body.get("orderParameters") or []:
@@ -316,8 +328,22 @@ class RegisterEndpoints:
                 order_field = _FIELDS[str(order["field"])]
                 reverse = str(order.get("typeOrder", "ASC")).upper() == "DESC"
                 break
-        found.sort(key=lambda op: (getattr(op, order_field), op.id), reverse=reverse)
         skip = page if self.page_reading == "skip" else (page - 1) * size
-        records = ",".join(op.to_json() for op in found[skip : skip + size])
-        body = f'{{"totalCount":{len(found)},"records":[{records}]}}'.encode()
-        return SandboxResponse(200, body, {"content-type": "application/json"})
+        extra = sorted(self._from_transactions(kind), key=lambda op: op.created)
+        candidates = heapq.merge(
+            (ops[i] for i in range(first, last)), extra, key=lambda op: op.created
+        )
+        matching = (op for op in candidates if all(test(op) for test in tests))
+        if order_field == "created" and not reverse:
+            # Already in order: count them all, keep only the page (a month of 100 000
+            # operations costs no more memory than one page).
+            total = 0
+            selected: list[RegisterOperation] = []
+            for total, op in enumerate(matching, 1):
+                if skip < total <= skip + size:
+                    selected.append(op)
+            return total, selected
+        found = sorted(matching, key=lambda op: (getattr(op, order_field), op.id))
+        if reverse:
+            found.reverse()
+        return len(found), found[skip : skip + size]
