@@ -137,6 +137,9 @@ async def run(args: argparse.Namespace, out: IO[str], epay: EpayClient | None = 
                             writer.writerow(row)
                         else:
                             target.write(json.dumps(row, ensure_ascii=False) + "\n")
+        except ValidationError as exc:  # the orders file lists an invoice twice
+            sys.stderr.write(f"error: {exc}\n")
+            return EXIT_USAGE
         except EpayError as exc:
             sys.stderr.write(f"error: the register could not be read to the end: {exc}\n")
             return EXIT_INCOMPLETE

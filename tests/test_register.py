@@ -307,3 +307,26 @@ async def test_memory_stays_flat_from_1000_to_100000_operations() -> None:
         assert count == n
     # The sandbox answers one page at a time too: what grows is the walk's, bounded by pages.
     assert peaks[100_000] < 2 * peaks[1_000] + 2_000_000, peaks
+
+
+@pytest.mark.parametrize("reading", ["skip", "number"])
+async def test_windows_on_sub_millisecond_instants_lose_nothing(
+    sandbox: Sandbox, epay: EpayClient, reading: str
+) -> None:
+    # 30 days / 7919 is not a whole number of milliseconds, nor are since and until.
+    register = sandbox.gateway.register
+    register.page_reading = reading  # type: ignore[assignment]
+    since = SINCE + timedelta(microseconds=123_456)
+    until = UNTIL - timedelta(microseconds=654_321)
+    register.add_operations(7919, since=SINCE, until=UNTIL)
+    # and a burst: 3000 payments within two seconds (windows of a few milliseconds)
+    register.add_operations(
+        3000,
+        since=SINCE + timedelta(days=2),
+        until=SINCE + timedelta(days=2, seconds=2),
+        invoice_prefix="8",
+    )
+    inside = [op.id for op in register.operations() if since <= op.created < until]
+    async with epay.operations(since, until, page_size=100) as records:
+        ids = [record.id async for record in records]
+    assert sorted(ids) == sorted(inside)

@@ -75,8 +75,20 @@ def _instant(value: object, field: str) -> datetime:
     return value
 
 
-def _wire_instant(value: datetime) -> str:
+def _wire_instant(value: datetime, *, up: bool = False) -> str:
+    """To the millisecond, rounded down (a window's start) or up (its end), so that the search
+    always covers the window; the records outside it are dropped by the walk."""
+    rest = timedelta(microseconds=value.microsecond % 1000)
+    if rest:
+        value = value - rest + (timedelta(milliseconds=1) if up else timedelta(0))
     return value.isoformat(timespec="milliseconds")
+
+
+def _floor(value: datetime, grain: timedelta) -> datetime:
+    """``value`` on a whole ``grain`` (a second or a millisecond) of its own clock."""
+    micros = value.second * 1_000_000 + value.microsecond
+    step = grain // timedelta(microseconds=1)
+    return value - timedelta(microseconds=micros % step)
 
 
 @attrs.frozen
@@ -362,9 +374,14 @@ class OperationsWalk:
             return None
         parts = min(max(2, math.ceil(total / self._page_size) + 1), 64)
         step = max(span / parts, _MIN_WINDOW)
+        # Edges on whole seconds (whole milliseconds in a window of a few seconds): on the
+        # grid the gateway writes createdDate to, whatever precision it compares with.
+        grain = timedelta(seconds=1) if step >= timedelta(seconds=2) else _MIN_WINDOW
         edges = [start]
-        while edges[-1] + step < end:
-            edges.append(edges[-1] + step)
+        for number in range(1, parts):
+            edge = _floor(start + step * number, grain)
+            if edges[-1] < edge < end:
+                edges.append(edge)
         edges.append(end)
         return list(itertools.pairwise(edges))
 
@@ -394,7 +411,7 @@ class OperationsWalk:
                 {
                     "name": "created_date",
                     "method": "between",
-                    "searchParameter": [_wire_instant(start), _wire_instant(end)],
+                    "searchParameter": [_wire_instant(start), _wire_instant(end, up=True)],
                 },
                 *self._filters,
             ],
