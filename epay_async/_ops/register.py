@@ -390,8 +390,8 @@ class OperationsWalk:
             return await self._read(start, end, self.first_page)
         try:
             page = await self._read(start, end, 0)
-        except ApiError:
-            page = None  # a reading from 1 may refuse page 0
+        except (ApiError, ProtocolError):
+            page = None  # a reading from 1 may refuse page 0 (page 1 is then asked for)
         if page is not None and (
             page.total > self._page_size
             or len({record.id for record in page.records}) == page.total
