@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterable, Container, Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -24,6 +25,7 @@ from ._ops import payment_page as _payment_page
 from ._ops import payments as _payments
 from ._ops import payouts as _payouts
 from ._ops import post_auth as _post_auth
+from ._ops import register as _register
 from ._ops import status as _status
 from ._ops import transfers as _transfers
 from ._ops._base import Context
@@ -554,3 +556,91 @@ class EpayClient:
         """Deactivate a saved card."""
         async with self._ctx.transport.call("deactivate_card"):
             await _cards.deactivate_card(self._ctx, card_id)
+
+    # -- operations register --------------------------------------------------------------
+
+    def operations(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        invoice_ids: Iterable[str] | None = None,
+        account_id: str | None = None,
+        reference: str | None = None,
+        amount: Decimal | int | str | None = None,
+        min_amount: Decimal | int | str | None = None,
+        max_amount: Decimal | int | str | None = None,
+        card_mask: str | None = None,
+        payer_phone: str | None = None,
+        payer_email: str | None = None,
+        page_size: int = 500,
+        concurrency: int = 4,
+        login: CabinetLogin | None = None,
+    ) -> _register.OperationsWalk:
+        """Every payment operation with ``since <= created < until`` (tz-aware datetimes),
+        from the register (``POST /operations``), each exactly once::
+
+            async with epay.operations(since, until) as records:
+                async for record in records:
+                    ...
+
+        Filters narrow the search (``card_mask`` is a ``like`` pattern with ``%``). At most
+        ``concurrency`` page requests are in flight, each a read under the client's deadline
+        and retry rules; memory is about ``concurrency`` pages. The token is the client's
+        read token, or a cabinet ``login`` (the documentation's password grant). Leaving the
+        block stops every request."""
+        return self._register_walk(
+            "payment", since, until, page_size=page_size, concurrency=concurrency, login=login,
+            invoice_ids=invoice_ids, account_id=account_id, reference=reference, amount=amount,
+            min_amount=min_amount, max_amount=max_amount, card_mask=card_mask,
+            payer_phone=payer_phone, payer_email=payer_email,
+        )  # fmt: skip
+
+    def transfer_operations(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        invoice_ids: Iterable[str] | None = None,
+        account_id: str | None = None,
+        reference: str | None = None,
+        amount: Decimal | int | str | None = None,
+        min_amount: Decimal | int | str | None = None,
+        max_amount: Decimal | int | str | None = None,
+        card_mask: str | None = None,
+        payer_phone: str | None = None,
+        payer_email: str | None = None,
+        page_size: int = 500,
+        concurrency: int = 4,
+        login: CabinetLogin | None = None,
+    ) -> _register.OperationsWalk:
+        """As :meth:`operations`, for P2P transfers (``POST /p2p/operations``, ``transfer``
+        scope)."""
+        return self._register_walk(
+            "transfer", since, until, page_size=page_size, concurrency=concurrency, login=login,
+            invoice_ids=invoice_ids, account_id=account_id, reference=reference, amount=amount,
+            min_amount=min_amount, max_amount=max_amount, card_mask=card_mask,
+            payer_phone=payer_phone, payer_email=payer_email,
+        )  # fmt: skip
+
+    def _register_walk(
+        self,
+        kind: _register.RegisterKind,
+        since: datetime,
+        until: datetime,
+        *,
+        page_size: int,
+        concurrency: int,
+        login: CabinetLogin | None,
+        **filters: Any,
+    ) -> _register.OperationsWalk:
+        return _register.OperationsWalk(
+            self._ctx,
+            kind,
+            since,
+            until,
+            _register.RegisterFilters.build(**filters),
+            page_size=page_size,
+            concurrency=concurrency,
+            login=login,
+        )

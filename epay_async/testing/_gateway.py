@@ -20,6 +20,7 @@ from ._keys import generated_key, public_pem
 from ._notify import Notifier
 from ._operations import OperationEndpoints
 from ._payments import PaymentEndpoints
+from ._register import RegisterEndpoints
 from ._state import IssuedToken, SandboxTransaction
 from ._wire import SandboxRequest, SandboxResponse
 
@@ -96,6 +97,7 @@ class Gateway:
         self.payments = PaymentEndpoints(self)
         self.operations = OperationEndpoints(self)
         self.invoice_links = InvoiceLinkEndpoints(self)
+        self.register = RegisterEndpoints(self)
 
     # -- plumbing -------------------------------------------------------------------------
 
