@@ -54,12 +54,14 @@ $(E2E_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,e2e]'
 	touch $(E2E_STAMP)
 
-# Debian's chromium (the browser suite) and redis-server (the worker recipe): installed with
+# Debian's chromium (the browser suite), redis-server (the worker recipe) and postgresql (the
+# journal's PostgreSQL store): installed with
 # apt when root, or named exactly when missing.
 debian-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \

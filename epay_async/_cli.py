@@ -24,6 +24,7 @@ from typing import IO, Any, NoReturn
 import anyio
 import attrs
 
+from . import _cli_statement
 from ._client import EpayClient, TransportName
 from ._demo import run_demo
 from ._reconcile import ReconcileResult
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     _common(rec)
 
+    _cli_statement.add_parser(commands)
     serve = commands.add_parser("sandbox", help="serve the ePay emulator over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
@@ -582,6 +584,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: --concurrency must be from 1 to {MAX_CONCURRENCY}\n")
         return EXIT_USAGE
     commands = {"status": _status, "reconcile": _reconcile, "sandbox": _serve}
+    commands["statement"] = _cli_statement.run
     try:
         if args.command == "demo":
             anyio.run(run_demo)

@@ -144,7 +144,7 @@ class Reconciliation:
                 if invoice_id in self._skip:  # done in an earlier run (a resumed job)
                     continue
                 try:
-                    _validation.invoice_id(invoice_id)
+                    _validation.lookup_id(invoice_id)
                     result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))
                 except EpayError as exc:
                     result = ReconcileResult(invoice_id, error=exc)

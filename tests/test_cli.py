@@ -67,16 +67,16 @@ def test_reconcile_jsonl_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_reconcile_csv_to_a_file_with_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.StringIO("100000001\nbad-id\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("100000001\nbad%id\n"))
     output = tmp_path / "out.csv"
     assert main(["reconcile", "-", "--sandbox", "--format", "csv", "--output", str(output)]) == 1
     with output.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["invoice_id"] for r in sorted(rows, key=lambda r: r["invoice_id"])] == [
         "100000001",
-        "bad-id",
+        "bad%id",
     ]
-    assert next(r for r in rows if r["invoice_id"] == "bad-id")["error"].startswith(
+    assert next(r for r in rows if r["invoice_id"] == "bad%id")["error"].startswith(
         "ValidationError"
     )
     assert "error 1" in capsys.readouterr().err

@@ -83,7 +83,7 @@ async def test_cancel_1000_in_flight_calls_then_100_more_succeed(
         assert finished < 1000, "the calls should still have been in flight"
         assert busy_connections(epay) == []
         tokens = epay._ctx.tokens
-        assert tokens._flight is None
+        assert tokens._cache.flight is None
 
         results = []
 
