@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import socket
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
@@ -80,3 +81,10 @@ def no_connection_left_open() -> Iterator[None]:
     assert open_connections == [], f"{len(open_connections)} connections left open"
     open_sessions = [b for b in sessions if b._session is not None and not b._session.closed]
     assert open_sessions == [], f"{len(open_sessions)} aiohttp sessions left open"
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

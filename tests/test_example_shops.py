@@ -20,7 +20,7 @@ import pytest
 from epay_async.examples.shop import Shop
 from epay_async.testing import Fault, Sandbox
 from epay_async.types.status import StatusName
-from tests.e2e.test_browser import free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
 

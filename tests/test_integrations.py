@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
@@ -25,7 +24,7 @@ from epay_async.integrations.fastapi import postlink_endpoint
 from epay_async.notifications import MAX_NOTIFICATION_BYTES
 from epay_async.testing import Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import FAST_RETRY, free_port
 
 VISA = "4405639704015096"
 POST_LINK = "https://shop.example/epay/postlink"
@@ -51,12 +50,6 @@ class Shop:
 
     async def on_failed(self, verified: VerifiedNotification) -> None:
         self.failed.append(verified)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from epay_async.examples.run import serve_sandbox, serve_shop
 from epay_async.testing import Sandbox
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -42,12 +42,6 @@ ADMIN_TOKEN = "e2e-admin-token-0123456789"
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"  # uvicorn, aiohttp and aiosqlite
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class World:
