@@ -198,6 +198,9 @@ async def test_the_served_sandbox_posts_the_notification_to_the_post_link(
             await epay.pay_with_card(order(post_link=link, failure_post_link=None), VISA)
             with anyio.fail_after(10):
                 await receiver.received.wait()
+                # The receiver has the body; the sandbox records the answer a moment later.
+                while not sandbox.notifications or sandbox.notifications[0].status is None:  # noqa: ASYNC110 - no event to wait on
+                    await anyio.sleep(0.01)
         tg.cancel_scope.cancel()
     (body,) = receiver.bodies
     notification = parse_notification(body)
