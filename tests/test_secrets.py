@@ -150,7 +150,8 @@ async def test_debug_logs_and_errors_of_money_flows_hold_no_card_data_or_secrets
         "5522042705066736",
         "377514500004820",
         "4003032704547597",
-        "0198",
+        "'0198'",  # quoted: four bare digits can occur by chance in an id or a time
+        '"0198"',
         "'321'",
         "'775'",
     ]
