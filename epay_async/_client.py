@@ -28,17 +28,19 @@ from ._ops import post_auth as _post_auth
 from ._ops import register as _register
 from ._ops import status as _status
 from ._ops import transfers as _transfers
-from ._ops._base import Context
 from ._ops._keys import PublicKeyCache
+from ._pipeline import Pipeline
 from ._polling import wait_for_status
 from ._reconcile import Reconciliation
 from ._retry import RetryPolicy
 from ._secret import Secret
+from ._telemetry import Telemetry
 from ._tokens import Credentials, TokenAcquirer
 from ._transport import Transport
 from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from .environment import Environment
 from .errors import ValidationError
+from .journal import Journal
 from .types.cards import Card, CardPan, PhoneRecipient, SavedCardInfo, SavedCardRef
 from .types.invoice_links import CabinetLogin, InvoiceLink, InvoiceLinkResult
 from .types.notifications import PaymentNotification
@@ -113,6 +115,9 @@ class ClientOptions(TypedDict, total=False):
     reuse_read_tokens: bool
     transport: TransportName | httpx.AsyncBaseTransport | aiohttp.ClientSession
     on_outcome_unknown: OutcomeCallback | None
+    journal: Journal | None
+    tracer_provider: object | None
+    meter_provider: object | None
 
 
 @attrs.frozen
@@ -127,10 +132,18 @@ class _Options:
     timeout: httpx.Timeout | None
     on_outcome_unknown: OutcomeCallback | None
     reuse_read_tokens: bool
+    journal: Journal | None
+    telemetry: Telemetry
 
 
 def _http_timeout(value: float | httpx.Timeout) -> httpx.Timeout:
     return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value)
+
+
+def _journal(value: Journal | None) -> Journal | None:
+    if value is not None and not isinstance(value, Journal):
+        raise ValidationError("journal", "must be a Journal (SqliteJournal, PostgresJournal...)")
+    return value
 
 
 def _callback(value: OutcomeCallback | None) -> OutcomeCallback | None:
@@ -165,6 +178,9 @@ class EpayClient:
         reuse_read_tokens: bool = True,
         transport: TransportName | httpx.AsyncBaseTransport | aiohttp.ClientSession = "httpx",
         on_outcome_unknown: OutcomeCallback | None = None,
+        journal: Journal | None = None,
+        tracer_provider: object | None = None,
+        meter_provider: object | None = None,
     ) -> None:
         for field, value in (
             ("client_id", client_id),
@@ -193,18 +209,15 @@ class EpayClient:
             timeout=None,
             on_outcome_unknown=_callback(on_outcome_unknown),
             reuse_read_tokens=reuse_read_tokens,
+            journal=_journal(journal),
+            telemetry=Telemetry(tracer_provider, meter_provider),
         )
-        self._ctx = self._context(self._options)
+        self._pipeline = self._build(self._options)
 
-    def _context(self, options: _Options, *, shared: Context | None = None) -> Context:
-        """The transport, token acquirer and operations' context for ``options``; a copy
-        (``shared``) keeps the original's read-token cache and in-flight guard."""
-        transport = Transport(
-            self._backend,
-            options.retry,
-            timeout=options.timeout,
-            on_outcome_unknown=options.on_outcome_unknown,
-        )
+    def _build(self, options: _Options, *, shared: Pipeline | None = None) -> Pipeline:
+        """The transport, token acquirer and pipeline for ``options``; a copy (``shared``)
+        keeps the original's read-token cache and in-flight guard."""
+        transport = Transport(self._backend, options.retry, timeout=options.timeout)
         if shared is None:
             tokens = TokenAcquirer(
                 transport,
@@ -212,16 +225,20 @@ class EpayClient:
                 options.credentials,
                 reuse_read_tokens=options.reuse_read_tokens,
             )
-            return Context(
-                transport,
-                tokens,
-                self.environment,
-                options.credentials,
-                options.keys,
-                options.cryptogram_field,
-            )
-        tokens = shared.tokens.using(transport, reuse_read_tokens=options.reuse_read_tokens)
-        return attrs.evolve(shared, transport=transport, tokens=tokens)
+        else:
+            tokens = shared.tokens.using(transport, reuse_read_tokens=options.reuse_read_tokens)
+        return Pipeline(
+            transport,
+            tokens,
+            environment=self.environment,
+            credentials=options.credentials,
+            keys=options.keys,
+            cryptogram_field=options.cryptogram_field,
+            on_outcome_unknown=options.on_outcome_unknown,
+            journal=options.journal,
+            telemetry=options.telemetry,
+            in_flight=shared.in_flight if shared is not None else None,
+        )
 
     @classmethod
     def from_env(
@@ -290,16 +307,16 @@ class EpayClient:
         clone._backend = self._backend
         clone._owns_http = False
         clone.environment = self.environment
-        clone._ctx = self._context(options, shared=self._ctx)
+        clone._pipeline = self._build(options, shared=self._pipeline)
         return clone
 
     @property
     def client_id(self) -> str:
-        return self._ctx.credentials.client_id
+        return self._pipeline.credentials.client_id
 
     @property
     def terminal_id(self) -> str:
-        return self._ctx.credentials.terminal_id
+        return self._pipeline.credentials.terminal_id
 
     @property
     def http_client(self) -> httpx.AsyncClient:
@@ -341,8 +358,7 @@ class EpayClient:
         Codes 100, 101, 102 and 107 are returned; 103 is retried and then raised as
         :class:`StatusError`, like 104, 106 and 109.
         """
-        async with self._ctx.transport.call("get_status"):
-            return await _status.get_status(self._ctx, invoice_id, kind)
+        return await self._pipeline.call("get_status", _status.get_status, invoice_id, kind)
 
     async def wait_for_status(
         self,
@@ -392,8 +408,7 @@ class EpayClient:
         """
 
         async def fetch(invoice_id: str) -> TransactionStatus:
-            async with self._ctx.transport.call("reconcile"):
-                return await _status.get_status(self._ctx, invoice_id, kind)
+            return await self._pipeline.call("reconcile", _status.get_status, invoice_id, kind)
 
         return Reconciliation(fetch, invoice_ids, concurrency, skip)
 
@@ -421,38 +436,40 @@ class EpayClient:
         ``status.transaction.card_id``, read from check-status."""
         if isinstance(secret_hash, str):
             secret_hash = Secret(secret_hash)  # '***' in tracebacks
-        async with self._ctx.transport.call("verify_notification"):
-            return await _notifications.verify_notification(
-                self._ctx,
-                notification,
-                expected_amount=expected_amount,
-                expected_currency=expected_currency,
-                secret_hash=secret_hash,
-                kind=kind,
-                accept_bonus=accept_bonus,
-            )
+        return await self._pipeline.call(
+            "verify_notification",
+            _notifications.verify_notification,
+            notification,
+            expected_amount=expected_amount,
+            expected_currency=expected_currency,
+            secret_hash=secret_hash,
+            kind=kind,
+            accept_bonus=accept_bonus,
+        )
 
     # -- payments -------------------------------------------------------------------------
 
     async def pay_with_saved_card(self, order: Order, card_id: str) -> PaymentResult:
         """Pay with a card saved earlier (``POST /payments/cards/auth``, seed 001)."""
-        async with self._ctx.transport.call("pay_with_saved_card"):
-            return await _payments.pay_with_saved_card(self._ctx, order, card_id)
+        return await self._pipeline.call(
+            "pay_with_saved_card", _payments.pay_with_saved_card, order, card_id
+        )
 
     async def pay_with_card(self, order: Order, card: Card) -> PaymentResult:
         """Pay with card data sent as an RSA cryptogram (``POST /payment/cryptopay``)."""
-        async with self._ctx.transport.call("pay_with_card"):
-            return await _payments.pay_with_card(self._ctx, order, card)
+        return await self._pipeline.call("pay_with_card", _payments.pay_with_card, order, card)
 
     async def pay_with_google_pay(self, order: Order, google_pay: GooglePayToken) -> PaymentResult:
         """Pay with Google Pay ``PaymentData`` (seed 000)."""
-        async with self._ctx.transport.call("pay_with_google_pay"):
-            return await _payments.pay_with_google_pay(self._ctx, order, google_pay)
+        return await self._pipeline.call(
+            "pay_with_google_pay", _payments.pay_with_google_pay, order, google_pay
+        )
 
     async def pay_with_apple_pay(self, order: Order, apple_pay: ApplePayPayment) -> PaymentResult:
         """Pay with a decrypted Apple Pay token (seed 004)."""
-        async with self._ctx.transport.call("pay_with_apple_pay"):
-            return await _payments.pay_with_apple_pay(self._ctx, order, apple_pay)
+        return await self._pipeline.call(
+            "pay_with_apple_pay", _payments.pay_with_apple_pay, order, apple_pay
+        )
 
     async def payment_page(self, order: Order, *, card_id: str | None = None) -> PaymentPage:
         """Open ePay's hosted payment page for ``order`` (the path for merchants without PCI
@@ -461,14 +478,14 @@ class EpayClient:
         ``html()`` does it all. ``card_id`` pays with a saved card on the page. The order
         needs ``back_link`` and ``post_link``. Trust neither the redirect back nor an
         unverified notification: confirm with ``verify_notification`` or ``get_status``."""
-        async with self._ctx.transport.call("payment_page"):
-            return await _payment_page.payment_page(self._ctx, order, card_id)
+        return await self._pipeline.call("payment_page", _payment_page.payment_page, order, card_id)
 
     async def confirm_3ds(self, payment_id: str, *, pa_res: str, md: str) -> ConfirmResult:
         """Send the ACS's ``PaRes``/``MD`` to ``/payment/confirm``; confirm with ``get_status``."""
         pa_res = Secret(pa_res) if isinstance(pa_res, str) else pa_res  # '***' in tracebacks
-        async with self._ctx.transport.call("confirm_3ds"):
-            return await _payments.confirm_3ds(self._ctx, payment_id, pa_res, md)
+        return await self._pipeline.call(
+            "confirm_3ds", _payments.confirm_3ds, payment_id, pa_res, md
+        )
 
     async def transfer(
         self,
@@ -478,8 +495,7 @@ class EpayClient:
         receiver: CardPan | SavedCardRef,
     ) -> TransferResult:
         """A P2P transfer (seed 003); its status is ``get_status(order.invoice_id, kind="p2p")``."""
-        async with self._ctx.transport.call("transfer"):
-            return await _transfers.transfer(self._ctx, order, sender, receiver)
+        return await self._pipeline.call("transfer", _transfers.transfer, order, sender, receiver)
 
     async def payout(
         self,
@@ -498,8 +514,9 @@ class EpayClient:
         documentation page covers payouts. Check the outcome with
         ``get_status(order.invoice_id, kind="p2p")``, the status of the same P2P body (the
         SDK's; not documented for payouts either)."""
-        async with self._ctx.transport.call(f"payout ({kind})"):
-            return await _payouts.payout(self._ctx, order, kind, sender, receiver)
+        return await self._pipeline.call(
+            f"payout ({kind})", _payouts.payout, order, kind, sender, receiver
+        )
 
     async def create_invoice_link(
         self, link: InvoiceLink, *, login: CabinetLogin
@@ -509,15 +526,17 @@ class EpayClient:
         with the merchant cabinet's user (``login``), as that page shows; it is never sent
         twice once it may have left. The answer's shape is not documented, so it is kept as
         received; confirm the payment with ``get_status(link.invoice_id)``."""
-        async with self._ctx.transport.call("create_invoice_link"):
-            return await _invoice_links.create_invoice_link(self._ctx, link, login)
+        return await self._pipeline.call(
+            "create_invoice_link", _invoice_links.create_invoice_link, link, login
+        )
 
     async def verify_card(self, verification: CardVerification, card: Card) -> PaymentResult:
         """Check ``card`` and save it without charging it (the documentation's card
         verification: a token for 0 USD, then a cryptogram payment of 0). The saved card's id
         is ``result.card_id``; pay with it later through :meth:`pay_with_saved_card`."""
-        async with self._ctx.transport.call("verify_card"):
-            return await _card_verification.verify_card(self._ctx, verification, card)
+        return await self._pipeline.call(
+            "verify_card", _card_verification.verify_card, verification, card
+        )
 
     # -- after authorisation --------------------------------------------------------------
 
@@ -525,13 +544,13 @@ class EpayClient:
         self, payment_id: str, amount: Decimal | int | str | None = None
     ) -> OperationResult:
         """Capture an AUTH transaction, in part when ``amount`` is given."""
-        async with self._ctx.transport.call("charge"):
-            return await _post_auth.operate(self._ctx, "charge", payment_id, amount=amount)
+        return await self._pipeline.call(
+            "charge", _post_auth.operate, "charge", payment_id, amount=amount
+        )
 
     async def cancel(self, payment_id: str) -> OperationResult:
         """Release an AUTH hold."""
-        async with self._ctx.transport.call("cancel"):
-            return await _post_auth.operate(self._ctx, "cancel", payment_id)
+        return await self._pipeline.call("cancel", _post_auth.operate, "cancel", payment_id)
 
     async def refund(
         self,
@@ -540,22 +559,24 @@ class EpayClient:
         external_id: str | None = None,
     ) -> OperationResult:
         """Refund a CHARGE transaction, in part when ``amount`` is given (10 KZT at least)."""
-        async with self._ctx.transport.call("refund"):
-            return await _post_auth.operate(
-                self._ctx, "refund", payment_id, amount=amount, external_id=external_id
-            )
+        return await self._pipeline.call(
+            "refund",
+            _post_auth.operate,
+            "refund",
+            payment_id,
+            amount=amount,
+            external_id=external_id,
+        )
 
     # -- saved cards ----------------------------------------------------------------------
 
     async def list_cards(self, account_id: str) -> list[SavedCardInfo]:
         """Cards saved for ``account_id`` (empty when there are none)."""
-        async with self._ctx.transport.call("list_cards"):
-            return await _cards.list_cards(self._ctx, account_id)
+        return await self._pipeline.call("list_cards", _cards.list_cards, account_id)
 
     async def deactivate_card(self, card_id: str) -> None:
         """Deactivate a saved card."""
-        async with self._ctx.transport.call("deactivate_card"):
-            await _cards.deactivate_card(self._ctx, card_id)
+        await self._pipeline.call("deactivate_card", _cards.deactivate_card, card_id)
 
     # -- operations register --------------------------------------------------------------
 
@@ -635,7 +656,7 @@ class EpayClient:
         **filters: Any,
     ) -> _register.OperationsWalk:
         return _register.OperationsWalk(
-            self._ctx,
+            self._pipeline,
             kind,
             since,
             until,

@@ -19,9 +19,10 @@ import anyio.lowlevel
 import attrs
 
 from . import _constants as C
+from ._answers import json_body
 from ._converter import structure, to_decimal
 from ._secret import Secret
-from ._transport import ApiRequest, Transport, json_body
+from ._transport import ApiRequest, Transport
 from .errors import AuthenticationError, ProtocolError
 from .types._fields import wire
 

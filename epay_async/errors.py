@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from .error_codes import lookup
 
 if TYPE_CHECKING:
+    from ._raw import ResponseInfo
     from .types.status import TransactionStatus
 
 __all__ = [
@@ -48,7 +49,16 @@ __all__ = [
 
 
 class EpayError(Exception):
-    """Base class of every error raised by epay_async."""
+    """Base class of every error raised by epay_async.
+
+    An error raised during an exchange with the gateway carries what
+    ``epay.with_raw_response`` shows of it: ``response`` (the last answer's status code,
+    headers and time, when there was one) and ``attempts`` (how many were made). Neither holds
+    a body, a token or card data.
+    """
+
+    response: ResponseInfo | None = None
+    attempts: int | None = None
 
 
 class ValidationError(EpayError, ValueError):

@@ -579,9 +579,8 @@ async def test_no_retry_starts_that_would_end_at_the_deadline() -> None:
         rand=lambda: 0.5,
         clock=lambda: 100.0,
     )
-    request = ApiRequest("GET", "https://x.test", operation="x", idempotent=True)
-    assert not await transport._pause(request, 1, None, 503, deadline=101.0)  # ends at it
-    assert await transport._pause(request, 1, None, 503, deadline=101.001)
+    assert not await transport.pause("x", 1, None, "HTTP 503", deadline=101.0)  # ends at it
+    assert await transport.pause("x", 1, None, "HTTP 503", deadline=101.001)
     await transport.backend.aclose()
 
 

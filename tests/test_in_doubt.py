@@ -123,7 +123,7 @@ async def test_cancelled_before_anything_left_records_nothing(
 ) -> None:
     path, prepare = OPERATIONS[name]
     start = await prepare(recording, sandbox, "600000002")
-    recording._ctx.tokens._cache.token = None  # the next call must ask for a token first
+    recording._pipeline.tokens._cache.token = None  # the next call must ask for a token first
     sandbox.fail("oauth2/token", Fault.slow(30), times=5)  # and the token never comes
     with anyio.move_on_after(0.3):
         await start()
@@ -412,7 +412,7 @@ async def test_a_cancel_arriving_with_the_deadline_ends_cancelled_and_is_recorde
     # before the task runs again, every time. The task must end cancelled, with its record.
     import asyncio  # noqa: PLC0415 - asyncio only
 
-    import epay_async._transport as transport  # noqa: PLC0415
+    import epay_async._call as transport  # noqa: PLC0415
 
     records: list[OutcomeUnknownError] = []
     scope_of = transport._deadline_scope

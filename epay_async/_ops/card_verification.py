@@ -7,13 +7,13 @@ from ..errors import ValidationError
 from ..types.cards import Card
 from ..types.order import CardVerification
 from ..types.payments import PaymentResult
-from ._base import Context
+from ._base import Pipeline
 from .payments import pay_with_card
 
 __all__ = ["verify_card"]
 
 
-async def verify_card(ctx: Context, verification: CardVerification, card: Card) -> PaymentResult:
+async def verify_card(ctx: Pipeline, verification: CardVerification, card: Card) -> PaymentResult:
     if not isinstance(verification, CardVerification):
         raise ValidationError("verification", "must be a CardVerification")
     return await pay_with_card(ctx, verification, card, operation="verify_card")

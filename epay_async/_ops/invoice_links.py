@@ -10,44 +10,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._converter import dumps
-from .._transport import ApiRequest, ApiResponse, json_body
+from .._answers import json_body, refuse_error_code
+from .._http import Answer
+from .._pipeline import CabinetToken, Operation
 from ..errors import ApiError, ProtocolError, ValidationError
 from ..types.invoice_links import CabinetLogin, InvoiceLink, InvoiceLinkResult
-from ._base import Context, read_money_answer, refuse_error_code
+from ._base import Pipeline
 
 __all__ = ["create_invoice_link"]
 
 
 async def create_invoice_link(
-    ctx: Context, link: InvoiceLink, login: CabinetLogin
+    ctx: Pipeline, link: InvoiceLink, login: CabinetLogin
 ) -> InvoiceLinkResult:
     if not isinstance(link, InvoiceLink):
         raise ValidationError("link", "must be an InvoiceLink")
     if not isinstance(login, CabinetLogin):
         raise ValidationError("login", "must be a CabinetLogin")
     operation = "create_invoice_link"
-    with ctx.one_at_a_time(f"invoice {link.invoice_id}", operation):
-        token = await ctx.tokens.password_token(login.username, login.password)
-        request = ApiRequest(
-            "POST",
-            ctx.url("/invoice"),
-            operation=operation,
-            idempotent=False,  # it sends the payer a link: never twice
-            invoice_id=link.invoice_id,
-            content=dumps(link.wire()),
-            token=token,
-        )
-        response = await ctx.transport.send(request)
+    what = f"{operation} answer"
 
-    def parse(reply: ApiResponse) -> InvoiceLinkResult:
-        what = f"{operation} answer"
+    def read(reply: Answer) -> InvoiceLinkResult:
         if reply.status_code != 200:
             raise ProtocolError(f"{what}: unexpected HTTP {reply.status_code}")
         body: Any = json_body(reply, what=what)
         if not isinstance(body, dict):
             raise ProtocolError(f"{what}: expected an object, got {type(body).__name__}")
-        refuse_error_code(body, request, ApiError, reply.status_code)
+        refuse_error_code(body, ApiError, reply.status_code, invoice_id=link.invoice_id)
         return InvoiceLinkResult(link.invoice_id, body)
 
-    return read_money_answer(request, response, parse)
+    return await ctx.send(
+        Operation(
+            name=operation,
+            method="POST",
+            url=ctx.url("/invoice"),
+            read=read,
+            moves_money=True,  # it sends the payer a link: never twice
+            token=CabinetToken(login.username, login.password),
+            body=link.wire(),
+            invoice_id=link.invoice_id,
+            amount=link.amount,
+            currency=link.currency,
+        )
+    )

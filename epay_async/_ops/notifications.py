@@ -13,7 +13,7 @@ from .. import _validation
 from ..errors import NotificationMismatchError, ValidationError
 from ..types.notifications import PaymentNotification
 from ..types.status import ResultCode, TransactionStatus
-from ._base import Context
+from ._base import Pipeline
 from .status import StatusKind, get_status
 
 __all__ = ["mismatches", "verify_notification"]
@@ -82,7 +82,7 @@ def mismatches(
 
 
 async def verify_notification(
-    ctx: Context,
+    ctx: Pipeline,
     notification: PaymentNotification,
     *,
     expected_amount: Decimal | int | str | None = None,

@@ -10,12 +10,12 @@ from .. import _validation
 from ..errors import ValidationError
 from ..types.order import CardVerification, Order
 from ..types.payment_page import PaymentPage
-from ._base import Context, grant_for
+from ._base import Pipeline, grant_for
 
 __all__ = ["payment_page"]
 
 
-async def payment_page(ctx: Context, order: Order, card_id: str | None) -> PaymentPage:
+async def payment_page(ctx: Pipeline, order: Order, card_id: str | None) -> PaymentPage:
     if not isinstance(order, Order):
         raise ValidationError("order", "must be an Order")
     # Seed 001 marks both required on the page: where the shopper returns, and where the

@@ -9,14 +9,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .. import _constants as C
 from .. import _validation
-from .._converter import dumps, to_decimal
+from .._answers import json_body
+from .._converter import to_decimal
+from .._http import Answer
+from .._pipeline import Operation
 from .._secret import Secret
-from .._transport import ApiRequest, ApiResponse, json_body
 from ..errors import ProtocolError, ValidationError
 from ..types.cards import Card
 from ..types.order import Order
 from ..types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
-from ._base import Context, read_money_answer, send_order, send_with_service_token
+from ._base import Pipeline, order_operation
 
 __all__ = [
     "confirm_3ds",
@@ -32,7 +34,7 @@ def _check(value: object, cls: type, field: str) -> None:
         raise ValidationError(field, f"must be a {cls.__name__}")
 
 
-def _body(ctx: Context, order: Order, *, invoice_key: str = "invoiceId") -> dict[str, Any]:
+def _body(ctx: Pipeline, order: Order, *, invoice_key: str = "invoiceId") -> dict[str, Any]:
     """The fields every payment body carries, in the seeds' order and casing."""
     body: dict[str, Any] = {"amount": order.amount, "currency": order.currency}
     if order.name is not None:
@@ -44,7 +46,7 @@ def _body(ctx: Context, order: Order, *, invoice_key: str = "invoiceId") -> dict
     return body
 
 
-def _cryptopay_body(ctx: Context, order: Order, **kwargs: str) -> dict[str, Any]:
+def _cryptopay_body(ctx: Pipeline, order: Order, **kwargs: str) -> dict[str, Any]:
     body = _body(ctx, order, **kwargs)
     body["cardSave"] = order.card_save
     body["useBonus"] = order.use_bonus
@@ -52,21 +54,23 @@ def _cryptopay_body(ctx: Context, order: Order, **kwargs: str) -> dict[str, Any]
 
 
 async def _pay(
-    ctx: Context, order: Order, path: str, body: Mapping[str, Any], operation: str
+    ctx: Pipeline, order: Order, path: str, body: Mapping[str, Any], operation: str
 ) -> PaymentResult:
-    return await send_order(
-        ctx,
-        order,
-        scope=C.PAYMENT_SCOPE,
-        path=path,
-        operation=operation,
-        body=body,
-        answer=PaymentResult,
-        echoed_order="invoice_id",
+    return await ctx.send(
+        order_operation(
+            ctx,
+            order,
+            scope=C.PAYMENT_SCOPE,
+            path=path,
+            name=operation,
+            body=body,
+            answer=PaymentResult,
+            echoed_order="invoice_id",
+        )
     )
 
 
-async def pay_with_saved_card(ctx: Context, order: Order, card_id: str) -> PaymentResult:
+async def pay_with_saved_card(ctx: Pipeline, order: Order, card_id: str) -> PaymentResult:
     _check(order, Order, "order")
     card_id = _validation.non_empty(card_id, "card_id")
     body = _body(ctx, order)
@@ -76,7 +80,7 @@ async def pay_with_saved_card(ctx: Context, order: Order, card_id: str) -> Payme
 
 
 async def pay_with_card(
-    ctx: Context, order: Order, card: Card, *, operation: str = "pay_with_card"
+    ctx: Pipeline, order: Order, card: Card, *, operation: str = "pay_with_card"
 ) -> PaymentResult:
     _check(order, Order, "order")
     _check(card, Card, "card")
@@ -87,7 +91,7 @@ async def pay_with_card(
 
 
 async def pay_with_google_pay(
-    ctx: Context, order: Order, google_pay: GooglePayToken
+    ctx: Pipeline, order: Order, google_pay: GooglePayToken
 ) -> PaymentResult:
     _check(order, Order, "order")
     _check(google_pay, GooglePayToken, "google_pay")
@@ -98,7 +102,7 @@ async def pay_with_google_pay(
 
 
 async def pay_with_apple_pay(
-    ctx: Context, order: Order, apple_pay: ApplePayPayment
+    ctx: Pipeline, order: Order, apple_pay: ApplePayPayment
 ) -> PaymentResult:
     _check(order, Order, "order")
     _check(apple_pay, ApplePayPayment, "apple_pay")
@@ -118,26 +122,26 @@ async def pay_with_apple_pay(
 # -- 3-D Secure -------------------------------------------------------------------------------
 
 
-async def confirm_3ds(ctx: Context, payment_id: str, pa_res: str, md: str) -> ConfirmResult:
+async def confirm_3ds(ctx: Pipeline, payment_id: str, pa_res: str, md: str) -> ConfirmResult:
     """``POST /payment/confirm`` with ``{ID, PaRes, MD}``; the redirect is read, not followed."""
     payment_id = _validation.non_empty(payment_id, "payment_id")
     pa_res = Secret(_validation.non_empty(pa_res, "pa_res"))
     md = _validation.non_empty(md, "md")
-    request = ApiRequest(
-        "POST",
-        ctx.url("/payment/confirm"),
-        operation="confirm_3ds",
-        idempotent=False,
-        transaction_id=payment_id,
-        content=dumps({"ID": payment_id, "PaRes": pa_res, "MD": md}),
-        redirect_is_answer=True,  # the gateway answers with the success or error page
+    return await ctx.send(
+        Operation(
+            name="confirm_3ds",
+            method="POST",
+            url=ctx.url("/payment/confirm"),
+            read=parse_confirm_redirect,
+            moves_money=True,
+            transaction_id=payment_id,
+            body={"ID": payment_id, "PaRes": pa_res, "MD": md},
+            redirect_is_answer=True,  # the gateway answers with the success or error page
+        )
     )
-    with ctx.one_at_a_time(f"transaction {payment_id}", "confirm_3ds"):
-        response = await send_with_service_token(ctx, request)
-    return read_money_answer(request, response, parse_confirm_redirect)
 
 
-def _redirect_url(response: ApiResponse) -> str:
+def _redirect_url(response: Answer) -> str:
     for header in ("location", "content-location"):
         url: str | None = response.headers.get(header)
         if url:
@@ -155,7 +159,7 @@ def _redirect_url(response: ApiResponse) -> str:
     raise ProtocolError("confirm answer carries no redirect", http_status=response.status_code)
 
 
-def parse_confirm_redirect(response: ApiResponse) -> ConfirmResult:
+def parse_confirm_redirect(response: Answer) -> ConfirmResult:
     """Read the success page redirect (``success.html?...reference=``) or the error page
     redirect (``/payform/?invoiceID=&code=&message=``)."""
     url = _redirect_url(response)

@@ -13,7 +13,7 @@ from ..errors import ValidationError
 from ..types.cards import CardPan, PhoneRecipient, SavedCardRef
 from ..types.order import Order
 from ..types.transfers import TransferResult
-from ._base import Context
+from ._base import Pipeline
 from .transfers import Party, send_transfer
 
 __all__ = ["PAYOUT_PATHS", "PayoutKind", "payout"]
@@ -23,7 +23,7 @@ PAYOUT_PATHS: dict[str, str] = {"aft": "/chdebit/transfer", "oct": "/chpayment/t
 
 
 async def payout(
-    ctx: Context,
+    ctx: Pipeline,
     order: Order,
     kind: PayoutKind,
     sender: Party,

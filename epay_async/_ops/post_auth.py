@@ -7,17 +7,19 @@ from typing import Any
 
 from .. import _constants as C
 from .. import _validation
+from .._answers import refuse_error_code
 from .._converter import loads
-from .._transport import ApiRequest, ApiResponse
+from .._http import Answer
+from .._pipeline import Operation
 from ..errors import ApiError, ProtocolError, ValidationError
 from ..types.operations import OperationName, OperationResult
-from ._base import Context, read_money_answer, refuse_error_code, send_with_service_token
+from ._base import Pipeline
 
 __all__ = ["operate"]
 
 
 async def operate(
-    ctx: Context,
+    ctx: Pipeline,
     operation: OperationName,
     payment_id: str,
     *,
@@ -34,18 +36,8 @@ async def operate(
         params["amount"] = format(amount, "f")
     if external_id is not None:
         params["externalID"] = external_id
-    request = ApiRequest(
-        "POST",
-        ctx.url(f"/operation/{payment_id}/{operation}"),
-        operation=operation,
-        idempotent=False,
-        transaction_id=payment_id,
-        params=params or None,
-    )
-    with ctx.one_at_a_time(f"transaction {payment_id}", operation):
-        response = await send_with_service_token(ctx, request)
 
-    def parse(answer: ApiResponse) -> OperationResult:
+    def read(answer: Answer) -> OperationResult:
         if answer.status_code != 200:
             raise ProtocolError(f"{operation}: unexpected HTTP {answer.status_code}")
         body: Any = {}
@@ -53,7 +45,7 @@ async def operate(
             body = loads(answer.content)
             if not isinstance(body, dict):
                 raise ProtocolError(f"{operation}: the answer is not a JSON object")
-            refuse_error_code(body, request, ApiError, answer.status_code)
+            refuse_error_code(body, ApiError, answer.status_code)
         return OperationResult(
             operation=operation,
             transaction_id=payment_id,
@@ -62,4 +54,16 @@ async def operate(
             body=body,
         )
 
-    return read_money_answer(request, response, parse, declined=ApiError)
+    return await ctx.send(
+        Operation(
+            name=operation,
+            method="POST",
+            url=ctx.url(f"/operation/{payment_id}/{operation}"),
+            read=read,
+            moves_money=True,
+            transaction_id=payment_id,
+            params=params or None,
+            amount=amount,
+            transaction_of=lambda result: result.transaction_id,
+        )
+    )

@@ -49,13 +49,16 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .. import _constants as C
 from .. import _validation
-from .._converter import dumps, structure, to_int
+from .._answers import json_body
+from .._converter import structure, to_int
+from .._http import Answer
+from .._pipeline import SERVICE_TOKEN, Operation
 from .._secret import Secret
-from .._transport import ApiRequest, ApiResponse, json_body
-from ..errors import ApiError, AuthenticationError, ProtocolError, ValidationError
+from .._tokens import TokenAcquirer
+from ..errors import ApiError, ProtocolError, ValidationError
 from ..types.invoice_links import CabinetLogin
 from ..types.register import OperationRecord
-from ._base import Context, gateway_error, send_with_service_token
+from ._base import Pipeline
 
 __all__ = ["OperationsWalk", "RegisterFilters", "RegisterKind"]
 
@@ -184,19 +187,18 @@ class _Page:
     records: list[OperationRecord]
 
 
-class _Tokens:
+class _WalkToken:
     """The walk's token: the client's cached read token, or one minted for the walk (a
     password grant, or the ``transfer`` scope) and minted again once after a 401/403."""
 
-    def __init__(self, ctx: Context, kind: RegisterKind, login: CabinetLogin | None) -> None:
-        self._ctx = ctx
+    def __init__(self, kind: RegisterKind, login: CabinetLogin | None) -> None:
         self._scope = C.TRANSFER_SCOPE if kind == "transfer" else C.SERVICE_SCOPE
         self._login = login
         self._own = login is not None or kind == "transfer"
         self._token: str | None = None
         self._lock = anyio.Lock()
 
-    async def _mint(self, stale: str | None) -> str:
+    async def _mint(self, tokens: TokenAcquirer, stale: str | None) -> str:
         async with self._lock:  # one mint for all the walk's requests
             if self._token is None or self._token == stale:
                 if self._login is not None:
@@ -205,24 +207,23 @@ class _Tokens:
                         "username": self._login.username,
                         "password": Secret(self._login.password),
                     }
-                    answer = await self._ctx.tokens._request(
+                    answer = await tokens._request(
                         form, "token (operations register)", self._scope, terminal=False
                     )
                 else:
-                    answer = await self._ctx.tokens._request(
-                        {}, "token (operations register)", self._scope
-                    )
+                    answer = await tokens._request({}, "token (operations register)", self._scope)
                 self._token = Secret(answer.access_token)
             return self._token
 
-    async def send(self, request: ApiRequest) -> ApiResponse:
+    async def get(self, tokens: TokenAcquirer) -> str:
         if not self._own:
-            return await send_with_service_token(self._ctx, request)
-        token = self._token or await self._mint(None)
-        try:
-            return await self._ctx.transport.send(request, token=token)
-        except AuthenticationError:
-            return await self._ctx.transport.send(request, token=await self._mint(token))
+            return await SERVICE_TOKEN.get(tokens)
+        return self._token or await self._mint(tokens, None)
+
+    async def refresh(self, tokens: TokenAcquirer, stale: str) -> str | None:
+        if not self._own:
+            return await SERVICE_TOKEN.refresh(tokens, stale)
+        return await self._mint(tokens, stale)
 
 
 class OperationsWalk:
@@ -239,7 +240,7 @@ class OperationsWalk:
 
     def __init__(
         self,
-        ctx: Context,
+        ctx: Pipeline,
         kind: RegisterKind,
         since: datetime,
         until: datetime,
@@ -261,12 +262,12 @@ class OperationsWalk:
                 raise ValidationError(field, f"must be a whole number from 1 to {top}")
         if login is not None and not isinstance(login, CabinetLogin):
             raise ValidationError("login", "must be a CabinetLogin")
-        self._ctx = ctx
+        self._pipeline = ctx
         self._kind = kind
         self._filters = filters.parameters()
         self._page_size = page_size
         self._concurrency = concurrency
-        self._tokens = _Tokens(ctx, kind, login)
+        self._token = _WalkToken(kind, login)
         #: The first page's ``page`` value, once a window settled it (0: skip, 1: number).
         self.first_page: int | None = None
         #: Requests sent (tests and progress bars).
@@ -418,17 +419,16 @@ class OperationsWalk:
             "orderParameters": [{"field": "created_date", "typeOrder": "ASC"}],
         }
         operation = "operations" if self._kind == "payment" else "transfer_operations"
-        request = ApiRequest(
-            "POST",
-            self._ctx.url(_PATHS[self._kind]),
-            operation=operation,
-            idempotent=True,
-            content=dumps(body),
-        )
         self.requests += 1
-        async with self._ctx.transport.call(operation):
-            response = await self._tokens.send(request)
-        return parse_page(request, response)
+        read = Operation(
+            name=operation,
+            method="POST",
+            url=self._pipeline.url(_PATHS[self._kind]),
+            read=parse_page,
+            token=self._token,
+            body=body,
+        )
+        return await self._pipeline.call(operation, Pipeline.send, read)
 
 
 class _Records:
@@ -453,10 +453,8 @@ class _Records:
             raise StopAsyncIteration from None
 
 
-def parse_page(request: ApiRequest, response: ApiResponse) -> _Page:
-    """One register answer: ``{"totalCount", "records": [...]}``; a 4xx is the gateway's error."""
-    if response.status_code >= 400:
-        raise gateway_error(request, response)
+def parse_page(response: Answer) -> _Page:
+    """One register answer: ``{"totalCount", "records": [...]}``."""
     what = "operations register answer"
     body: Any = json_body(response, what=what)
     if not isinstance(body, dict):

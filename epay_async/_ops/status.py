@@ -13,11 +13,13 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from .. import _validation
+from .._answers import json_body
 from .._converter import structure
-from .._transport import ApiRequest, ApiResponse, json_body
+from .._http import Answer
+from .._pipeline import Operation, RetryAnswer
 from ..errors import ApiError, ProtocolError, StatusError
 from ..types.status import ResultCode, TransactionStatus
-from ._base import Context, send_with_service_token
+from ._base import Pipeline
 
 __all__ = ["StatusKind", "get_status"]
 
@@ -34,32 +36,34 @@ _CONFIG_ERRORS = frozenset(
 )
 
 
-async def get_status(ctx: Context, invoice_id: str, kind: StatusKind) -> TransactionStatus:
+async def get_status(ctx: Pipeline, invoice_id: str, kind: StatusKind) -> TransactionStatus:
     invoice_id = _validation.lookup_id(invoice_id)
     _validation.choice(kind, _KINDS, "kind")
     path = f"/check-status/{kind}/transaction/{quote(invoice_id, safe='')}"
-    policy = ctx.transport.retry
-    attempt = 0
-    while True:
-        attempt += 1
-        request = ApiRequest(
-            "GET",
-            ctx.url(path),
-            operation=f"get_status ({kind})",
-            idempotent=True,
+
+    def read(answer: Answer) -> TransactionStatus:
+        status = parse_status(answer, invoice_id, kind)
+        if status.result_code == ResultCode.RETRY_OR_SUPPORT:
+            error = StatusError(
+                int(status.result_code), status.result_message, invoice_id=invoice_id
+            )
+            raise RetryAnswer("result code 103", error)
+        return status
+
+    return await ctx.send(
+        Operation(
+            name=f"get_status ({kind})",
+            method="GET",
+            url=ctx.url(path),
+            read=read,
             invoice_id=invoice_id,
+            reads_error_answers=True,
         )
-        response = await send_with_service_token(ctx, request)
-        status = parse_status(response, invoice_id, kind)
-        if status.result_code != ResultCode.RETRY_OR_SUPPORT:
-            return status
-        if attempt >= policy.max_attempts:
-            raise StatusError(int(status.result_code), status.result_message, invoice_id=invoice_id)
-        await ctx.transport.backoff(f"get_status ({kind})", attempt, None, "result code 103")
+    )
 
 
 def parse_status(
-    response: ApiResponse, invoice_id: str, kind: StatusKind = "payment"
+    response: Answer, invoice_id: str, kind: StatusKind = "payment"
 ) -> TransactionStatus:
     """Read a check-status answer; raises for configuration errors and shapes it cannot trust."""
     body: Any = flatten_envelope(json_body(response, what="check-status response"))

@@ -10,7 +10,7 @@ from ..errors import ValidationError
 from ..types.cards import CardPan, PhoneRecipient, SavedCardRef
 from ..types.order import Order
 from ..types.transfers import TransferResult
-from ._base import Context, send_order
+from ._base import Pipeline, order_operation
 
 __all__ = ["transfer"]
 
@@ -68,7 +68,7 @@ def _receiver(receiver: Party | PhoneRecipient) -> dict[str, Any]:
 
 
 def transfer_body(
-    ctx: Context, order: Order, sender: Party, receiver: Party | PhoneRecipient
+    ctx: Pipeline, order: Order, sender: Party, receiver: Party | PhoneRecipient
 ) -> dict[str, Any]:
     receiver_wire = _receiver(receiver)
     order_wire: dict[str, Any] = {
@@ -89,7 +89,7 @@ def transfer_body(
     return {"order": order_wire, "card": {"sender": _sender(sender), "receiver": receiver_wire}}
 
 
-async def transfer(ctx: Context, order: Order, sender: Party, receiver: Party) -> TransferResult:
+async def transfer(ctx: Pipeline, order: Order, sender: Party, receiver: Party) -> TransferResult:
     if isinstance(receiver, PhoneRecipient):
         raise ValidationError("receiver", "a receiver by phone is for OCT payouts only")
     return await send_transfer(
@@ -98,7 +98,7 @@ async def transfer(ctx: Context, order: Order, sender: Party, receiver: Party) -
 
 
 async def send_transfer(
-    ctx: Context,
+    ctx: Pipeline,
     order: Order,
     path: str,
     operation: str,
@@ -111,13 +111,16 @@ async def send_transfer(
     if not isinstance(order, Order):
         raise ValidationError("order", "must be an Order")
     body = transfer_body(ctx, order, sender, receiver)
-    return await send_order(
-        ctx,
-        order,
-        scope=C.TRANSFER_SCOPE,
-        path=path,
-        operation=operation,
-        body=body,
-        answer=TransferResult,
-        echoed_order="order_id",
+    return await ctx.send(
+        order_operation(
+            ctx,
+            order,
+            scope=C.TRANSFER_SCOPE,
+            path=path,
+            name=operation,
+            body=body,
+            answer=TransferResult,
+            echoed_order="order_id",
+            kind="p2p",
+        )
     )

@@ -82,7 +82,7 @@ async def test_cancel_1000_in_flight_calls_then_100_more_succeed(
                     tg.start_soon(one)
         assert finished < 1000, "the calls should still have been in flight"
         assert busy_connections(epay) == []
-        tokens = epay._ctx.tokens
+        tokens = epay._pipeline.tokens
         assert tokens._cache.flight is None
 
         results = []

@@ -1,0 +1,174 @@
+"""One public call's scope: its deadline and its in-doubt records.
+
+Everything a public call does (token requests and waits for another caller's refresh, key
+fetches, attempts, pauses, retries of an answer) shares one deadline, ``retry.deadline``
+seconds from its start. Nested calls keep the outer deadline. Reaching it outside an exchange
+raises :class:`TransportError` (nothing was sent by this call then); reaching it while an
+exchange may have left makes a money request :class:`OutcomeUnknownError`.
+
+Every money request left in doubt is reported (``on_outcome_unknown``, the log): one that
+raises :class:`OutcomeUnknownError`, and one cancelled by the caller while its exchange was
+under way; the cancellation itself propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+from contextvars import ContextVar
+
+import anyio
+
+from ._in_doubt import OutcomeCallback, report
+from ._request import ApiRequest
+from ._telemetry import NO_CALL_TELEMETRY, CallTelemetry
+from .errors import OutcomeUnknownError, TransportError
+
+__all__ = ["Call", "CallScope", "current_call", "deadline_failure"]
+
+
+class Call:
+    """The public call in progress in this task: its absolute deadline (anyio clock), and the
+    request whose exchange is under way, if one is (it may have left this machine)."""
+
+    __slots__ = ("deadline", "exchange", "span")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.exchange: ApiRequest | None = None
+        #: The call's span: the pipeline's, or one that records nothing.
+        self.span: CallTelemetry = NO_CALL_TELEMETRY
+
+
+_CALL: ContextVar[Call | None] = ContextVar("epay_async_call", default=None)
+
+
+def current_call() -> Call | None:
+    return _CALL.get()
+
+
+def deadline_failure(request: ApiRequest, seconds: float | None) -> Exception:
+    """What reaching the deadline during ``request``'s exchange means."""
+    reason = f"no answer within the {seconds} s deadline"
+    if request.idempotent:
+        return TransportError(f"{request.operation}: {reason}")
+    return request.outcome_unknown(reason)
+
+
+class _AnyioDeadline:
+    """The call's deadline as an anyio cancel scope (trio, and Python 3.10)."""
+
+    def __init__(self, deadline: float) -> None:
+        self._scope = anyio.CancelScope(deadline=deadline)
+
+    async def enter(self) -> None:
+        self._scope.__enter__()
+
+    async def exit(self, exc: BaseException | None) -> bool:
+        """Leave the scope; True when its deadline cut the call (its cancellation absorbed)."""
+        swallowed = self._scope.__exit__(
+            type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+        )
+        return bool(swallowed) and self._scope.cancelled_caught
+
+
+if sys.version_info >= (3, 11):
+
+    class _AsyncioDeadline:
+        """The call's deadline as ``asyncio.timeout_at``: cheaper than an anyio cancel scope.
+        anyio's clock on asyncio is the loop's, so the deadline is the same."""
+
+        def __init__(self, deadline: float) -> None:
+            self._timeout = asyncio.timeout_at(deadline if deadline != math.inf else None)
+
+        async def enter(self) -> None:
+            await self._timeout.__aenter__()
+
+        async def exit(self, exc: BaseException | None) -> bool:
+            """True only when the deadline's own cancellation ended the call: expired, and
+            no other cancellation (the caller's ``task.cancel()``, arriving with it) pending."""
+            try:
+                await self._timeout.__aexit__(
+                    type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+                )
+            except TimeoutError:
+                if not self._timeout.expired():
+                    raise
+                return True
+            return False
+
+    def _deadline_scope(deadline: float) -> _AnyioDeadline | _AsyncioDeadline:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            return _AnyioDeadline(deadline)
+        return _AsyncioDeadline(deadline)
+
+else:
+
+    def _deadline_scope(deadline: float) -> _AnyioDeadline:
+        return _AnyioDeadline(deadline)
+
+
+class CallScope:
+    """``async with CallScope(...)``: the call's deadline scope and its in-doubt records."""
+
+    __slots__ = ("_call", "_on_outcome_unknown", "_operation", "_reset", "_scope", "_seconds")
+
+    def __init__(
+        self,
+        operation: str,
+        deadline_seconds: float | None,
+        on_outcome_unknown: OutcomeCallback | None,
+    ) -> None:
+        self._operation = operation
+        self._seconds = deadline_seconds
+        self._on_outcome_unknown = on_outcome_unknown
+        self._call: Call | None = None
+
+    async def __aenter__(self) -> None:
+        if _CALL.get() is not None:
+            return  # nested: the outer call's deadline holds
+        seconds = self._seconds
+        deadline = anyio.current_time() + seconds if seconds else math.inf
+        self._call = Call(deadline)
+        self._reset = _CALL.set(self._call)
+        self._scope = _deadline_scope(deadline)
+        await self._scope.enter()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        call = self._call
+        if call is None:
+            return
+        try:
+            # The deadline is left first: the in-doubt record below runs outside it (its own
+            # shielded, bounded time), so the deadline cannot fire through the callback.
+            deadline_passed = await self._scope.exit(exc)
+        finally:
+            _CALL.reset(self._reset)
+        if deadline_passed:
+            raise await self._deadline_passed(call)
+        # Not cut by the deadline (a cancellation that came with it is the caller's): the
+        # exception propagates unchanged once its in-doubt record is written.
+        if isinstance(exc, OutcomeUnknownError):
+            await report(exc, self._on_outcome_unknown)
+        elif isinstance(exc, anyio.get_cancelled_exc_class()):
+            request = call.exchange
+            if request is not None and not request.idempotent:
+                # The caller gave up (a timeout, a closed connection, a shutdown) while the
+                # request may have reached the gateway: keep a record of it.
+                reason = "cancelled by the caller while the request was under way"
+                await report(request.outcome_unknown(reason), self._on_outcome_unknown)
+
+    async def _deadline_passed(self, call: Call) -> Exception:
+        if call.exchange is not None:  # cut while an exchange was under way
+            failure = deadline_failure(call.exchange, self._seconds)
+            if isinstance(failure, OutcomeUnknownError):
+                await report(failure, self._on_outcome_unknown)
+            return failure
+        return TransportError(
+            f"{self._operation}: the {self._seconds} s deadline passed before anything was sent"
+        )
