@@ -161,6 +161,7 @@ class CallScope:
                 # The caller gave up (a timeout, a closed connection, a shutdown) while the
                 # request may have reached the gateway: keep a record of it.
                 reason = "cancelled by the caller while the request was under way"
+                call.span.mark_outcome_unknown()
                 await report(request.outcome_unknown(reason), self._on_outcome_unknown)
 
     async def _deadline_passed(self, call: Call) -> Exception:

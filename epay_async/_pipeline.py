@@ -34,7 +34,7 @@ from ._logs import logger
 from ._raw import record_answer
 from ._request import ApiRequest
 from ._secret import Secret
-from ._telemetry import Telemetry
+from ._telemetry import NO_CALL_TELEMETRY, CallTelemetry, Telemetry
 from ._tokens import Credentials, OperationGrant, TokenAcquirer
 from ._transport import Attempts, Transport
 from .environment import Environment
@@ -166,6 +166,8 @@ class Operation(Generic[T]):
     redirect_is_answer: bool = False
     #: The transaction id in a money answer, for the journal.
     transaction_of: Callable[[T], str | None] | None = None
+    #: The gateway's result code in the answer, for the span.
+    result_code_of: Callable[[T], int | str | None] | None = None
 
     @property
     def in_flight_key(self) -> str:
@@ -277,7 +279,10 @@ class Pipeline:
             try:
                 try:
                     answer = await self._send(operation, request, attempts)
-                    return self._read(operation, request, answer)
+                    result = self._read(operation, request, answer)
+                    if operation.result_code_of is not None:
+                        _span().set_result_code(operation.result_code_of(result))
+                    return result
                 finally:
                     info = record_answer(attempts)
             except RetryAnswer as again:
@@ -288,6 +293,9 @@ class Pipeline:
             except EpayError as exc:
                 if exc.attempts is None:  # the innermost exchange's own answer
                     exc.attempts, exc.response = attempts.count, info
+                code = getattr(exc, "code", None)
+                if code is not None:
+                    _span().set_result_code(code)
                 raise
 
     async def _send(
@@ -355,6 +363,11 @@ class Pipeline:
             return result
         finally:
             await _finish(journal, record.id, state, transaction_id, detail)
+
+
+def _span() -> CallTelemetry:
+    call = current_call()
+    return call.span if call is not None else NO_CALL_TELEMETRY
 
 
 async def _finish(

@@ -25,6 +25,7 @@ from ._logs import logger
 from ._request import ApiRequest
 from ._retry import RetryPolicy, parse_retry_after, retry_delay, should_retry
 from ._secret import Secret, SecretBytes, reveal
+from ._telemetry import NO_CALL_TELEMETRY
 from .errors import ProtocolError, TransportError
 
 __all__ = ["ApiRequest", "Attempts", "Transport"]
@@ -150,8 +151,8 @@ class Transport:
         """Sleep (cancellably) before attempt ``attempt + 1``, logging why; False, without
         sleeping, when that would end past the call's deadline. The one pause of every retry:
         network errors, 429/5xx, and answers the pipeline retries (check-status's 103)."""
+        call = current_call()
         if deadline is None:
-            call = current_call()
             deadline = call.deadline if call is not None else self._deadline()
         delay = retry_delay(self.retry, attempt, retry_after=retry_after, rand=self._rand)
         if self._clock() + delay >= deadline:
@@ -164,6 +165,8 @@ class Transport:
             attempt,
             self.retry.max_attempts,
         )
+        if call is not None:
+            call.span.retried(reason)
         await self._sleep(delay)
         return True
 
@@ -192,26 +195,34 @@ class Transport:
         url = request.url
         if request.params:
             url = f"{url}?{urlencode(request.params)}"
-        if not logger.isEnabledFor(logging.DEBUG):
-            return await self.backend.exchange(request.method, url, headers, content, self.timeout)
-        status: int | str = "error"
-        started = anyio.current_time()
-        try:
-            response = await self.backend.exchange(
-                request.method, url, headers, content, self.timeout
-            )
-            status = response.status_code
-        finally:
-            logger.debug(
-                "%s %s -> %s in %.1f ms (%s, attempt %d)",
-                request.method,
-                urlsplit(request.url).path,
-                status,
-                (anyio.current_time() - started) * 1000,
-                request.operation,
-                attempt,
-            )
-        return response
+        call = current_call()
+        span = call.span if call is not None else NO_CALL_TELEMETRY
+        with span.attempt(request.method, request.url, attempt) as traced:
+            if not logger.isEnabledFor(logging.DEBUG):
+                response = await self.backend.exchange(
+                    request.method, url, headers, content, self.timeout
+                )
+                traced.set_status_code(response.status_code)
+                return response
+            status: int | str = "error"
+            started = anyio.current_time()
+            try:
+                response = await self.backend.exchange(
+                    request.method, url, headers, content, self.timeout
+                )
+                status = response.status_code
+                traced.set_status_code(status)
+            finally:
+                logger.debug(
+                    "%s %s -> %s in %.1f ms (%s, attempt %d)",
+                    request.method,
+                    urlsplit(request.url).path,
+                    status,
+                    (anyio.current_time() - started) * 1000,
+                    request.operation,
+                    attempt,
+                )
+            return response
 
     def _network_failure(self, request: ApiRequest, exc: SendError) -> Exception:
         if isinstance(exc, ClientClosed):

@@ -33,7 +33,7 @@ from epay_async import (
 )
 from epay_async._converter import loads, structure, to_decimal
 from epay_async._ops.notifications import mismatches
-from epay_async._transport import ApiRequest, Transport
+from epay_async._transport import Transport
 from epay_async.notifications import MAX_NOTIFICATION_BYTES, parse_notification
 from epay_async.testing import Sandbox
 from epay_async.types.status import TransactionStatus

@@ -107,4 +107,5 @@ def order_operation(
         kind=kind,
         declined=PaymentDeclinedError,
         transaction_of=lambda result: result.id,
+        result_code_of=lambda result: result.code,
     )

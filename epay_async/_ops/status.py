@@ -58,6 +58,7 @@ async def get_status(ctx: Pipeline, invoice_id: str, kind: StatusKind) -> Transa
             read=read,
             invoice_id=invoice_id,
             reads_error_answers=True,
+            result_code_of=lambda status: int(status.result_code),
         )
     )
 
