@@ -2,6 +2,7 @@
 
 from ._client import EpayClient
 from ._logs import RedactingFilter
+from ._raw import RawResponse, ResponseInfo
 from ._reconcile import ReconcileResult, Reconciliation
 from ._retry import RetryPolicy
 from ._version import __version__
@@ -84,10 +85,12 @@ __all__ = [
     "PaymentState",
     "PhoneRecipient",
     "ProtocolError",
+    "RawResponse",
     "ReconcileResult",
     "Reconciliation",
     "RedactingFilter",
     "RequestInFlightError",
+    "ResponseInfo",
     "ResultCode",
     "RetryPolicy",
     "SavedCardInfo",
@@ -116,6 +119,14 @@ def _publish(cls: type) -> None:
             function.__module__ = __name__
 
 
-for _name in ("EpayClient", "RedactingFilter", "ReconcileResult", "Reconciliation", "RetryPolicy"):
+for _name in (
+    "EpayClient",
+    "RawResponse",
+    "ResponseInfo",
+    "RedactingFilter",
+    "ReconcileResult",
+    "Reconciliation",
+    "RetryPolicy",
+):
     _publish(globals()[_name])
 del _name, _publish

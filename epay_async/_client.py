@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import AsyncIterable, Container, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -31,6 +31,7 @@ from ._ops import transfers as _transfers
 from ._ops._keys import PublicKeyCache
 from ._pipeline import Pipeline
 from ._polling import wait_for_status
+from ._raw import raw_response
 from ._reconcile import Reconciliation
 from ._retry import RetryPolicy
 from ._secret import Secret
@@ -40,7 +41,8 @@ from ._transport import Transport
 from .cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC, CryptogramPadding
 from .environment import Environment
 from .errors import ValidationError
-from .journal import Journal
+from .journal import Journal, Recovered
+from .journal._recover import recover
 from .types.cards import Card, CardPan, PhoneRecipient, SavedCardInfo, SavedCardRef
 from .types.invoice_links import CabinetLogin, InvoiceLink, InvoiceLinkResult
 from .types.notifications import PaymentNotification
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     import aiohttp
     from typing_extensions import Unpack
 
-__all__ = ["NOT_GIVEN", "ClientOptions", "EpayClient", "NotGiven"]
+__all__ = ["NOT_GIVEN", "ClientOptions", "EpayClient", "EpayClientWithRawResponse", "NotGiven"]
 
 TransportName = Literal["httpx", "aiohttp"]
 
@@ -311,6 +313,12 @@ class EpayClient:
         return clone
 
     @property
+    def with_raw_response(self) -> EpayClientWithRawResponse:
+        """The same calls, each returning a :class:`~epay_async.RawResponse` (the convention
+        of openai-python): ``await epay.with_raw_response.get_status(invoice_id)``."""
+        return EpayClientWithRawResponse(self)
+
+    @property
     def client_id(self) -> str:
         return self._pipeline.credentials.client_id
 
@@ -446,6 +454,28 @@ class EpayClient:
             kind=kind,
             accept_bonus=accept_bonus,
         )
+
+    async def recover(self, *, older_than: float | None = None) -> list[Recovered]:
+        """Settle the journal's open records (``intent`` or ``in_doubt``) with check-status,
+        and return what was done with each (:class:`~epay_async.journal.Recovered`). Run it
+        at start-up and on a timer; several processes may run it at once (each record is
+        closed once).
+
+        A record is settled when it is older than ``older_than`` seconds (default: the retry
+        deadline plus 60 s, so a request still under way in another process is left alone)
+        or when the process of this machine that wrote it is gone (a crash, a kill)."""
+        journal = self._options.journal
+        if journal is None:
+            raise ValidationError("journal", "recover() needs a client built with journal=...")
+        if older_than is None:
+            older_than = (self._options.retry.deadline or 0) + 60
+        if not isinstance(older_than, (int, float)) or older_than < 0:
+            raise ValidationError("older_than", "must be a number of seconds, 0 or more")
+
+        async def lookup(invoice_id: str, kind: str) -> TransactionStatus:
+            return await self.get_status(invoice_id, kind="p2p" if kind == "p2p" else "payment")
+
+        return await recover(journal, lookup, older_than=timedelta(seconds=older_than))
 
     # -- payments -------------------------------------------------------------------------
 
@@ -665,3 +695,35 @@ class EpayClient:
             concurrency=concurrency,
             login=login,
         )
+
+
+class EpayClientWithRawResponse:
+    """``epay.with_raw_response``: every call of the client, returning a
+    :class:`~epay_async.RawResponse` (``.status_code``, ``.headers``, ``.elapsed``,
+    ``.attempts`` of the gateway's last answer to it, and ``.parse()``: what the plain call
+    returns)::
+
+        raw = await epay.with_raw_response.get_status(invoice_id)
+        print(raw.status_code, raw.headers.get("date"), raw.attempts)
+        status = raw.parse()
+    """
+
+    def __init__(self, client: EpayClient) -> None:
+        self.get_status = raw_response(client.get_status)
+        self.wait_for_status = raw_response(client.wait_for_status)
+        self.verify_notification = raw_response(client.verify_notification)
+        self.pay_with_saved_card = raw_response(client.pay_with_saved_card)
+        self.pay_with_card = raw_response(client.pay_with_card)
+        self.pay_with_google_pay = raw_response(client.pay_with_google_pay)
+        self.pay_with_apple_pay = raw_response(client.pay_with_apple_pay)
+        self.payment_page = raw_response(client.payment_page)
+        self.confirm_3ds = raw_response(client.confirm_3ds)
+        self.transfer = raw_response(client.transfer)
+        self.payout = raw_response(client.payout)
+        self.create_invoice_link = raw_response(client.create_invoice_link)
+        self.verify_card = raw_response(client.verify_card)
+        self.charge = raw_response(client.charge)
+        self.cancel = raw_response(client.cancel)
+        self.refund = raw_response(client.refund)
+        self.list_cards = raw_response(client.list_cards)
+        self.deactivate_card = raw_response(client.deactivate_card)

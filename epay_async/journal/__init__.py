@@ -51,6 +51,7 @@ from epay_async.journal._errors import JournalUnavailableError
 from epay_async.journal._postgres import PostgresJournal
 from epay_async.journal._protocol import Journal
 from epay_async.journal._record import OPEN_STATES, JournalRecord, JournalState
+from epay_async.journal._recover import Recovered
 from epay_async.journal._schema import POSTGRES_SCHEMA, SQLITE_SCHEMA
 from epay_async.journal._sqlite import SqliteJournal
 
@@ -63,5 +64,6 @@ __all__ = [
     "JournalState",
     "JournalUnavailableError",
     "PostgresJournal",
+    "Recovered",
     "SqliteJournal",
 ]

@@ -1,0 +1,84 @@
+"""``epay.recover()``: settle the journal's open records with the gateway's word."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from epay_async.errors import EpayError
+from epay_async.journal._protocol import Journal
+from epay_async.journal._record import JournalRecord
+from epay_async.types.status import PaymentState, TransactionStatus
+
+__all__ = ["Recovered", "recover"]
+
+StatusLookup = Callable[[str, str], Awaitable[TransactionStatus]]
+
+
+@attrs.frozen
+class Recovered:
+    """What ``recover()`` did with one open record.
+
+    ``settled`` is True when this call closed it with ``status`` (another process may have
+    closed it first: then False, and ``record`` shows what that process wrote). When the record
+    stays open, ``reason`` says why: the gateway still processes it (107/NEW), check-status
+    failed, or the record has no invoice id to check (a charge, cancel or refund: check its
+    transaction in the merchant cabinet, then close it with ``journal.settle``).
+    """
+
+    record: JournalRecord
+    status: TransactionStatus | None = None
+    settled: bool = False
+    reason: str | None = None
+
+
+def _writer_is_gone(writer: str) -> bool:
+    """True when the record was written by a process of this machine that no longer runs."""
+    host, _, pid = writer.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
+async def recover(
+    journal: Journal, get_status: StatusLookup, *, older_than: dt.timedelta
+) -> list[Recovered]:
+    """Ask check-status for every open record older than ``older_than`` (or written by a
+    process of this machine that is gone) and close it with the answer; see :class:`Recovered`."""
+    now = dt.datetime.now(dt.timezone.utc)
+    done: list[Recovered] = []
+    for record in await journal.open_records():
+        if now - record.created_at < older_than and not _writer_is_gone(record.writer):
+            continue  # perhaps a request still under way in a live process
+        if record.invoice_id is None:
+            done.append(Recovered(record, reason="no invoice id to check"))
+            continue
+        try:
+            status = await get_status(record.invoice_id, record.kind)
+        except EpayError as exc:
+            done.append(Recovered(record, reason=f"check-status failed: {type(exc).__name__}"))
+            continue
+        if status.state is PaymentState.PENDING:
+            done.append(Recovered(record, status, reason="the gateway is still processing it"))
+            continue
+        settled = await journal.settle(
+            record.id,
+            result_code=int(status.result_code),
+            status_name=status.transaction.status_name if status.transaction else None,
+            state=status.state,
+        )
+        after = await journal.get(record.id)
+        done.append(Recovered(after or record, status, settled=settled))
+    return done
