@@ -28,9 +28,9 @@ from ._ops import post_auth as _post_auth
 from ._ops import register as _register
 from ._ops import status as _status
 from ._ops import transfers as _transfers
-from ._ops._keys import PublicKeyCache
 from ._pipeline import Pipeline
 from ._polling import wait_for_status
+from ._public_key import PublicKeyCache
 from ._raw import raw_response
 from ._reconcile import Reconciliation
 from ._retry import RetryPolicy

@@ -50,7 +50,7 @@ from .errors import (
 from .journal import Journal, JournalRecord, JournalState
 
 if TYPE_CHECKING:
-    from ._ops._keys import PublicKeyCache
+    from ._public_key import PublicKeyCache
 
 P = ParamSpec("P")
 

@@ -6,6 +6,11 @@ import re
 from decimal import Decimal
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from epay_async import (
     AuthenticationError,
@@ -85,7 +90,7 @@ def test_client_repr_and_vars_do_not_expose_the_secret(sandbox: Sandbox) -> None
     assert TEST_CLIENT_SECRET not in repr(vars(epay))
 
 
-async def test_debug_logs_and_errors_of_money_flows_hold_no_card_data_or_secrets(
+async def test_logs_errors_spans_and_metrics_of_money_flows_hold_no_card_data_or_secrets(
     sandbox: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # the root logger: httpx's and httpcore's included
@@ -106,7 +111,14 @@ async def test_debug_logs_and_errors_of_money_flows_hold_no_card_data_or_secrets
             secret_hash=secret_hash,
         )
 
-    async with sandbox.client(retry=FAST_RETRY) as epay:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    metrics = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[metrics])
+    async with sandbox.client(
+        retry=FAST_RETRY, tracer_provider=tracer_provider, meter_provider=meter_provider
+    ) as epay:
         seen.append(await epay.pay_with_card(order(1), visa))
         seen.append(await epay.pay_with_card(order(2), amex))
         three_ds = await epay.pay_with_card(order(3), mc_3ds)
@@ -157,7 +169,17 @@ async def test_debug_logs_and_errors_of_money_flows_hold_no_card_data_or_secrets
     ]
     assert len(tokens) >= 8
     assert len(cryptograms) >= 5
-    text = caplog.text + "".join(repr(x) + str(x) + repr(getattr(x, "__notes__", "")) for x in seen)
+    exported = [span.to_json() for span in spans.get_finished_spans()]
+    names = {json.loads(span)["name"] for span in exported}
+    assert {"epay.pay_with_card", "epay.confirm_3ds", "epay.transfer", "epay.charge"} <= names
+    collected = metrics.get_metrics_data()
+    assert collected is not None
+    text = (
+        caplog.text
+        + "".join(repr(x) + str(x) + repr(getattr(x, "__notes__", "")) for x in seen)
+        + "".join(exported)
+        + collected.to_json()
+    )
     for secret in secrets:
         assert secret not in text, f"leaked: {secret[:6]}..."
 

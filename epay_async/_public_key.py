@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import anyio
 
-from .._transport import ApiRequest, Transport
-from ..cryptogram import CryptogramEncryptor, CryptogramPadding
-from ..errors import ProtocolError, ValidationError
+from ._transport import ApiRequest, Transport
+from .cryptogram import CryptogramEncryptor, CryptogramPadding
+from .errors import ProtocolError, ValidationError
 
 __all__ = ["PublicKeyCache"]
 
