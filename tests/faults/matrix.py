@@ -38,6 +38,7 @@ from epay_async.testing import (
     TEST_CABINET_USERNAME,
     TEST_CLIENT_SECRET,
     Fault,
+    FaultKind,
     Sandbox,
 )
 
@@ -377,6 +378,53 @@ EXCEPTIONS: dict[tuple[str, str], tuple[Outcome, str]] = {
         "its answer is a redirect, so a JSON body is unreadable",
     ),
 }
+
+
+# -- the cells that run -------------------------------------------------------------------------
+
+#: One endpoint stands for each kind: a fault on the way (a connection, a timeout, an HTTP
+#: status) is decided by the request's kind alone, in the pipeline and the transport.
+REPRESENTATIVES = {
+    "token": "token",
+    "key": "public key",
+    "read": "get_status",
+    "pay": "pay_with_saved_card",
+    "op": "charge",
+}
+
+#: Faults whose outcome depends on the endpoint's own reading of an answer (a 200 with a body
+#: it must parse), so every endpoint meets them.
+ANSWER_FAULTS = frozenset(
+    fault.name
+    for fault in FAULTS
+    if fault.fault.kind is FaultKind.RESPONSE and fault.fault.processed
+)
+
+#: Faults that tell the kinds apart (resent or not, refreshed or not): every endpoint meets
+#: them too, which proves it is wired to the kind the table gives it.
+WIRING_FAULTS = frozenset({"read timeout after sending", "HTTP 503", "HTTP 401"})
+
+
+def cells(*, every_endpoint: bool) -> list[tuple[Endpoint, Injected]]:
+    """The cells a backend runs: every fault on each kind's representative, and, when
+    ``every_endpoint``, the answer and wiring faults (and any exception to the table) on
+    every other endpoint."""
+    chosen: list[tuple[Endpoint, Injected]] = []
+    for endpoint in ENDPOINTS:
+        representative = REPRESENTATIVES[endpoint.kind] == endpoint.name
+        for fault in FAULTS:
+            own = (
+                fault.name in ANSWER_FAULTS
+                or fault.name in WIRING_FAULTS
+                or (endpoint.name, fault.name) in EXCEPTIONS
+            )
+            if representative or (every_endpoint and own):
+                chosen.append((endpoint, fault))
+    return chosen
+
+
+def cell_id(cell: tuple[Endpoint, Injected]) -> str:
+    return f"{cell[0].name}-{cell[1].name}"
 
 
 async def check_cell(
