@@ -138,11 +138,13 @@ class StatementReport:
     orders: int
     complete: bool
     error: str | None
+    #: How many discrepancies it found (``rows`` holds them when they were read).
+    found: int = 0
     rows: tuple[Mapping[str, str], ...] = ()
 
     @property
     def agree(self) -> bool:
-        return self.complete and not self.rows
+        return self.complete and not self.found
 
     def by_kind(self) -> dict[str, list[Mapping[str, str]]]:
         """The rows grouped by kind, in the order of :data:`KIND_WORDS`."""
@@ -198,7 +200,9 @@ class StatementBook:
     async def days(self, limit: int = 14) -> list[StatementReport]:
         """The latest ``limit`` days' reports, newest first, without their rows."""
         async with self._db.execute(
-            "SELECT * FROM statements ORDER BY day DESC LIMIT ?", (limit,)
+            "SELECT *, (SELECT COUNT(*) FROM discrepancies d WHERE d.day = s.day) AS found"
+            " FROM statements s ORDER BY day DESC LIMIT ?",
+            (limit,),
         ) as rows:
             return [_report(dict(row)) async for row in rows]
 
@@ -220,7 +224,7 @@ class StatementBook:
             (head.day,),
         ) as rows:
             lines = tuple([{c: str(row[c]) for c in _COLUMNS} async for row in rows])
-        return attrs.evolve(head, rows=lines)
+        return attrs.evolve(head, found=len(lines), rows=lines)
 
 
 def _report(row: dict[str, Any]) -> StatementReport:
@@ -231,6 +235,7 @@ def _report(row: dict[str, Any]) -> StatementReport:
         orders=int(row["orders"]),
         complete=bool(row["complete"]),
         error=row["error"],
+        found=int(row.get("found") or 0),
     )
 
 
@@ -276,6 +281,7 @@ async def run_statement(
         orders=statement.orders,
         complete=error is None,
         error=error,
+        found=len(found),
         rows=tuple(found),
     )
     await book.save(report)

@@ -155,7 +155,10 @@ _STYLE = (
     "border-bottom:1px solid #eaecf0}td form{display:inline}td button{padding:.3rem .7rem}"
     "h2{font-size:1.15rem}h3{font-size:1rem;margin:1.6rem 0 .4rem}.note{color:#475467}"
     ".run{display:flex;gap:.6rem;align-items:center}.days a{margin-right:.5rem}"
-    ".agree{color:#027a48}.disagree{color:#b42318}a{color:#1570ef}body:has(#summary){max-width:64rem}"
+    ".agree{color:#027a48}.disagree{color:#b42318}a{color:#1570ef}.days .shown{font-weight:700}"
+    "body:has(#summary){max-width:64rem}.statement{table-layout:fixed}"
+    ".statement td:last-child{font-family:ui-monospace,monospace;font-size:.8rem;"
+    "overflow-wrap:anywhere}"
 )
 
 
@@ -884,11 +887,13 @@ class Shop:
         days = await book.days()
         csrf = html.escape(viewer.csrf) if isinstance(viewer, _Session) else ""
         hour = "" if self.statement_hour is None else f" at {self.statement_hour:02d}:00"
-        yesterday = nightly.day_before(datetime.now(self.timezone), self.timezone).isoformat()
+        # Run now: the shown day again, or (none yet) the day before, as the night would.
+        shown = report.day if report is not None else None
+        default = shown or nightly.day_before(datetime.now(self.timezone), self.timezone)
         run_form = (
             '<form method="post" action="/admin/statement/run" class="run">'
             f'<input type="hidden" name="csrf" value="{csrf}">'
-            f'<label>Day <input type="date" name="day" id="day" value="{yesterday}"></label> '
+            f'<label>Day <input type="date" name="day" id="day" value="{default!s}"></label> '
             '<button id="run-statement">Run now</button></form>'
         )
         body = [
@@ -901,14 +906,16 @@ class Shop:
         if report is None:
             body.append('<p id="summary">No statement yet.</p>')
         else:
-            body.append(_statement_html(report))
+            body.append(_statement_html(report, self.timezone))
         if days:
             links = " ".join(
                 f'<a href="/admin/statement?day={html.escape(d.day)}" class="'
-                f'{"agree" if d.agree else "disagree"}">{html.escape(d.day)}</a>'
+                f'{"agree" if d.agree else "disagree"}{" shown" if d.day == shown else ""}"'
+                f' title="{"the books agree" if d.agree else f"{d.found} discrepancies"}">'
+                f"{html.escape(d.day)}</a>"
                 for d in days
             )
-            body.append(f'<p class="days">Earlier days: {links}</p>')
+            body.append(f'<p class="days">Reports: {links}</p>')
         return page("Nightly statement", "".join(body))
 
     async def statement_run(self, request: Incoming) -> Reply:
@@ -1098,10 +1105,10 @@ def _money(amount: str, currency: str) -> str:
     return html.escape(f"{amount} {currency}".strip()) or "—"
 
 
-def _statement_html(report: StatementReport) -> str:
+def _statement_html(report: StatementReport, tz: tzinfo) -> str:
     """The report's summary and its discrepancies, one table per kind."""
-    ran = datetime.fromtimestamp(report.ran_at, KZ_TIME).strftime("%Y-%m-%d %H:%M")
-    found = len(report.rows)
+    ran = datetime.fromtimestamp(report.ran_at, tz).strftime("%Y-%m-%d %H:%M")
+    found = report.found
     if not report.complete:
         verdict = (
             '<span class="failed">incomplete: the register could not be read to the end'
@@ -1115,7 +1122,7 @@ def _statement_html(report: StatementReport) -> str:
         f'<h2 id="summary" data-day="{html.escape(report.day)}" data-found="{found}">'
         f"{html.escape(report.day)}: {verdict}</h2>"
         f'<p class="note">{report.operations} gateway operations, {report.orders} shop orders;'
-        f" run {ran} (UTC+5).</p>"
+        f" run {ran} ({html.escape(str(tz))}).</p>"
     ]
     words = {kind.value: text for kind, text in KIND_WORDS.items()}
     for kind, rows in report.by_kind().items():
@@ -1131,7 +1138,8 @@ def _statement_html(report: StatementReport) -> str:
         parts.append(
             f'<section class="kind" id="kind-{html.escape(kind)}" data-count="{len(rows)}">'
             f"<h3>{html.escape(words.get(kind, kind))} ({len(rows)})</h3>"
-            "<table><tr><th>Invoice</th><th>Shop</th><th>Shop amount</th><th>Gateway</th>"
+            '<table class="statement"><tr><th>Invoice</th><th>Shop state</th><th>Shop amount</th>'
+            "<th>Gateway status</th>"
             f"<th>Gateway amount</th><th>Operations</th></tr>{lines}</table></section>"
         )
     return "".join(parts)
