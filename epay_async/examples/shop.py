@@ -37,6 +37,9 @@ What a merchant copying this gets, by decision:
 - **Anonymous pages cost the gateway little.** The back page checks an open order's status at
   most once per ``check_every`` seconds (concurrent loads share one check; the page refreshes
   itself while the order is open).
+- **The books are compared every night** (``nightly.py`` beside it): the orders of the day
+  before against the gateway's register, with :mod:`epay_async.statement`; the discrepancies,
+  by kind, on ``/admin/statement`` (same admin token and CSRF rules; **Run now** there).
 - **Input is checked before any state change**: ids, card ids, content types (``/checkout``
   takes ``application/json`` only: a cross-site ``text/plain`` form cannot reach it), and the
   web layers cap every body at :data:`MAX_BODY` bytes before reading it (413).
