@@ -265,13 +265,20 @@ async def run_statement(
     ``tz``, keep the report in ``book`` and return it. A register that cannot be read to the
     end is kept too, as incomplete with what was found, never as "the books agree"."""
     since, until = period(day, tz)
+    orders = list(orders)
+    # The admin knows the shop's words: "review (paid)", not only the statement's "paid".
+    words = {str(o["invoice_id"]): str(o["status"]) for o in orders}
     found: list[Mapping[str, str]] = []
     error: str | None = None
     statement = Statement(epay, local_orders(orders), since, until)
     try:
         async with statement as discrepancies:
             async for discrepancy in discrepancies:
-                found.append(discrepancy.row())
+                row = discrepancy.row()
+                shop_word = words.get(row["invoice_id"], row["local_state"])
+                if row["local_state"] and shop_word != row["local_state"]:
+                    row["local_state"] = f"{shop_word} ({row['local_state']})"
+                found.append(row)
     except EpayError as exc:
         error = f"{type(exc).__name__}: {exc}"
     report = StatementReport(

@@ -309,4 +309,6 @@ async def test_the_nightly_statement_page(world: World, kind: str) -> None:
         ("paid_unknown_locally", no_order),
     ):
         assert invoice_id in await page.inner_text(f"#kind-{section}")
+    # The shop's own word for the order, beside the statement's.
+    assert "review (paid)" in await page.inner_text("#kind-amount_mismatch")
     await page.close()
