@@ -1,4 +1,5 @@
-"""The FastAPI example, driven in-process through httpx.ASGITransport against the sandbox."""
+"""The FastAPI example, driven in-process through httpx.ASGITransport against the sandbox of
+the pytest plugin (``epay_sandbox``), as a merchant's own tests would."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def shop(
-    sandbox: Sandbox, tmp_path: Path
+    epay_sandbox: Sandbox, tmp_path: Path
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(
-        sandbox.client, database=str(tmp_path / "shop.sqlite3"), public_url="https://shop.example"
+        epay_sandbox.client,
+        database=str(tmp_path / "shop.sqlite3"),
+        public_url="https://shop.example",
     )
-    sandbox.send_notifications_to(asgi_app=app)
+    epay_sandbox.send_notifications_to(asgi_app=app)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="https://shop.example") as c:
@@ -47,7 +50,7 @@ async def order_state(client: httpx.AsyncClient, invoice_id: str) -> dict[str, A
 
 
 async def test_card_checkout_marks_paid_once_despite_early_and_duplicate_notifications(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     _, client = shop
     response = await client.post(
@@ -62,17 +65,17 @@ async def test_card_checkout_marks_paid_once_despite_early_and_duplicate_notific
     assert response.status_code == 200
     assert response.json()["status"] == "paid"
     # The gateway's notification reached the shop before the payment answer did.
-    assert sandbox.notifications[0].status == 200
-    again = await client.post("/epay/post", content=sandbox.notifications[0].body)
+    assert epay_sandbox.notifications[0].status == 200
+    again = await client.post("/epay/post", content=epay_sandbox.notifications[0].body)
     assert again.status_code == 200
     assert await order_state(client, "300000001") == {"status": "paid", "paid_events": 1}
 
 
 async def test_saved_card_checkout(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     _, client = shop
-    card_id = sandbox.save_card("4405639704015096", account_id="cust-2")
+    card_id = epay_sandbox.save_card("4405639704015096", account_id="cust-2")
     response = await client.post(
         "/checkout",
         json={"invoice_id": "300000002", "product": "tickets", "card_id": card_id},
@@ -93,7 +96,7 @@ class FormFields(html.parser.HTMLParser):
 
 
 async def test_3ds_checkout_through_the_term_url(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     _, client = shop
     page = await client.post(
@@ -105,14 +108,16 @@ async def test_3ds_checkout_through_the_term_url(
     form.feed(page.text)
     assert form.fields["TermUrl"] == "https://shop.example/epay/3ds"
     assert await order_state(client, "300000003") == {"status": "pending", "paid_events": 0}
-    pa_res = sandbox.complete_3ds(form.fields["MD"])
+    pa_res = epay_sandbox.complete_3ds(form.fields["MD"])
     back = await client.post("/epay/3ds", data={"PaRes": pa_res, "MD": form.fields["MD"]})
     assert back.status_code == 200
     assert await order_state(client, "300000003") == {"status": "paid", "paid_events": 1}
-    assert [n.status for n in sandbox.notifications] == [200]
+    assert [n.status for n in epay_sandbox.notifications] == [200]
 
 
-async def test_declined_checkout(sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]) -> None:
+async def test_declined_checkout(
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+) -> None:
     _, client = shop
     response = await client.post(
         "/checkout",
@@ -124,10 +129,10 @@ async def test_declined_checkout(sandbox: Sandbox, shop: tuple[FastAPI, httpx.As
 
 
 async def test_forged_and_unknown_notifications_change_nothing(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     _, client = shop
-    sandbox.add_transaction("300000009", amount="1000", status="CHARGE")  # type: ignore[arg-type]
+    epay_sandbox.add_transaction("300000009", amount="1000", status="CHARGE")  # type: ignore[arg-type]
     unknown = await client.post(
         "/epay/post",
         json={"code": "ok", "invoiceId": "300000009", "amount": 1000, "currency": "KZT"},
@@ -139,7 +144,7 @@ async def test_forged_and_unknown_notifications_change_nothing(
         json={"invoice_id": "300000005", "product": "tickets", "card": LOCKED},
     )
     assert declined.status_code == 402
-    forged = sandbox.notifications[-1].body.replace(b'"code":"error"', b'"code":"ok"')
+    forged = epay_sandbox.notifications[-1].body.replace(b'"code":"error"', b'"code":"ok"')
     assert b'"code":"ok"' in forged
     response = await client.post("/epay/post", content=forged)
     assert response.status_code == 409
@@ -149,7 +154,7 @@ async def test_forged_and_unknown_notifications_change_nothing(
 
 
 async def test_bad_checkout_input_is_refused_before_paying(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     _, client = shop
     response = await client.post(
@@ -158,35 +163,37 @@ async def test_bad_checkout_input_is_refused_before_paying(
     )
     assert response.status_code == 422
     assert response.json()["error"] == "invoice_id"
-    assert sandbox.requests == []
+    assert epay_sandbox.requests == []
 
 
 async def test_a_checkout_that_never_left_can_be_retried(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     _, client = shop
     checkout = {"invoice_id": "300000009", "product": "tickets", "card": VISA}
-    sandbox.fail("/payment/cryptopay", Fault.connect_error(), times=3)
+    epay_sandbox.fail("/payment/cryptopay", Fault.connect_error(), times=3)
     failed = await client.post("/checkout", json=checkout)
     assert failed.status_code == 503
     assert failed.json() == {"status": "not sent", "retry": True}
-    assert sandbox.requests_to("/payment/cryptopay") == []
+    assert epay_sandbox.requests_to("/payment/cryptopay") == []
     again = await client.post("/checkout", json=checkout)  # not 409 "already used"
     assert again.status_code == 200
     assert (await order_state(client, "300000009"))["status"] == "paid"
 
 
 async def test_a_payment_in_doubt_is_recorded_shown_pending_and_settled(
-    sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
+    epay_sandbox: Sandbox, shop: tuple[FastAPI, httpx.AsyncClient]
 ) -> None:
     app, client = shop
 
     async def lost(url: str, body: dict[str, Any]) -> None:
         """The notification is lost too: only the record and the timer are left."""
 
-    sandbox.send_notifications_to(callback=lost)
+    epay_sandbox.send_notifications_to(callback=lost)
     checkout = {"invoice_id": "300000010", "product": "tickets", "card": VISA}
-    sandbox.fail("/payment/cryptopay", Fault.read_timeout())  # it went through; the answer lost
+    epay_sandbox.fail(
+        "/payment/cryptopay", Fault.read_timeout()
+    )  # it went through; the answer lost
     response = await client.post("/checkout", json=checkout)
     assert response.status_code == 202
     assert (await order_state(client, "300000010"))["status"] == "pending"  # never "failed"

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,10 @@ import anyio
 import httpx
 import pytest
 
-from epay_async.examples.shop import Shop
+from epay_async import Order
+from epay_async.examples import nightly
+from epay_async.examples.nightly import KZ_TIME, day_before, next_run
+from epay_async.examples.shop import OrderStore, Shop
 from epay_async.testing import Fault, Sandbox
 from epay_async.types.status import StatusName
 from tests.conftest import free_port
@@ -100,11 +104,11 @@ async def _serve(kind: str, app: Any, port: int, stop: anyio.Event, *, task_stat
 @pytest.fixture(params=["fastapi", "aiohttp"])
 async def served(
     request: pytest.FixtureRequest,
-    sandbox: Sandbox,
+    epay_sandbox: Sandbox,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Served]:
-    kind = str(request.param)
+    kind, sandbox = str(request.param), epay_sandbox  # the pytest plugin's sandbox
     monkeypatch.setenv("SHOP_ADMIN_TOKEN", TOKEN)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -451,3 +455,195 @@ async def test_run_prints_how_to_reach_the_admin_page(tmp_path: Path) -> None:
                 assert "<h1>Orders</h1>" in (await http.get("/admin")).text
         finally:
             process.terminate()
+
+
+# -- 7. the nightly statement (issue 27): discrepancies on an admin page --------------------------
+
+
+def _today() -> date:
+    return datetime.now(KZ_TIME).date()
+
+
+async def _plant(served: Served) -> None:
+    """Four orders of today: one that agrees, one paid locally but absent at the gateway, one
+    whose amount differs there; and a gateway payment with no order in the shop."""
+    assert (await served.checkout("500000001")).json()["status"] == "paid"  # agrees
+    store = served.shop.store
+    for invoice_id in ("500000002", "500000003"):
+        order = Order(invoice_id=invoice_id, amount="1500.00", description="Tickets")
+        assert await store.create(order, "secret-hash", "tickets")
+        assert await store.mark_paid(invoice_id, None, held=False)
+    served.sandbox.add_transaction("500000003", amount="1400.00", status="CHARGE")
+    served.sandbox.add_transaction("500000004", amount="250.00", status="CHARGE")
+
+
+PLANTED = {"paid_locally_absent": 1, "amount_mismatch": 1, "paid_unknown_locally": 1}
+
+
+async def test_the_statement_page_refuses_without_the_token(served: Served) -> None:
+    await _plant(served)
+    refused = [
+        await served.http.get("/admin/statement"),
+        await served.http.get(
+            "/admin/statement", headers={"Authorization": "Bearer wrong-token-0123456789"}
+        ),
+        await served.http.get("/admin/statement", headers={"Cookie": "shop_admin=guess"}),
+    ]
+    for page in refused:
+        assert page.status_code == 401
+        assert 'name="token"' in page.text
+    for headers in ({"Origin": FOREIGN}, {"Authorization": "Bearer wrong-token-0123456789"}):
+        run = await served.http.post("/admin/statement/run", headers=headers)
+        assert run.status_code == 401
+    assert served.sandbox.requests_to("/operations") == []  # nothing was run
+    # Once run, the refusals still show nothing of it.
+    ok = await served.http.post(
+        "/admin/statement/run",
+        data={"day": _today().isoformat()},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert ok.status_code == 200
+    after = await served.http.get("/admin/statement")
+    assert after.status_code == 401
+    assert "500000002" not in after.text
+
+
+async def test_planted_discrepancies_show_on_the_admin_page_by_kind(served: Served) -> None:
+    await _plant(served)
+    run = await served.http.post(
+        "/admin/statement/run",
+        data={"day": _today().isoformat()},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert run.status_code == 200, run.text
+    summary = run.json()
+    assert summary["by_kind"] == PLANTED
+    assert (summary["orders"], summary["operations"], summary["complete"]) == (3, 3, True)
+    assert summary["agree"] is False
+    # The admin's browser: log in, open the statement page.
+    login = await served.http.post(
+        "/admin/login", data={"token": TOKEN}, headers={"Origin": served.url}
+    )
+    assert login.status_code == 303
+    assert 'href="/admin/statement"' in (await served.http.get("/admin")).text
+    page = await served.http.get("/admin/statement")
+    assert page.status_code == 200
+    assert f'data-day="{_today().isoformat()}" data-found="3"' in page.text
+    sections = dict(re.findall(r'id="kind-([a-z_]+)" data-count="([0-9]+)"', page.text))
+    assert {kind: int(n) for kind, n in sections.items()} == PLANTED
+    for kind, invoice_id in (
+        ("paid_locally_absent", "500000002"),
+        ("amount_mismatch", "500000003"),
+        ("paid_unknown_locally", "500000004"),
+    ):
+        section = page.text.split(f'id="kind-{kind}"')[1].split("</section>")[0]
+        assert invoice_id in section
+    amounts = page.text.split('id="kind-amount_mismatch"')[1].split("</section>")[0]
+    assert "1500.00 KZT" in amounts
+    assert "1400.00 KZT" in amounts
+    assert "500000001" not in page.text  # the order that agrees is no discrepancy
+
+
+async def test_the_statement_runs_from_the_admin_page_with_its_csrf_token(
+    served: Served,
+) -> None:
+    await _plant(served)
+    await served.http.post("/admin/login", data={"token": TOKEN}, headers={"Origin": served.url})
+    page = await served.http.get("/admin/statement")
+    assert "No statement yet." in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    day = _today().isoformat()
+    for data, origin in (
+        ({"day": day}, served.url),
+        ({"day": day, "csrf": "forged"}, served.url),
+        ({"day": day, "csrf": csrf.group(1)}, FOREIGN),
+    ):
+        refused = await served.http.post(
+            "/admin/statement/run", data=data, headers={"Origin": origin}
+        )
+        assert refused.status_code == 403
+    assert served.sandbox.requests_to("/operations") == []
+    done = await served.http.post(
+        "/admin/statement/run",
+        data={"day": day, "csrf": csrf.group(1)},
+        headers={"Origin": served.url},
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/admin/statement?day={day}"
+    shown = await served.http.get(done.headers["location"])
+    assert 'data-found="3"' in shown.text
+    # Run again, the day's report is replaced, not doubled.
+    again = await served.http.post(
+        "/admin/statement/run",
+        data={"day": day, "csrf": csrf.group(1)},
+        headers={"Origin": served.url},
+    )
+    assert again.status_code == 303
+    report = await served.shop.store.statements.report(day)
+    assert report is not None
+    assert len(report.rows) == 3
+
+
+async def test_a_register_that_cannot_be_read_is_an_incomplete_report(served: Served) -> None:
+    await _plant(served)
+    served.sandbox.fail("/operations", Fault.status(400), times=5)
+    run = await served.http.post(
+        "/admin/statement/run",
+        data={"day": _today().isoformat()},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert run.status_code == 200
+    assert (run.json()["complete"], run.json()["agree"]) == (False, False)
+    page = await served.http.get("/admin/statement", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert "incomplete: the register could not be read to the end" in page.text
+
+
+def test_the_nightly_hour_and_the_day_before_are_the_shops_time() -> None:
+    kz = KZ_TIME
+    assert next_run(datetime(2026, 12, 5, 2, 30, tzinfo=kz), 3) == datetime(
+        2026, 12, 5, 3, tzinfo=kz
+    )
+    assert next_run(datetime(2026, 12, 5, 3, 0, tzinfo=kz), 3) == datetime(
+        2026, 12, 6, 3, tzinfo=kz
+    )
+    # 22:30 UTC is already 03:30 the next day in Kazakhstan.
+    utc = timezone.utc
+    assert next_run(datetime(2026, 12, 4, 22, 30, tzinfo=utc), 3) == datetime(
+        2026, 12, 6, 3, tzinfo=kz
+    )
+    assert day_before(datetime(2026, 12, 4, 20, 0, tzinfo=utc)) == date(2026, 12, 4)
+    assert day_before(datetime(2026, 12, 4, 18, 0, tzinfo=utc)) == date(2026, 12, 3)
+    with pytest.raises(ValueError, match="0 to 23"):
+        next_run(datetime(2026, 12, 5, tzinfo=kz), 24)
+
+
+async def test_the_nightly_task_runs_the_statement_of_the_day_before(
+    epay_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    yesterday = day_before(datetime.now(KZ_TIME))
+    noon = datetime(yesterday.year, yesterday.month, yesterday.day, 12, tzinfo=KZ_TIME)
+    epay_sandbox.add_transaction("500000011", amount="250.00", status="CHARGE", created=noon)
+    epay_sandbox.add_transaction("500000012", amount="250.00", status="CHARGE")  # today's
+    # The night comes at once.
+    monkeypatch.setattr(nightly, "next_run", lambda now, hour, tz: now + timedelta(seconds=0.01))
+    store = await OrderStore.open(str(tmp_path / "shop.sqlite3"))
+    try:
+        async with epay_sandbox.client() as epay, anyio.create_task_group() as tasks:
+            shop = Shop(epay, store, "http://shop.test", admin_token=TOKEN, statement_hour=3)
+            tasks.start_soon(shop.statement_forever)
+            with anyio.fail_after(10):
+                while (report := await store.statements.report()) is None:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            tasks.cancel_scope.cancel()
+    finally:
+        await store.close()
+    assert report.day == yesterday.isoformat()
+    assert [(row["kind"], row["invoice_id"]) for row in report.rows] == [
+        ("paid_unknown_locally", "500000011")
+    ]
+
+
+def test_a_shop_refuses_a_nightly_hour_that_is_no_hour(epay_sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="0 to 23"):
+        Shop(epay_sandbox.client(), None, "http://s", admin_token=TOKEN, statement_hour=25)  # type: ignore[arg-type]

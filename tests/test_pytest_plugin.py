@@ -30,6 +30,23 @@ async def test_an_unknown_invoice_is_not_found(epay_client):
     assert status.state is PaymentState.NOT_FOUND
 
 
+@pytest.mark.anyio
+async def test_the_shopper_pays_the_page_the_app_serves(epay_shopper, epay_client):
+    links = dict(
+        back_link="https://shop.test/back", failure_back_link="https://shop.test/sorry",
+        post_link="https://shop.test/epay/post",
+    )
+    order = Order(invoice_id="000123457", amount="250.00", description="Poster", **links)
+    page = (await epay_client.payment_page(order)).html()  # what the app sends the browser
+    paid = await epay_shopper.pay(page)
+    assert paid.paid and paid.redirect_url == "https://shop.test/back"
+    assert (await epay_client.get_status("000123457")).state is PaymentState.PAID
+    order = Order(invoice_id="000123458", amount="250.00", description="Poster", **links)
+    left = await epay_shopper.abandon(await epay_client.payment_page(order))
+    assert not left.paid
+    assert (await epay_client.get_status("000123458")).state is PaymentState.NOT_FOUND
+
+
 def test_the_served_sandbox_answers_over_http(epay_sandbox, epay_sandbox_url):
     assert epay_sandbox_url.startswith("http://127.0.0.1:")
     answer = httpx.post(f"{epay_sandbox_url}/oauth2/token", data={
@@ -48,7 +65,7 @@ def test_a_merchants_tests_use_the_fixtures(pytester: pytest.Pytester) -> None:
     )
     pytester.makepyfile(test_shop=MERCHANT_TESTS)
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=5)  # anyio runs each async test on asyncio and on trio
+    result.assert_outcomes(passed=7)  # anyio runs each async test on asyncio and on trio
 
 
 def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
@@ -56,3 +73,10 @@ def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "no:epay_async", "-q")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*fixture 'epay_sandbox' not found*"])
+
+
+def test_the_shopper_refuses_html_that_opens_no_payment_page() -> None:
+    from epay_async.pytest_plugin import read_payment_page  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="no hosted payment page"):
+        read_payment_page("<html><body><p>Out of stock.</p></body></html>")

@@ -7,7 +7,7 @@ Run it by hand against the sandbox, then open http://127.0.0.1:8001::
 Routes, the admin token and the states of an order as in ``fastapi_shop.py`` and ``shop.py``
 beside it. Bodies are capped by ``client_max_size`` (``MAX_BODY``): aiohttp stops reading past it
 and answers 413. The ``EpayClient``, the SQLite connection and the reconcile timer live in a
-cleanup context: opened at start-up, closed at shutdown.
+cleanup context: opened at start-up, closed at shutdown; so does the nightly statement's timer.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ __all__ = ["SHOP", "create_app"]
 SHOP = web.AppKey("shop", Shop)
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 - one short handler per route
     client_factory: Callable[[], EpayClient] = EpayClient.from_env,
     *,
     database: str = "shop.sqlite3",
@@ -50,13 +50,15 @@ def create_app(
                 if made:
                     print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
                 await shop.reconcile_unsettled()  # whatever was left when we last stopped
-                timer = asyncio.ensure_future(
-                    shop.reconcile_forever(reconcile_every, reconcile_after)
-                )
+                timers = [
+                    asyncio.ensure_future(shop.reconcile_forever(reconcile_every, reconcile_after)),
+                    asyncio.ensure_future(shop.statement_forever()),  # the day before, nightly
+                ]
                 yield
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
+                for timer in timers:
+                    timer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await timer
         finally:
             await store.close()
 
@@ -83,6 +85,15 @@ def create_app(
     async def admin_login(request: web.Request) -> web.Response:
         return _response(await request.app[SHOP].admin_login(await incoming(request)))
 
+    async def statement(request: web.Request) -> web.Response:
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        seen = Incoming(headers, dict(request.cookies))
+        day = request.query.get("day")
+        return _response(await request.app[SHOP].statement_page(seen, day))
+
+    async def statement_run(request: web.Request) -> web.Response:
+        return _response(await request.app[SHOP].statement_run(await incoming(request)))
+
     async def refund(request: web.Request) -> web.Response:
         invoice_id = request.match_info["invoice_id"]
         return _response(await request.app[SHOP].refund(invoice_id, await incoming(request)))
@@ -108,6 +119,8 @@ def create_app(
     app.router.add_get("/orders/{invoice_id}/back", back)
     app.router.add_get("/admin", admin)
     app.router.add_post("/admin/login", admin_login)
+    app.router.add_get("/admin/statement", statement)
+    app.router.add_post("/admin/statement/run", statement_run)
     app.router.add_post("/orders/{invoice_id}/refund", refund)
     app.router.add_post("/orders/{invoice_id}/charge", charge)
     app.router.add_post("/checkout", checkout)

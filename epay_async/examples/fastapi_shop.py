@@ -11,7 +11,8 @@ or against the real test gateway (``EPAY_*`` variables) with
 
 Pages: ``GET /`` (the storefront), ``POST /buy`` (a product id; opens ePay's payment page),
 ``GET /orders/{id}/back`` (the back link: the order as check-status confirms it),
-``GET /admin`` (log in with the admin token; refund, cancel, charge).
+``GET /admin`` (log in with the admin token; refund, cancel, charge), ``GET /admin/statement``
+(the nightly statement's discrepancies by kind; ``POST /admin/statement/run`` runs it now).
 API: ``POST /checkout`` (a product id and card data or a saved card, ``application/json``),
 ``POST /epay/3ds`` (the TermUrl), ``POST /epay/post`` (the postLink), ``GET /orders/{id}``,
 ``POST /orders/{id}/refund`` and ``POST /orders/{id}/charge`` (``Authorization: Bearer
@@ -22,7 +23,8 @@ printed with the admin page's address. Every body is read with a cap (``MAX_BODY
 it), never whole first.
 
 One ``EpayClient`` and one SQLite connection live as long as the app (its lifespan), beside
-a timer that settles pending orders with ``reconcile``; it also runs once at start-up.
+a timer that settles pending orders with ``reconcile`` (it also runs once at start-up) and the
+nightly statement (``statement_hour=``, default 3 o'clock UTC+5; ``nightly.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from .shop import admin_token as _admin_token
 __all__ = ["create_app"]
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 - one short handler per route
     client_factory: Callable[[], EpayClient] = EpayClient.from_env,
     *,
     database: str = "shop.sqlite3",
@@ -71,6 +73,7 @@ def create_app(
                     print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
                 await shop.reconcile_unsettled()  # whatever was left when we last stopped
                 tasks.start_soon(shop.reconcile_forever, reconcile_every, reconcile_after)
+                tasks.start_soon(shop.statement_forever)  # the day before, every night
                 yield
                 tasks.cancel_scope.cancel()
         finally:
@@ -117,6 +120,19 @@ def create_app(
         if isinstance(got, Response):
             return got
         return _response(await shop_of(request).admin_login(got))
+
+    @app.get("/admin/statement")
+    async def statement(request: Request) -> Response:
+        seen = Incoming(dict(request.headers), dict(request.cookies))
+        day = request.query_params.get("day")
+        return _response(await shop_of(request).statement_page(seen, day))
+
+    @app.post("/admin/statement/run")
+    async def statement_run(request: Request) -> Response:
+        got = await incoming(request)
+        if isinstance(got, Response):
+            return got
+        return _response(await shop_of(request).statement_run(got))
 
     @app.post("/orders/{invoice_id}/refund")
     async def refund(invoice_id: str, request: Request) -> Response:

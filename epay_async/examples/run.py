@@ -8,8 +8,9 @@ opens there, it takes the sandbox's test cards (4405 6397 0401 5096, 01/27, 321;
 6736, 01/27, 775 asks for 3-D Secure; 4003 0327 0454 7597 is declined) and it posts the
 notifications back to the shop. Orders are kept in ``shop.sqlite3`` (``--database``).
 
-The admin page (``/admin``: refunds, cancellations, charges) asks for the admin token: set
-``SHOP_ADMIN_TOKEN``, or a new one is made and printed at start-up with the page's address.
+The admin page (``/admin``: refunds, cancellations, charges; ``/admin/statement``: the nightly
+statement's discrepancies) asks for the admin token: set ``SHOP_ADMIN_TOKEN``, or a new one is
+made and printed at start-up with the page's address.
 A port in use is one line on stderr and exit code 2.
 """
 

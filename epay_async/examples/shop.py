@@ -37,6 +37,9 @@ What a merchant copying this gets, by decision:
 - **Anonymous pages cost the gateway little.** The back page checks an open order's status at
   most once per ``check_every`` seconds (concurrent loads share one check; the page refreshes
   itself while the order is open).
+- **The books are compared every night** (``nightly.py`` beside it): the orders of the day
+  before against the gateway's register, with :mod:`epay_async.statement`; the discrepancies,
+  by kind, on ``/admin/statement`` (same admin token and CSRF rules; **Run now** there).
 - **Input is checked before any state change**: ids, card ids, content types (``/checkout``
   takes ``application/json`` only: a cross-site ``text/plain`` form cannot reach it), and the
   web layers cap every body at :data:`MAX_BODY` bytes before reading it (413).
@@ -46,11 +49,13 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import secrets
 import time
 from collections.abc import Mapping
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -76,6 +81,9 @@ from epay_async import (
     parse_notification,
 )
 
+from . import nightly
+from .nightly import KIND_WORDS, KZ_TIME, StatementBook, StatementReport
+
 __all__ = [
     "CATALOGUE",
     "MAX_BODY",
@@ -86,6 +94,8 @@ __all__ = [
     "Shop",
     "admin_token",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Bodies above this are refused unread (413) by both web layers: a notification is ~2 KB.
 MAX_BODY = 64 * 1024
@@ -146,6 +156,12 @@ _STYLE = (
     "background:#1570ef;color:#fff;cursor:pointer}input,select{font-size:1rem;padding:.4rem}"
     "table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;"
     "border-bottom:1px solid #eaecf0}td form{display:inline}td button{padding:.3rem .7rem}"
+    "h2{font-size:1.15rem}h3{font-size:1rem;margin:1.6rem 0 .4rem}.note{color:#475467}"
+    ".run{display:flex;gap:.6rem;align-items:center}.days a{margin-right:.5rem}"
+    ".agree{color:#027a48}.disagree{color:#b42318}a{color:#1570ef}.days .shown{font-weight:700}"
+    "body:has(#summary){max-width:64rem}.statement{table-layout:fixed}"
+    ".statement td:last-child{font-family:ui-monospace,monospace;font-size:.8rem;"
+    "overflow-wrap:anywhere}"
 )
 
 
@@ -252,6 +268,8 @@ class OrderStore:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        #: The nightly statements' reports, in the same database.
+        self.statements = StatementBook(db)
 
     @classmethod
     async def open(cls, path: str) -> OrderStore:
@@ -264,7 +282,9 @@ class OrderStore:
             if column not in have:
                 await db.execute(f"ALTER TABLE orders ADD COLUMN {column} {declaration}")
         await db.commit()
-        return cls(db)
+        store = cls(db)
+        await store.statements.create_tables()
+        return store
 
     async def close(self) -> None:
         await self._db.close()
@@ -300,6 +320,16 @@ class OrderStore:
     async def latest(self, limit: int = 50) -> list[dict[str, Any]]:
         async with self._db.execute(
             "SELECT * FROM orders ORDER BY created_at DESC LIMIT ?", (limit,)
+        ) as rows:
+            return [dict(row) async for row in rows]
+
+    async def created_between(self, since: float, until: float) -> list[dict[str, Any]]:
+        """The orders created from ``since`` (inclusive) to ``until`` (exclusive), epoch
+        seconds: what the nightly statement compares with the gateway's register."""
+        async with self._db.execute(
+            "SELECT invoice_id, amount, currency, status FROM orders"
+            " WHERE created_at >= ? AND created_at < ?",
+            (since, until),
         ) as rows:
             return [dict(row) async for row in rows]
 
@@ -425,6 +455,8 @@ class Shop:
     layers read ``SHOP_ADMIN_TOKEN`` or make one and print it). ``catalogue`` is where prices
     come from. ``check_every`` bounds the back page's status checks per order;
     ``abandon_after`` closes an order that the gateway still does not know after that long.
+    ``statement_hour`` is when :meth:`statement_forever` runs the nightly statement for the
+    day before, in ``timezone`` (``None``: never by itself, only from the admin page).
     """
 
     def __init__(
@@ -437,9 +469,16 @@ class Shop:
         catalogue: Mapping[str, Product] = CATALOGUE,
         check_every: float = 5.0,
         abandon_after: float = 3600.0,
+        statement_hour: int | None = 3,
+        timezone: tzinfo = KZ_TIME,
     ) -> None:
         if not isinstance(admin_token, str) or len(admin_token) < 16:
             raise ValueError("admin_token must be a string of 16 characters or more")
+        if statement_hour is not None:
+            nightly.next_run(datetime.now(timezone), statement_hour, timezone)  # checks it
+        self.statement_hour = statement_hour
+        self.timezone = timezone
+        self._statement_lock = anyio.Lock()
         # Every money request left in doubt is written down, then settled by the timer.
         self.epay = epay.with_options(on_outcome_unknown=store.record_in_doubt)
         self.store = store
@@ -781,9 +820,125 @@ class Shop:
             )
         return page(
             "Admin",
-            "<h1>Orders</h1><table><tr><th>Invoice</th><th>Amount</th><th>State</th><th></th>"
+            '<h1>Orders</h1><p><a id="statement" href="/admin/statement">The nightly statement'
+            "</a></p><table><tr><th>Invoice</th><th>Amount</th><th>State</th><th></th>"
             f"</tr>{''.join(rows)}</table>",
         )
+
+    # -- the nightly statement ------------------------------------------------------------------
+
+    async def run_statement(self, day: date | None = None) -> StatementReport:
+        """Compare the orders created on ``day`` (default: the day before, in the shop's time
+        zone) with the gateway's register, keep the report and return it. One run at a time."""
+        day = day or nightly.day_before(datetime.now(self.timezone), self.timezone)
+        since, until = nightly.period(day, self.timezone)
+        async with self._statement_lock:
+            orders = await self.store.created_between(since.timestamp(), until.timestamp())
+            report = await nightly.run_statement(
+                self.epay, orders, day, self.store.statements, tz=self.timezone
+            )
+        logger.info(
+            "statement of %s: %d operations, %d orders, %d discrepancies%s",
+            report.day,
+            report.operations,
+            report.orders,
+            len(report.rows),
+            "" if report.complete else " (register not read to the end)",
+        )
+        return report
+
+    async def statement_forever(self) -> None:
+        """Every night at ``statement_hour`` (the shop's time zone), the statement of the day
+        before; started with the app. A failed run is logged and tried again the next night
+        (or from the admin page)."""
+        if self.statement_hour is None:
+            return
+        while True:
+            now = datetime.now(self.timezone)
+            due = nightly.next_run(now, self.statement_hour, self.timezone)
+            await anyio.sleep((due - now).total_seconds())
+            try:
+                await self.run_statement(nightly.day_before(due, self.timezone))
+            except Exception:  # the shop keeps running; the admin page shows no new report
+                logger.exception("the nightly statement failed")
+
+    def _admin_viewer(self, request: Incoming) -> _Session | bool | None:
+        """Who may look at an admin page: the session, True for a valid bearer token, None."""
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            return (scheme.lower() == "bearer" and self._token_ok(token.strip())) or None
+        return self._session(request)
+
+    async def statement_page(self, request: Incoming, day: str | None = None) -> Reply:
+        """``GET /admin/statement[?day=YYYY-MM-DD]``: the day's (else the latest) report,
+        its discrepancies by kind; the admin session or the bearer token only."""
+        viewer = self._admin_viewer(request)
+        if viewer is None:
+            return page(
+                "Admin",
+                "<h1>Admin</h1><p>Log in to see the nightly statement.</p>"
+                '<form method="post" action="/admin/login"><p><label>Admin token '
+                '<input type="password" name="token" id="token" autocomplete="off"></label></p>'
+                '<p><button id="login">Log in</button></p></form>',
+                401,
+            )
+        if day is not None and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day):
+            day = None
+        book = self.store.statements
+        report = await book.report(day)
+        days = await book.days()
+        csrf = html.escape(viewer.csrf) if isinstance(viewer, _Session) else ""
+        hour = "" if self.statement_hour is None else f" at {self.statement_hour:02d}:00"
+        # Run now: the shown day again, or (none yet) the day before, as the night would.
+        shown = report.day if report is not None else None
+        default = shown or nightly.day_before(datetime.now(self.timezone), self.timezone)
+        run_form = (
+            '<form method="post" action="/admin/statement/run" class="run">'
+            f'<input type="hidden" name="csrf" value="{csrf}">'
+            f'<label>Day <input type="date" name="day" id="day" value="{default!s}"></label> '
+            '<button id="run-statement">Run now</button></form>'
+        )
+        body = [
+            '<p><a href="/admin">← Orders</a></p><h1>Nightly statement</h1>',
+            f"<p class=\"note\">The shop's orders of a day against the gateway's register, run "
+            f"every night{html.escape(hour)} ({html.escape(str(self.timezone))}) for the day "
+            "before.</p>",
+            run_form,
+        ]
+        if report is None:
+            body.append('<p id="summary">No statement yet.</p>')
+        else:
+            body.append(_statement_html(report, self.timezone))
+        if days:
+            links = " ".join(
+                f'<a href="/admin/statement?day={html.escape(d.day)}" class="'
+                f'{"agree" if d.agree else "disagree"}{" shown" if d.day == shown else ""}"'
+                f' title="{"the books agree" if d.agree else f"{d.found} discrepancies"}">'
+                f"{html.escape(d.day)}</a>"
+                for d in days
+            )
+            body.append(f'<p class="days">Reports: {links}</p>')
+        return page("Nightly statement", "".join(body))
+
+    async def statement_run(self, request: Incoming) -> Reply:
+        """``POST /admin/statement/run`` (optional form field ``day``, ISO date): run the
+        statement now, with the admin token's rules (bearer header, or session and CSRF)."""
+        pages, refusal = self._authorise(request)
+        if refusal is not None:
+            return refusal
+        form = request.form()
+        text = "" if isinstance(form, Reply) else form.get("day", "").strip()
+        try:
+            day = date.fromisoformat(text) if text else None
+        except ValueError:
+            return Reply.json(422, {"error": "day", "message": "must be an ISO date"})
+        if self._statement_lock.locked():
+            return Reply.json(409, {"error": "a statement is running"})
+        report = await self.run_statement(day)
+        if pages:
+            return Reply(303, "", headers={"Location": f"/admin/statement?day={report.day}"})
+        return Reply.json(200, report.summary())
 
     async def admin_login(self, request: Incoming) -> Reply:
         form = request.form()
@@ -947,3 +1102,47 @@ class Shop:
             return page("Checking", "<p>We are checking your payment.</p>", 202)
         state = await self.settle(invoice_id, wait=30.0)
         return page(f"Order {invoice_id}", f"<p>Order {invoice_id}: {state}.</p>")
+
+
+def _money(amount: str, currency: str) -> str:
+    return html.escape(f"{amount} {currency}".strip()) or "—"
+
+
+def _statement_html(report: StatementReport, tz: tzinfo) -> str:
+    """The report's summary and its discrepancies, one table per kind."""
+    ran = datetime.fromtimestamp(report.ran_at, tz).strftime("%Y-%m-%d %H:%M")
+    found = report.found
+    if not report.complete:
+        verdict = (
+            '<span class="failed">incomplete: the register could not be read to the end'
+            f" ({html.escape(report.error or '')})</span>"
+        )
+    elif found:
+        verdict = f'<span class="failed">{found} discrepanc{"y" if found == 1 else "ies"}</span>'
+    else:
+        verdict = '<span class="paid">the books agree</span>'
+    parts = [
+        f'<h2 id="summary" data-day="{html.escape(report.day)}" data-found="{found}">'
+        f"{html.escape(report.day)}: {verdict}</h2>"
+        f'<p class="note">{report.operations} gateway operations, {report.orders} shop orders;'
+        f" run {ran} ({html.escape(str(tz))}).</p>"
+    ]
+    words = {kind.value: text for kind, text in KIND_WORDS.items()}
+    for kind, rows in report.by_kind().items():
+        lines = "".join(
+            f"<tr><td>{html.escape(row['invoice_id'])}</td>"
+            f"<td>{html.escape(row['local_state'] or '—')}</td>"
+            f"<td>{_money(row['local_amount'], row['local_currency'])}</td>"
+            f"<td>{html.escape(row['gateway_status'] or '—')}</td>"
+            f"<td>{_money(row['gateway_amount'], row['gateway_currency'])}</td>"
+            f"<td>{html.escape(row['operation_ids'] or '—')}</td></tr>"
+            for row in rows
+        )
+        parts.append(
+            f'<section class="kind" id="kind-{html.escape(kind)}" data-count="{len(rows)}">'
+            f"<h3>{html.escape(words.get(kind, kind))} ({len(rows)})</h3>"
+            '<table class="statement"><tr><th>Invoice</th><th>Shop state</th><th>Shop amount</th>'
+            "<th>Gateway status</th>"
+            f"<th>Gateway amount</th><th>Operations</th></tr>{lines}</table></section>"
+        )
+    return "".join(parts)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from epay_async.examples.nightly import KZ_TIME
 from epay_async.examples.run import serve_sandbox, serve_shop
 from epay_async.testing import Sandbox
 from tests.conftest import free_port
@@ -47,11 +51,19 @@ def anyio_backend() -> str:
 class World:
     """The sandbox, both shops and a browser, for one test module."""
 
-    def __init__(self, sandbox: Sandbox, sandbox_url: str, shops: dict[str, str], browser: Browser):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        sandbox_url: str,
+        shops: dict[str, str],
+        browser: Browser,
+        folder: Path,
+    ):
         self.sandbox = sandbox
         self.sandbox_url = sandbox_url
         self.shops = shops
         self.browser = browser
+        self.folder = folder  # the shops' SQLite files: {kind}.sqlite3
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +92,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
             shops[kind] = f"http://127.0.0.1:{port}"
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
-            yield World(sandbox, sandbox_url, shops, browser)
+            yield World(sandbox, sandbox_url, shops, browser, folder)
         finally:
             await browser.close()
             tasks.cancel_scope.cancel()
@@ -255,4 +267,48 @@ async def test_a_forged_back_link_does_not_mark_an_order_paid(world: World, kind
     await page.goto(forged)
     assert await final_page(page, f"{kind}-forged-back-link") != "paid"
     assert (await order_of(world, kind, invoice_id))["status"] != "paid"
+    await page.close()
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_the_nightly_statement_page(world: World, kind: str) -> None:
+    """Planted: a paid order the gateway never saw (a row restored from a backup), a payment
+    of another amount than the order's, a gateway payment with no order. The admin runs the
+    statement of today from its page and sees each under its kind."""
+    base = "710000000" if kind == "fastapi" else "720000000"
+    restored, no_order = str(int(base) + 1), str(int(base) + 2)
+    with sqlite3.connect(world.folder / f"{kind}.sqlite3") as db:
+        db.execute(
+            "INSERT INTO orders (invoice_id, amount, currency, description, status,"
+            " secret_hash, created_at, product) VALUES (?, '1500.00', 'KZT',"
+            " 'Concert tickets, two seats', 'paid', 'restored', ?, 'tickets')",
+            (restored, time.time()),
+        )
+    page, other_amount = await start_payment(world, kind)
+    await page.close()
+    world.sandbox.add_transaction(other_amount, amount="1400.00", status="CHARGE")
+    await wait_for_state(world, kind, other_amount, "review")  # the reconcile timer saw it
+    world.sandbox.add_transaction(no_order, amount="250.00", status="CHARGE")
+
+    page = await world.browser.new_page()
+    statement = world.shops[kind] + "/admin/statement"
+    assert (await page.goto(statement)).status == 401  # type: ignore[union-attr]
+    assert await page.query_selector("#summary") is None
+    await page.fill("#token", ADMIN_TOKEN)
+    await page.click("#login")
+    await page.wait_for_url(world.shops[kind] + "/admin")
+    await page.click("#statement")
+    await page.wait_for_selector("#run-statement")
+    await page.fill("#day", datetime.now(KZ_TIME).date().isoformat())
+    await page.click("#run-statement")
+    await page.wait_for_selector("#kind-amount_mismatch")
+    await page.screenshot(path=str(SCREENSHOTS / f"{kind}-statement.png"), full_page=True)
+    for section, invoice_id in (
+        ("paid_locally_absent", restored),
+        ("amount_mismatch", other_amount),
+        ("paid_unknown_locally", no_order),
+    ):
+        assert invoice_id in await page.inner_text(f"#kind-{section}")
+    # The shop's own word for the order, beside the statement's.
+    assert "review (paid)" in await page.inner_text("#kind-amount_mismatch")
     await page.close()
