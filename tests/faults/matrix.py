@@ -428,14 +428,10 @@ def render_markdown() -> str:
         cells = [EXPECTED[fault.name][kind].describe() for kind in KINDS]
         lines.append(f"| {fault.name} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(
-        "In brackets: how many requests reached the gateway. Exceptions to the columns: "
-        + "; ".join(
-            f"{endpoint} with an {fault}: {outcome.describe()}, {why}"
-            for (endpoint, fault), (outcome, why) in EXCEPTIONS.items()
-        )
-        + "."
-    )
+    lines.append("In brackets: how many requests reached the gateway. Exceptions to the columns:")
+    lines.append("")
+    for (endpoint, fault), (outcome, why) in EXCEPTIONS.items():
+        lines.append(f"- `{endpoint}` with an {fault}: {outcome.describe()}, {why}.")
     return "\n".join(lines) + "\n"
 
 
