@@ -2,14 +2,23 @@
 
 ``<!-- generated: cli -->`` in a page becomes the ``--help`` of ``epay-async`` and of each of its
 commands, read from the parser itself.
+
+The docstrings use Sphinx roles (``:class:`~epay_async.EpayClient```); mkdocstrings renders
+them as text, so the rendered role (``:class:<code>~epay_async.EpayClient</code>``) is cut back
+to the name as code (``<code>EpayClient</code>``); and the reST ``::`` that introduces a code
+block is read as reST reads it (``text::`` is ``text:``, a lone ``::`` is nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 CLI_MARKER = "<!-- generated: cli -->"
+SPHINX_ROLE = re.compile(
+    r":(?:py:)?(?:class|meth|func|attr|mod|data|exc|obj):<code>(~?)([^<]*)</code>"
+)
 
 
 def _cli_help() -> str:
@@ -29,3 +38,15 @@ def on_page_markdown(markdown: str, **_: Any) -> str:
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, _cli_help())
     return markdown
+
+
+def _role(match: re.Match[str]) -> str:
+    tilde, target = match.groups()
+    return f"<code>{target.rsplit('.', 1)[-1] if tilde else target}</code>"
+
+
+def on_page_content(html: str, **_: Any) -> str:
+    html = SPHINX_ROLE.sub(_role, html)
+    html = re.sub(r"<p>::</p>\s*", "", html)
+    html = re.sub(r"\s::</p>", "</p>", html)
+    return re.sub(r"(?<=[^\s:])::</p>", ":</p>", html)

@@ -1,4 +1,5 @@
-"""Every default the library uses, with its number, in one place (documented in the README)."""
+"""Every default the library uses, with its number, in one place (documented on the
+documentation site's deployment page, ``docs/deployment.md``)."""
 
 from __future__ import annotations
 

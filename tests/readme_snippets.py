@@ -30,6 +30,7 @@ PREAMBLE = """\
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,8 @@ app: FastAPI
 pa_res: str
 md: str
 invoice_ids: list[str]
+since: datetime
+until: datetime
 log: logging.Logger
 merchant_private_key_pem: bytes
 merchant_certificate_pem: bytes
@@ -89,6 +92,12 @@ def render(text: str) -> str:
 def main(argv: list[str]) -> int:
     target = Path(argv[1])
     target.parent.mkdir(parents=True, exist_ok=True)
+    for path in sources():
+        page = path.read_text(encoding="utf-8")
+        opened = len(re.findall(r"^\s*```+\s*py(?:thon)?\b", page, re.M))
+        if opened != len(blocks(page)):  # a block this module would not see, so not check
+            print(f"{path.relative_to(ROOT)}: write Python blocks as ```python", file=sys.stderr)
+            return 1
     text = "\n".join(path.read_text(encoding="utf-8") for path in sources())
     target.write_text(render(text), encoding="utf-8")
     return 0
