@@ -23,10 +23,10 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from .errors import ProtocolError
-from .types._fields import WIRE
+from .types._fields import wire_name
 from .types.status import ResultCode, StatusName
 
-__all__ = ["camel", "dumps", "loads", "structure", "unstructure"]
+__all__ = ["dumps", "loads", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -242,15 +242,6 @@ def to_datetime(value: Any, _: Any = None) -> datetime:
 
 
 # -- the converter --------------------------------------------------------------------------
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def wire_name(field: attrs.Attribute[Any]) -> str:
-    return str(field.metadata.get(WIRE) or camel(field.name))
 
 
 def _is_response(cls: Any) -> bool:

@@ -24,7 +24,7 @@ from ._converter import structure, to_decimal
 from ._secret import Secret
 from ._transport import ApiRequest, Transport
 from .errors import AuthenticationError, ProtocolError
-from .types._fields import wire
+from .types._fields import WIRE, wire, wire_fields
 
 __all__ = ["Credentials", "OperationGrant", "TokenAcquirer"]
 
@@ -43,7 +43,7 @@ class OperationGrant:
     """What a money operation's token is bound to."""
 
     scope: str
-    invoice_id: str
+    invoice_id: str = attrs.field(metadata={WIRE: "invoiceID"})  # the token form's (seed 001)
     amount: Decimal
     currency: str
     post_link: str | None = None
@@ -52,15 +52,16 @@ class OperationGrant:
 
     def form(self) -> dict[str, str]:
         """The token request's invoice fields (``secret_hash`` as a :class:`Secret`)."""
-        fields = {
-            "invoiceID": self.invoice_id,
-            "amount": format(self.amount, "f"),
-            "currency": self.currency,
-        }
-        if self.post_link is not None:
-            fields["postLink"] = self.post_link
-        if self.failure_post_link is not None:
-            fields["failurePostLink"] = self.failure_post_link
+        fields = wire_fields(
+            self,
+            "invoice_id",
+            "amount",
+            "currency",
+            "post_link",
+            "failure_post_link",
+            "secret_hash",
+        )
+        fields["amount"] = format(self.amount, "f")
         if self.secret_hash is not None:
             fields["secret_hash"] = Secret(self.secret_hash)
         return fields

@@ -26,7 +26,7 @@ from epay_async import (
     ValidationError,
     _validation,
 )
-from epay_async._converter import dumps, loads, structure, unstructure
+from epay_async._converter import _converter, _detailed, dumps, loads, structure, unstructure
 from epay_async.notifications import PaymentNotification, parse_notification
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -221,3 +221,23 @@ def test_an_amount_reads_the_same_from_bytes_and_from_json_loads(amount: Decimal
     from_mapping = parse_notification(json.loads(raw)).amount
     assert from_bytes == amount
     assert from_mapping == amount
+
+
+def _either(converter: Any, data: Any, cls: type) -> tuple[str, Any]:
+    try:
+        return "ok", converter.structure(data, cls)
+    except Exception:
+        return "failed", None
+
+
+@SETTINGS
+@given(model=models(), noise=JSON)
+def test_the_compiled_structure_path_agrees_with_cattrs_own(model: Any, noise: Any) -> None:
+    # The one second path kept for speed (benchmarks/README.md): the compiled structure
+    # function must build what cattrs' generated one builds, and fail where it fails.
+    cls = type(model)
+    wire = loads(dumps(unstructure(model)))
+    assert _either(_converter, wire, cls) == _either(_detailed, wire, cls)
+    if isinstance(wire, dict) and isinstance(noise, dict):
+        mixed = {**wire, **noise}  # known keys with wrong shapes, unknown keys for ``extra``
+        assert _either(_converter, mixed, cls) == _either(_detailed, mixed, cls)

@@ -8,6 +8,7 @@ from typing import Any
 from .. import _constants as C
 from .. import _validation
 from ..errors import ValidationError
+from ..types._fields import wire_fields
 from ..types.order import CardVerification, Order
 from ..types.payment_page import PaymentPage
 from ._base import Pipeline, grant_for
@@ -34,25 +35,31 @@ async def payment_page(ctx: Pipeline, order: Order, card_id: str | None) -> Paym
     if script_url is None:
         raise ValidationError("environment", "has no payform_url (Environment.custom(...))")
     answer = await ctx.tokens.operation_answer(grant_for(order, C.PAGE_SCOPE))
-    fields: dict[str, Any] = {
-        "invoiceId": order.invoice_id,
-        "backLink": order.back_link,
-        "failureBackLink": order.failure_back_link,
-        "postLink": order.post_link,
-        "failurePostLink": order.failure_post_link,
-        "language": order.language,
-        "description": order.description,
-        "accountId": order.account_id,
-        "terminal": ctx.credentials.terminal_id,
-        "amount": order.amount,
-        "currency": order.currency,
-        "phone": order.phone,
-        "email": order.email,
-        "cardSave": order.card_save,
-        "data": order.data,
-        "invoiceIdAlt": order.invoice_id_alt,
-        "name": order.name,
-    }
+    fields: dict[str, Any] = wire_fields(
+        order,
+        "invoice_id",
+        "back_link",
+        "failure_back_link",
+        "post_link",
+        "failure_post_link",
+        "language",
+        "description",
+        "account_id",
+    )
+    fields["terminal"] = ctx.credentials.terminal_id  # the page's spelling (seed 001)
+    fields.update(
+        wire_fields(
+            order,
+            "amount",
+            "currency",
+            "phone",
+            "email",
+            "card_save",
+            "data",
+            "invoice_id_alt",
+            "name",
+        )
+    )
     if verification:
         # What public integrations send to check a card on the page (epay-api.md §10):
         # without it the page would run an ordinary payment of 0 USD.
@@ -72,6 +79,6 @@ async def payment_page(ctx: Pipeline, order: Order, card_id: str | None) -> Paym
         amount=order.amount,
         currency=order.currency,
         script_url=script_url,
-        fields={key: value for key, value in fields.items() if value is not None},
+        fields=fields,
         auth=auth,
     )

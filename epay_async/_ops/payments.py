@@ -15,6 +15,7 @@ from .._http import Answer
 from .._pipeline import Operation
 from .._secret import Secret
 from ..errors import ProtocolError, ValidationError
+from ..types._fields import wire_fields
 from ..types.cards import Card
 from ..types.order import Order
 from ..types.payments import ApplePayPayment, ConfirmResult, GooglePayToken, PaymentResult
@@ -36,20 +37,17 @@ def _check(value: object, cls: type, field: str) -> None:
 
 def _body(ctx: Pipeline, order: Order, *, invoice_key: str = "invoiceId") -> dict[str, Any]:
     """The fields every payment body carries, in the seeds' order and casing."""
-    body: dict[str, Any] = {"amount": order.amount, "currency": order.currency}
-    if order.name is not None:
-        body["name"] = order.name
+    body = wire_fields(order, "amount", "currency", "name")
     body["terminalId"] = ctx.credentials.terminal_id
-    body[invoice_key] = order.invoice_id
-    body["description"] = order.description
+    body[invoice_key] = order.invoice_id  # "invoiceID" in the Apple Pay body (seed 004)
+    body.update(wire_fields(order, "description"))
     body.update(order.payer_fields())
     return body
 
 
 def _cryptopay_body(ctx: Pipeline, order: Order, **kwargs: str) -> dict[str, Any]:
     body = _body(ctx, order, **kwargs)
-    body["cardSave"] = order.card_save
-    body["useBonus"] = order.use_bonus
+    body.update(wire_fields(order, "card_save", "use_bonus"))
     return body
 
 

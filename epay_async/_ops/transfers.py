@@ -7,6 +7,7 @@ from typing import Any
 from .. import _constants as C
 from .._secret import Secret
 from ..errors import ValidationError
+from ..types._fields import wire_fields
 from ..types.cards import CardPan, PhoneRecipient, SavedCardRef
 from ..types.order import Order
 from ..types.transfers import TransferResult
@@ -71,21 +72,20 @@ def transfer_body(
     ctx: Pipeline, order: Order, sender: Party, receiver: Party | PhoneRecipient
 ) -> dict[str, Any]:
     receiver_wire = _receiver(receiver)
-    order_wire: dict[str, Any] = {
-        "amount": order.amount,
-        "currency": order.currency,
-        "description": order.description,
-        "merchantIdForSavingCards": "",
-        "id": order.invoice_id,
-        "senderIP": "",
-        "senderEmail": order.email or "",
-        "foreign": isinstance(receiver, CardPan) and receiver.is_international,
-        "terminalId": ctx.credentials.terminal_id,
-    }
-    for key in ("backLink", "failureBackLink", "postLink", "failurePostLink"):
-        value = order.payer_fields().get(key)
-        if value is not None:
-            order_wire[key] = value
+    order_wire: dict[str, Any] = wire_fields(order, "amount", "currency", "description")
+    order_wire.update(
+        {
+            "merchantIdForSavingCards": "",
+            "id": order.invoice_id,
+            "senderIP": "",
+            "senderEmail": order.email or "",
+            "foreign": isinstance(receiver, CardPan) and receiver.is_international,
+            "terminalId": ctx.credentials.terminal_id,
+        }
+    )
+    order_wire.update(
+        wire_fields(order, "back_link", "failure_back_link", "post_link", "failure_post_link")
+    )
     return {"order": order_wire, "card": {"sender": _sender(sender), "receiver": receiver_wire}}
 
 

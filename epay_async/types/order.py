@@ -11,6 +11,7 @@ import attrs
 from .. import _validation as v
 from .._secret import Secret
 from ..errors import ValidationError
+from ._fields import wire_fields
 
 __all__ = ["CardVerification", "Order"]
 
@@ -106,19 +107,19 @@ class Order:
 
     def payer_fields(self) -> Mapping[str, Any]:
         """The optional fields every payment body shares, by their gateway names."""
-        fields = {
-            "invoiceIdAlt": self.invoice_id_alt,
-            "accountId": self.account_id,
-            "email": self.email,
-            "phone": self.phone,
-            "backLink": self.back_link,
-            "failureBackLink": self.failure_back_link,
-            "postLink": self.post_link,
-            "failurePostLink": self.failure_post_link,
-            "language": self.language,
-            "data": self.data,
-        }
-        return {key: value for key, value in fields.items() if value is not None}
+        return wire_fields(
+            self,
+            "invoice_id_alt",
+            "account_id",
+            "email",
+            "phone",
+            "back_link",
+            "failure_back_link",
+            "post_link",
+            "failure_post_link",
+            "language",
+            "data",
+        )
 
 
 def _zero(value: Decimal | int | str) -> Decimal:
