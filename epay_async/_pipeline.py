@@ -31,7 +31,7 @@ from ._converter import dumps
 from ._http import Answer
 from ._in_doubt import OutcomeCallback
 from ._logs import logger
-from ._raw import record_answer
+from ._raw import answer_info, record_answer
 from ._request import ApiRequest
 from ._secret import Secret
 from ._telemetry import NO_CALL_TELEMETRY, CallTelemetry, Telemetry
@@ -275,7 +275,6 @@ class Pipeline:
         while True:
             attempt += 1
             attempts = Attempts()
-            info = None
             try:
                 try:
                     answer = await self._send(operation, request, attempts)
@@ -284,7 +283,7 @@ class Pipeline:
                         _span().set_result_code(operation.result_code_of(result))
                     return result
                 finally:
-                    info = record_answer(attempts)
+                    record_answer(attempts)
             except RetryAnswer as again:
                 if operation.moves_money or attempt >= self.transport.retry.max_attempts:
                     raise again.error from None
@@ -292,7 +291,7 @@ class Pipeline:
                     raise again.error from None
             except EpayError as exc:
                 if exc.attempts is None:  # the innermost exchange's own answer
-                    exc.attempts, exc.response = attempts.count, info
+                    exc.attempts, exc.response = attempts.count, answer_info(attempts)
                 code = getattr(exc, "code", None)
                 if code is not None:
                     _span().set_result_code(code)

@@ -21,7 +21,7 @@ from ._http import Answer
 if TYPE_CHECKING:
     from ._transport import Attempts
 
-__all__ = ["RawResponse", "ResponseInfo", "raw_response"]
+__all__ = ["RawResponse", "ResponseInfo", "answer_info", "raw_response", "record_answer"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -54,15 +54,18 @@ class ResponseInfo:
 _CAPTURE: ContextVar[list[ResponseInfo] | None] = ContextVar("epay_async_raw", default=None)
 
 
-def record_answer(attempts: Attempts) -> ResponseInfo | None:
-    """Keep the answer of one request (when a raw response is being taken in this task)."""
+def record_answer(attempts: Attempts) -> None:
+    """Keep the answer of one request, when a raw response is being taken in this task."""
+    capture = _CAPTURE.get()
+    if capture is not None and attempts.answer is not None:
+        capture.append(ResponseInfo.of(attempts.answer, attempts.count))
+
+
+def answer_info(attempts: Attempts) -> ResponseInfo | None:
+    """What an error raised from this request shows of its answer."""
     if attempts.answer is None:
         return None
-    info = ResponseInfo.of(attempts.answer, attempts.count)
-    capture = _CAPTURE.get()
-    if capture is not None:
-        capture.append(info)
-    return info
+    return ResponseInfo.of(attempts.answer, attempts.count)
 
 
 @attrs.frozen
