@@ -19,10 +19,28 @@ from epay_async.testing import Sandbox
 FAST_RETRY = RetryPolicy(backoff_base=0.0, backoff_max=0.0, jitter=0.0, retry_after_cap=0.0)
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Every async test runs under both backends (a module may narrow this)."""
-    return str(request.param)
+#: The event loops an async test runs under, unless its module says otherwise: trio where
+#: cancel scopes, deadlines, locks and task groups live (a module sets
+#: ``ANYIO_BACKENDS = BOTH_BACKENDS``), asyncio alone elsewhere.
+BOTH_BACKENDS = ("asyncio", "trio")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "anyio_backend" not in metafunc.fixturenames:
+        return
+    if hasattr(metafunc.module, "anyio_backend"):  # the module's own fixture decides
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        if "anyio_backend" in str(marker.args[0]):
+            return
+    backends = getattr(metafunc.module, "ANYIO_BACKENDS", ("asyncio",))
+    metafunc.parametrize("anyio_backend", backends)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Overridden by the parametrisation above."""
+    return "asyncio"
 
 
 #: Real-socket tests run each transport under each backend it supports (aiohttp: asyncio only).

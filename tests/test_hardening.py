@@ -38,9 +38,10 @@ from epay_async.notifications import MAX_NOTIFICATION_BYTES, parse_notification
 from epay_async.testing import Sandbox
 from epay_async.types.status import TransactionStatus
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 ENV = Environment.custom(token_url="https://oauth.test/token", api_url="https://api.test")
 TX = "7943816b-58a8-47f6-a11e-67b63c4228c7"

@@ -26,9 +26,10 @@ from epay_async import (
 )
 from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 VISA = Card("4405639704015096", 1, 2027, "321")
 Money = Callable[[EpayClient, Sandbox, str], Awaitable[object]]

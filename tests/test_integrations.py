@@ -24,7 +24,7 @@ from epay_async.integrations.fastapi import postlink_endpoint
 from epay_async.notifications import MAX_NOTIFICATION_BYTES
 from epay_async.testing import Fault, Sandbox
 
-from .conftest import FAST_RETRY, free_port
+from .conftest import BOTH_BACKENDS, FAST_RETRY, free_port
 
 VISA = "4405639704015096"
 POST_LINK = "https://shop.example/epay/postlink"
@@ -136,6 +136,7 @@ async def setup(framework: str) -> AsyncIterator[Setup]:
 
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 
 async def test_a_genuine_notification_reaches_the_callback_once(setup: Setup) -> None:

@@ -32,9 +32,10 @@ from epay_async._pipeline import Operation, Pipeline
 from epay_async.journal import JournalState, SqliteJournal
 from epay_async.testing import Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 ENV = Environment.custom(
     token_url="https://gw.test/oauth2/token",

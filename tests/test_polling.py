@@ -14,7 +14,10 @@ from epay_async import (
 from epay_async._polling import keep_polling, wait_for_status
 from epay_async.testing import Sandbox
 
+from .conftest import BOTH_BACKENDS
+
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 
 class Sleeps(list[float]):

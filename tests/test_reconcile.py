@@ -16,9 +16,10 @@ from epay_async import (
 )
 from epay_async.testing import Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 
 class CountingTransport(httpx.AsyncBaseTransport):

@@ -17,9 +17,10 @@ from epay_async.testing import Sandbox
 from epay_async.testing._gateway import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME
 from epay_async.testing._register import RegisterEndpoints, RegisterOperation
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 UTC = timezone.utc
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)

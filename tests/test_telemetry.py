@@ -24,9 +24,13 @@ from epay_async import OutcomeUnknownError
 from epay_async._telemetry import CallTelemetry, Telemetry
 from epay_async._version import __version__
 
+from .conftest import BOTH_BACKENDS
+
 #: What must never reach a span, an event or a metric: it rides in exception messages.
 SECRET = "client_secret=Sup3rS3cret-4405639704015096"
 URL = "https://user:pw@testepay.example.kz:8443/operation/a1b2/charge?amount=100.10&secret=x#frag"
+
+ANYIO_BACKENDS = BOTH_BACKENDS  # cancellation under both loops
 
 
 class Otel:

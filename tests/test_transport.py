@@ -18,7 +18,10 @@ from epay_async import (
 from epay_async._transport import ApiRequest, Transport
 from epay_async.testing import Fault, Sandbox
 
+from .conftest import BOTH_BACKENDS
+
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 URL = "https://api.example.invalid/thing"
 POLICY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=8.0, jitter=0.25)
