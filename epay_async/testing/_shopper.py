@@ -20,7 +20,7 @@ from .._converter import dumps
 from ..types.payment_page import PaymentPage
 from ..types.status import StatusName
 from ._cards import TestCard
-from ._payform import PAYFORM
+from ._handlers.payform import PAYFORM
 
 if TYPE_CHECKING:
     from . import Sandbox
@@ -184,7 +184,7 @@ class Shopper:
 
     def _result(self, page: PaymentPage, answer: httpx.Response) -> ShopperResult:
         redirect = answer.headers.get("location") if answer.status_code == 302 else None
-        tx = self._sandbox.gateway.find("payment", page.invoice_id)
+        tx = self._sandbox.gateway.ledger.find_transaction("payment", page.invoice_id)
         if tx is None:
             error = _Page(answer.text).error.strip() or f"HTTP {answer.status_code}"
             return ShopperResult(page.invoice_id, paid=False, redirect_url=redirect, reason=error)

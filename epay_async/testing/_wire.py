@@ -12,15 +12,6 @@ from .._converter import dumps, loads
 from ..errors import ProtocolError
 
 
-class Declined(Exception):
-    """The gateway refuses the payment with ``code`` and ``message``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @attrs.frozen
 class SandboxRequest:
     method: str
@@ -66,3 +57,7 @@ class SandboxResponse:
     @classmethod
     def error(cls, status: int, code: int, message: str, **fields: Any) -> SandboxResponse:
         return cls.json(status, {"code": code, "message": message, **fields})
+
+    @classmethod
+    def redirect(cls, url: str) -> SandboxResponse:
+        return cls(302, b"", {"location": url})
