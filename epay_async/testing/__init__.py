@@ -141,7 +141,7 @@ class Sandbox:
         self.transport = SandboxTransport(self)
         self.asgi_app = SandboxASGIApp(self)
         #: Plays the shopper on a hosted payment page: ``await sandbox.shopper.pay(page, card)``.
-        self.shopper = Shopper(self)
+        self.shopper = Shopper(self.transport, self.gateway.ledger)
 
     # -- wiring ---------------------------------------------------------------------------
 
