@@ -60,7 +60,7 @@ from ._notify import Delivery, Notifier
 from ._records import SandboxTransaction
 from ._server import serve
 from ._shopper import Shopper, ShopperResult, ThreeDSAnswer
-from ._wire import SandboxRequest, SandboxResponse
+from ._wire import SANDBOX_URL, SandboxRequest, SandboxResponse
 
 __all__ = [
     "SANDBOX_URL",
@@ -83,9 +83,6 @@ __all__ = [
     "TestCards",
     "ThreeDSAnswer",
 ]
-
-#: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
-SANDBOX_URL = "https://epay.sandbox.invalid"
 
 
 class Sandbox:

@@ -22,13 +22,12 @@ from ..types.status import StatusName
 from ._cards import TestCard
 from ._handlers.payform import PAYFORM
 from ._ledger import Ledger
+from ._wire import SANDBOX_URL
 
 __all__ = ["Shopper", "ShopperResult", "ThreeDSAnswer"]
 
 #: What the shopper answers at the 3-D Secure page (for a card that asks for it).
 ThreeDSAnswer = Literal["approve", "decline"]
-
-_SANDBOX_ORIGIN = "https://epay.sandbox.invalid"
 
 
 @attrs.frozen
@@ -158,7 +157,7 @@ class Shopper:
         if not parts.path.endswith(f"{PAYFORM}/payment-api.js"):
             raise ValueError(f"not a sandbox payment page: {page.script_url}")
         prefix = parts.path[: -len(f"{PAYFORM}/payment-api.js")]
-        if origin == _SANDBOX_ORIGIN:
+        if origin == SANDBOX_URL:
             transport = self._transport
         elif parts.hostname in ("127.0.0.1", "localhost", "::1"):
             transport = httpx.AsyncHTTPTransport()

@@ -11,6 +11,10 @@ import attrs
 from .._converter import dumps, loads
 from ..errors import ProtocolError
 
+SANDBOX_HOST = "epay.sandbox.invalid"
+#: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
+SANDBOX_URL = f"https://{SANDBOX_HOST}"
+
 
 @attrs.frozen
 class SandboxRequest:
@@ -25,7 +29,7 @@ class SandboxRequest:
     def origin(self) -> str:
         """Where the browser reached the sandbox (``http://127.0.0.1:8080``): its own pages
         (the ACS, the payment page) are linked from there."""
-        return f"{self.scheme}://{self.headers.get('host', 'epay.sandbox.invalid')}"
+        return f"{self.scheme}://{self.headers.get('host', SANDBOX_HOST)}"
 
     def bearer(self) -> str | None:
         value = self.headers.get("authorization", "")
