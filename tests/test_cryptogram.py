@@ -10,8 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from epay_async import Card, CryptogramPadding, ValidationError
 from epay_async.cryptogram import CryptogramEncryptor, load_public_key
-from epay_async.testing._keys import generated_key
-from epay_async.testing._payments import decrypt
+from epay_async.testing._keys import decrypt, generated_key
 
 KEY = generated_key(2048)
 PUBLIC = KEY.public_key()

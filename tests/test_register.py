@@ -14,8 +14,9 @@ import pytest
 
 from epay_async import ApiError, CabinetLogin, EpayClient, ProtocolError, ValidationError
 from epay_async.testing import Sandbox
-from epay_async.testing._gateway import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME
-from epay_async.testing._register import RegisterEndpoints, RegisterOperation
+from epay_async.testing._handlers.registers import RegisterEndpoints
+from epay_async.testing._merchant import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME
+from epay_async.testing._records import RegisterOperation
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
 
@@ -235,7 +236,7 @@ async def test_a_refused_search_raises_api_error(
 
 
 def _raise_bad() -> Any:
-    from epay_async.testing._register import _BadSearch  # noqa: PLC0415
+    from epay_async.testing._handlers.registers import _BadSearch  # noqa: PLC0415
 
     raise _BadSearch("nope")
 
@@ -274,7 +275,7 @@ async def test_requests_in_flight_are_bounded(sandbox: Sandbox) -> None:
         in_flight -= 1
         return original(self, request, "payment")
 
-    sandbox.gateway.routes = [
+    sandbox.gateway.router.routes = [
         (
             m,
             p,
@@ -282,7 +283,7 @@ async def test_requests_in_flight_are_bounded(sandbox: Sandbox) -> None:
             if p.pattern.endswith("operations") and "p2p" not in p.pattern
             else h,
         )
-        for m, p, h in sandbox.gateway.routes
+        for m, p, h in sandbox.gateway.router.routes
     ]
     async with sandbox.client(retry=FAST_RETRY) as epay:
         assert len(await walk(epay, page_size=100, concurrency=3)) == 3000

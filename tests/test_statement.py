@@ -16,7 +16,7 @@ from epay_async import EpayClient, ValidationError
 from epay_async._cli_statement import add_parser, run
 from epay_async.statement import DiscrepancyKind, LocalOrder, Statement, read_orders
 from epay_async.testing import Sandbox
-from epay_async.testing._register import RegisterOperation
+from epay_async.testing._records import RegisterOperation
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
 

@@ -43,23 +43,24 @@ from ..environment import Environment
 from ..errors import ValidationError
 from ..types.status import ResultCode, StatusName
 from ._asgi import SandboxASGIApp
-from ._cards import TEST_CARDS, SavedCard, TestCard, TestCards
+from ._cards import TEST_CARDS, TestCard, TestCards
 from ._faults import Fault, FaultKind, ScheduledFault
-from ._gateway import (
+from ._gateway import Gateway
+from ._httpx import SandboxTransport
+from ._merchant import (
     TEST_CABINET_PASSWORD,
     TEST_CABINET_USERNAME,
     TEST_CLIENT_ID,
     TEST_CLIENT_SECRET,
     TEST_TERMINAL_ID,
-    Gateway,
+    GatewaySettings,
     Merchant,
 )
-from ._httpx import SandboxTransport
-from ._notify import Delivery
+from ._notify import Delivery, Notifier
+from ._records import SandboxTransaction
 from ._server import serve
 from ._shopper import Shopper, ShopperResult, ThreeDSAnswer
-from ._state import SandboxTransaction
-from ._wire import SandboxRequest, SandboxResponse
+from ._wire import SANDBOX_URL, SandboxRequest, SandboxResponse
 
 __all__ = [
     "SANDBOX_URL",
@@ -82,9 +83,6 @@ __all__ = [
     "TestCards",
     "ThreeDSAnswer",
 ]
-
-#: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
-SANDBOX_URL = "https://epay.sandbox.invalid"
 
 
 class Sandbox:
@@ -117,20 +115,20 @@ class Sandbox:
         notification_attempts: int = 5,
         notification_backoff: float = 1.0,
     ) -> None:
-        merchant = Merchant(client_id, client_secret, frozenset({terminal_id}))
-        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
-        self.gateway = Gateway(
-            merchant,
+        settings = GatewaySettings(
+            Merchant(client_id, client_secret, frozenset({terminal_id})),
             key_bits=key_bits,
             token_lifetime=token_lifetime,
             expires_in_as_string=expires_in_as_string,
             two_step=two_step,
             padding=padding,
-            notification_attempts=notification_attempts,
-            notification_backoff=notification_backoff,
-            **extra,
+            answer_any_invoice=answer_any_invoice,
         )
-        self.gateway.answer_any_invoice = answer_any_invoice
+        if clock is not None:
+            settings.clock = clock
+        notifier = Notifier(attempts=notification_attempts, backoff=notification_backoff)
+        #: The emulated gateway: its ``ledger`` (what it remembers), ``router`` and handlers.
+        self.gateway = Gateway(settings, notifier)
         self.terminal_id = terminal_id
         self.latency = latency
         #: Off for long runs (benchmarks, a served sandbox): ``requests`` would grow forever.
@@ -140,7 +138,7 @@ class Sandbox:
         self.transport = SandboxTransport(self)
         self.asgi_app = SandboxASGIApp(self)
         #: Plays the shopper on a hosted payment page: ``await sandbox.shopper.pay(page, card)``.
-        self.shopper = Shopper(self)
+        self.shopper = Shopper(self.transport, self.gateway.ledger)
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -229,7 +227,7 @@ class Sandbox:
             **fields,
         )
         transaction.charged = transaction.amount if status is StatusName.CHARGE else Decimal(0)
-        return self.gateway.add(transaction)
+        return self.gateway.ledger.record_transaction(transaction)
 
     def queue_status(
         self, invoice_id: str, *answers: ResultCode | StatusName, kind: str = "payment"
@@ -243,7 +241,7 @@ class Sandbox:
         answered 102 (invoice not found): there is no transaction to show."""
         if not answers:
             return
-        self.gateway.script(kind, invoice_id, answers)
+        self.gateway.ledger.script(kind, invoice_id, answers)
 
     def in_progress(self, invoice_id: str, polls: int, *, kind: str = "payment") -> None:
         """Answer 107 (in progress) to the next ``polls`` status checks of ``invoice_id``
@@ -251,7 +249,7 @@ class Sandbox:
         self.queue_status(invoice_id, *([ResultCode.IN_PROGRESS] * polls), kind=kind)
 
     def transaction(self, invoice_id: str, kind: str = "payment") -> SandboxTransaction:
-        found = self.gateway.find(kind, invoice_id)
+        found = self.gateway.ledger.find_transaction(kind, invoice_id)
         if found is None:
             raise KeyError(f"no {kind} transaction {invoice_id!r} in the sandbox")
         return found
@@ -280,7 +278,7 @@ class Sandbox:
 
     def complete_3ds(self, md: str, *, approve: bool = True) -> str:
         """Play the payer at the ACS: the ``PaRes`` the bank would post to your TermUrl."""
-        return self.gateway.payments.complete_3ds(md, approve)
+        return self.gateway.ledger.complete_3ds(md, approve)
 
     def save_card(self, pan: str, *, account_id: str, payer_name: str = "TEST CARDHOLDER") -> str:
         """Put a saved card on the books for ``account_id``; returns its card id. ``pan`` must
@@ -292,9 +290,7 @@ class Sandbox:
             pan = _validation.pan(pan)
         except ValidationError as exc:
             raise ValueError(f"save_card: {exc}") from None
-        card = SavedCard.new(pan, account_id, payer_name, self.terminal_id, "")
-        self.gateway.saved_cards[card.id] = card
-        return card.id
+        return self.gateway.ledger.save_card(pan, account_id, payer_name, self.terminal_id, "").id
 
     def fail(
         self, path_contains: str, fault: Fault, *, times: int = 1, method: str | None = None

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
 
+from ._front_door import FrontDoor
 from ._wire import SandboxRequest
-
-if TYPE_CHECKING:
-    from . import Sandbox
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -23,7 +21,7 @@ class SandboxASGIApp:
     """Under a server with lifespan (uvicorn), notifications go out over HTTP from a task the
     lifespan owns, cancelled at shutdown; without lifespan they are only recorded."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: FrontDoor) -> None:
         self._sandbox = sandbox
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

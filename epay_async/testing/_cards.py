@@ -1,21 +1,11 @@
-"""The documented test cards (epay-api.md §10) and the cards merchants saved."""
+"""The documented test cards (epay-api.md §10): which pay, which ask for 3-D Secure, which
+are declined and how."""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from datetime import datetime
-
 import attrs
 
-from ._state import KZ_TIME
-
-#: Gateway codes the sandbox answers with.
-LOCKED = (487, "Not permitted to merchant")
-NO_SUCH_CARD = (471, "No such card")
-WRONG_EXPIRY = (457, "Wrong expiry date")
-WRONG_CVC = (466, "Declined, call your bank")
-THREE_DS_FAILED = (473, "3-D Secure authentication failed")
+from ._codes import LOCKED, NO_SUCH_CARD, WRONG_CVC, WRONG_EXPIRY
 
 
 @attrs.frozen
@@ -91,39 +81,3 @@ def card_type(pan: str) -> str:
 
 def mask(pan: str) -> str:
     return f"{pan[:6]}...{pan[-4:]}"
-
-
-@attrs.define
-class SavedCard:
-    id: str
-    account_id: str
-    pan: str = attrs.field(repr=False)
-    payer_name: str
-    terminal_id: str
-    transaction_id: str
-    active: bool = True
-    created: datetime = attrs.field(factory=lambda: datetime.now(KZ_TIME))
-
-    @classmethod
-    def new(
-        cls, pan: str, account_id: str, payer_name: str, terminal_id: str, tx: str
-    ) -> SavedCard:
-        return cls(str(uuid.uuid4()), account_id, pan, payer_name, terminal_id, tx)
-
-    def to_wire(self) -> dict[str, object]:
-        """One entry of ``GET /cards/{accountId}`` (PascalCase, epay-api.md §6)."""
-        return {
-            "ID": self.id,
-            "TransactionId": self.transaction_id,
-            "MerchantID": "test",
-            "CardHash": hashlib.sha256(self.pan.encode()).hexdigest(),
-            "CardMask": mask(self.pan),
-            "PayerName": self.payer_name,
-            "Reference": "",
-            "IntReference": "",
-            "Token": uuid.uuid4().hex,
-            "Terminal": "98120001",
-            "CreatedDate": self.created.isoformat(),
-            "PaymentAvailable": self.active,
-            "AccountID": self.account_id,
-        }

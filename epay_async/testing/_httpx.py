@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import anyio
 import anyio.lowlevel
 import httpx
 
 from ._faults import FaultKind
+from ._front_door import FrontDoor
 from ._wire import SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from . import Sandbox
 
 
 class SandboxTransport(httpx.AsyncBaseTransport):
     """Hands each request to the sandbox gateway in-process, no sockets involved."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: FrontDoor) -> None:
         self._sandbox = sandbox
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

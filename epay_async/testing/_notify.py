@@ -28,7 +28,7 @@ import httpx
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._converter import dumps
-from ._state import KZ_TIME, SandboxTransaction
+from ._records import KZ_TIME, SandboxTransaction
 
 __all__ = ["Delivery", "Notifier", "payload"]
 

@@ -7,7 +7,6 @@ put real sockets and a real connection pool between the client and the sandbox, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
@@ -15,10 +14,8 @@ import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ._faults import FaultKind
+from ._front_door import FrontDoor
 from ._wire import SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from . import Sandbox
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 1024 * 1024
@@ -26,7 +23,7 @@ _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 40
 
 
 async def serve(
-    sandbox: Sandbox,
+    sandbox: FrontDoor,
     host: str = "127.0.0.1",
     port: int = 0,
     *,
@@ -43,7 +40,7 @@ async def serve(
         await listener.serve(lambda stream: _connection(sandbox, stream))
 
 
-async def _connection(sandbox: Sandbox, stream: anyio.abc.SocketStream) -> None:
+async def _connection(sandbox: FrontDoor, stream: anyio.abc.SocketStream) -> None:
     async with stream:
         reader = BufferedByteReceiveStream(stream)
         try:
@@ -90,7 +87,7 @@ async def _read_request(reader: BufferedByteReceiveStream) -> SandboxRequest | N
     )
 
 
-async def _answer(sandbox: Sandbox, request: SandboxRequest) -> SandboxResponse | None:
+async def _answer(sandbox: FrontDoor, request: SandboxRequest) -> SandboxResponse | None:
     fault = sandbox.take_fault(request.method, request.path)
     if fault is not None and not fault.reaches_gateway:
         return None  # over a socket, "never sent" can only be a connection closed unread

@@ -10,7 +10,7 @@ is recorded and notified exactly as theirs would be. In-process pages (the sandb
 from __future__ import annotations
 
 import html.parser
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -20,17 +20,14 @@ from .._converter import dumps
 from ..types.payment_page import PaymentPage
 from ..types.status import StatusName
 from ._cards import TestCard
-from ._payform import PAYFORM
-
-if TYPE_CHECKING:
-    from . import Sandbox
+from ._handlers.payform import PAYFORM
+from ._ledger import Ledger
+from ._wire import SANDBOX_URL
 
 __all__ = ["Shopper", "ShopperResult", "ThreeDSAnswer"]
 
 #: What the shopper answers at the 3-D Secure page (for a card that asks for it).
 ThreeDSAnswer = Literal["approve", "decline"]
-
-_SANDBOX_ORIGIN = "https://epay.sandbox.invalid"
 
 
 @attrs.frozen
@@ -92,8 +89,9 @@ class _Page(html.parser.HTMLParser):
 class Shopper:
     """Plays the shopper on a hosted payment page: ``sandbox.shopper``."""
 
-    def __init__(self, sandbox: Sandbox) -> None:
-        self._sandbox = sandbox
+    def __init__(self, transport: httpx.AsyncBaseTransport, ledger: Ledger) -> None:
+        self._transport = transport
+        self._ledger = ledger
 
     async def pay(
         self,
@@ -159,8 +157,8 @@ class Shopper:
         if not parts.path.endswith(f"{PAYFORM}/payment-api.js"):
             raise ValueError(f"not a sandbox payment page: {page.script_url}")
         prefix = parts.path[: -len(f"{PAYFORM}/payment-api.js")]
-        if origin == _SANDBOX_ORIGIN:
-            transport: httpx.AsyncBaseTransport = self._sandbox.transport
+        if origin == SANDBOX_URL:
+            transport = self._transport
         elif parts.hostname in ("127.0.0.1", "localhost", "::1"):
             transport = httpx.AsyncHTTPTransport()
         else:
@@ -184,7 +182,7 @@ class Shopper:
 
     def _result(self, page: PaymentPage, answer: httpx.Response) -> ShopperResult:
         redirect = answer.headers.get("location") if answer.status_code == 302 else None
-        tx = self._sandbox.gateway.find("payment", page.invoice_id)
+        tx = self._ledger.find_transaction("payment", page.invoice_id)
         if tx is None:
             error = _Page(answer.text).error.strip() or f"HTTP {answer.status_code}"
             return ShopperResult(page.invoice_id, paid=False, redirect_url=redirect, reason=error)

@@ -11,14 +11,9 @@ import attrs
 from .._converter import dumps, loads
 from ..errors import ProtocolError
 
-
-class Declined(Exception):
-    """The gateway refuses the payment with ``code`` and ``message``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+SANDBOX_HOST = "epay.sandbox.invalid"
+#: Base URL of the in-process sandbox (``.invalid`` never resolves: nothing leaves the process).
+SANDBOX_URL = f"https://{SANDBOX_HOST}"
 
 
 @attrs.frozen
@@ -34,7 +29,7 @@ class SandboxRequest:
     def origin(self) -> str:
         """Where the browser reached the sandbox (``http://127.0.0.1:8080``): its own pages
         (the ACS, the payment page) are linked from there."""
-        return f"{self.scheme}://{self.headers.get('host', 'epay.sandbox.invalid')}"
+        return f"{self.scheme}://{self.headers.get('host', SANDBOX_HOST)}"
 
     def bearer(self) -> str | None:
         value = self.headers.get("authorization", "")
@@ -66,3 +61,7 @@ class SandboxResponse:
     @classmethod
     def error(cls, status: int, code: int, message: str, **fields: Any) -> SandboxResponse:
         return cls.json(status, {"code": code, "message": message, **fields})
+
+    @classmethod
+    def redirect(cls, url: str) -> SandboxResponse:
+        return cls(302, b"", {"location": url})

@@ -1,4 +1,4 @@
-"""Sandbox endpoint for invoice links (``POST /invoice``, the documentation's page).
+"""Invoice links (``POST /invoice``, the documentation's page).
 
 The gateway's answer is not documented; the sandbox answers ``{"id", "invoice_id", "status":
 "NEW"}``, its own shape, so code written against it must not rely on more than the library's
@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
 
-import attrs
-
-from ._wire import SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from ._gateway import Gateway
+from .._codes import FORMAT_ERROR, INVOICE_EXISTS
+from .._ledger import Ledger
+from .._records import SentInvoice
+from .._router import Router
+from .._wire import SandboxRequest, SandboxResponse
+from .shared import authorize
 
 FIELDS = (
     "shop_id",
@@ -36,29 +35,22 @@ FIELDS = (
     "back_link",
     "failure_back_link",
 )
-FORMAT_ERROR = (477, "Format error")
-DUPLICATE = (469, "Invalid invoice: an invoice with this id exists")
-
-
-@attrs.define
-class SentInvoice:
-    id: str
-    invoice_id: str
-    amount: Decimal
-    currency: str
-    recipient: str
-    fields: dict[str, Any] = attrs.field(repr=False)
 
 
 class InvoiceLinkEndpoints:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
-        #: Invoices sent to payers, by invoice id.
-        self.sent: dict[str, SentInvoice] = {}
-        gateway.route("POST", r"/invoice", self.create)
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def mount(self, router: Router) -> None:
+        router.add("POST", r"/invoice", self.create)
+
+    @property
+    def sent(self) -> dict[str, SentInvoice]:
+        """Invoices sent to payers, by invoice id (the ledger's)."""
+        return self._ledger.sent_invoices
 
     async def create(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
-        token = self.gw.authorize(request)
+        token = authorize(self._ledger, request)
         if isinstance(token, SandboxResponse):
             return token
         if token.grant != "password":  # the documentation's invoice token is a password grant
@@ -74,10 +66,10 @@ class InvoiceLinkEndpoints:
         invoice_id = str(body["invoice_id"])
         if amount <= 0 or not recipient or not body["shop_id"]:
             return SandboxResponse.error(400, *FORMAT_ERROR)
-        if invoice_id in self.sent:
-            return SandboxResponse.error(400, *DUPLICATE)
+        if invoice_id in self._ledger.sent_invoices:
+            return SandboxResponse.error(400, *INVOICE_EXISTS)
         sent = SentInvoice(
             str(uuid.uuid4()), invoice_id, amount, str(body["currency"]), recipient, body
         )
-        self.sent[invoice_id] = sent
+        self._ledger.record_invoice(sent)
         return SandboxResponse.json(200, {"id": sent.id, "invoice_id": invoice_id, "status": "NEW"})

@@ -1,4 +1,4 @@
-"""The sandbox's ACS page: where a payer's browser passes (or fails) 3-D Secure.
+"""The ACS page: where a payer's browser passes (or fails) 3-D Secure.
 
 A payment with the 3-D Secure test card answers ``secure3D.action`` = this page at the
 sandbox's own origin. The merchant's auto-submit form posts ``PaReq``, ``MD`` and ``TermUrl``
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING
 
-from ._wire import SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from ._payments import PaymentEndpoints
+from .._ledger import Ledger
+from .._router import Router
+from .._wire import SandboxRequest, SandboxResponse
+from .shared import ACS_PATH, hidden_fields
 
 __all__ = ["AcsPage"]
 
@@ -38,33 +37,30 @@ def _page(title: str, body: str) -> SandboxResponse:
     return SandboxResponse(200, text.encode(), {"content-type": "text/html; charset=utf-8"})
 
 
-def _hidden(**fields: str) -> str:
-    return "".join(
-        f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
-        for name, value in fields.items()
-    )
-
-
 class AcsPage:
     """``POST /acs`` shows the challenge; ``POST /acs/answer`` sends the payer back."""
 
-    def __init__(self, payments: PaymentEndpoints) -> None:
-        self._payments = payments
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def mount(self, router: Router) -> None:
+        router.add("POST", ACS_PATH, self.challenge)
+        router.add("POST", ACS_PATH + "/answer", self.answer)
 
     async def challenge(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         form = request.form()
         md, term_url = form.get("MD", ""), form.get("TermUrl", "")
-        pending = self._payments.pending.get(md)
+        pending = self._ledger.pending_3ds(md)
         if pending is None or not term_url.startswith(("http://", "https://")):
             return _page("3-D Secure", "<h1>3-D Secure</h1><p>Unknown or finished session.</p>")
         tx = pending.transaction
-        fields = _hidden(MD=md, TermUrl=term_url)
+        fields = hidden_fields(MD=md, TermUrl=term_url)
         body = (
             "<h1>3-D Secure: confirm the payment</h1>"
             f'<div class="card"><p>Pay <strong>{tx.amount:,.2f} '
             f"{html.escape(tx.currency)}</strong> to the ePay sandbox merchant</p>"
             f"<p>Card {html.escape(tx.card_mask)}</p>"
-            f'<form method="post" action="/acs/answer">{fields}'
+            f'<form method="post" action="{ACS_PATH}/answer">{fields}'
             '<button class="ok" name="answer" value="approve">Approve</button>'
             '<button class="no" name="answer" value="decline">Decline</button></form>'
             "<small>Sandbox ACS: no bank is asked; the choice is the bank's answer.</small>"
@@ -75,12 +71,12 @@ class AcsPage:
     async def answer(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         form = request.form()
         md, term_url = form.get("MD", ""), form.get("TermUrl", "")
-        if md not in self._payments.pending or not term_url.startswith(("http://", "https://")):
+        if self._ledger.pending_3ds(md) is None or not term_url.startswith(("http://", "https://")):
             return _page("3-D Secure", "<h1>3-D Secure</h1><p>Unknown or finished session.</p>")
-        pa_res = self._payments.complete_3ds(md, form.get("answer") == "approve")
+        pa_res = self._ledger.complete_3ds(md, form.get("answer") == "approve")
         body = (
             f'<form method="post" action="{html.escape(term_url, quote=True)}" name="back">'
-            f"{_hidden(PaRes=pa_res, MD=md)}<noscript><button>Continue</button></noscript>"
+            f"{hidden_fields(PaRes=pa_res, MD=md)}<noscript><button>Continue</button></noscript>"
             "</form><script>document.forms.back.submit()</script>"
             "<p>Returning to the shop…</p>"
         )

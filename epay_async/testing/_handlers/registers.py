@@ -1,4 +1,4 @@
-"""Sandbox operations registers: ``POST /operations`` and ``POST /p2p/operations``
+"""The operations registers: ``POST /operations`` and ``POST /p2p/operations``
 (epay-api.md §10a).
 
 As the documentation describes: a ``created_date`` ``between`` search is mandatory; filters by
@@ -8,30 +8,26 @@ the documented names with ``between``, ``in``, ``like``, ``=``, ``<``, ``>``, ``
 0). A bad search answers HTTP 400 ``{"code", "message"}``. ``between`` includes both ends.
 
 Records are the sandbox's transactions (payments in ``/operations``, P2P in the other) and
-those added in bulk with :meth:`RegisterEndpoints.add_operations`, kept compactly and sorted by
-creation time, so 100 000 of them cost little and a period is found by bisection.
+those added in bulk with :meth:`RegisterEndpoints.add_operations`, kept compactly by the ledger
+and sorted by creation time, so 100 000 of them cost little and a period is found by bisection.
 """
 
 from __future__ import annotations
 
-import bisect
 import heapq
-import itertools
-import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-import attrs
-
-from .._converter import to_datetime
-from ..errors import ProtocolError
-from ._wire import SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from ._gateway import Gateway
+from ..._converter import to_datetime
+from ...errors import ProtocolError
+from .._ledger import Ledger, register_kind
+from .._records import RegisterOperation
+from .._router import Router
+from .._wire import SandboxRequest, SandboxResponse
+from .shared import authorize
 
 PageReading = Literal["skip", "number"]
 BAD_SEARCH = 400
@@ -48,60 +44,6 @@ _FIELDS = {
     "payout_amount": "payout_amount",
     "status": "status",
 }
-_ids = itertools.count(1)
-
-
-@attrs.define(slots=True)
-class RegisterOperation:
-    """One operation of a sandbox register."""
-
-    invoice_id: str
-    amount: Decimal
-    created: datetime
-    status: str = "CHARGE"
-    currency: str = "KZT"
-    kind: str = "payment"
-    id: str = attrs.field(factory=lambda: f"op-{next(_ids):08d}")
-    account_id: str = ""
-    reference: str = ""
-    card_mask: str = "440043******6565"
-    payer_phone: str = ""
-    payer_email: str = ""
-    payout_amount: Decimal | None = None
-
-    def to_json(self) -> str:
-        """:meth:`to_wire` as JSON, money as JSON numbers (quicker than the general encoder:
-        a register answer carries thousands of these)."""
-        money = {
-            "amount": self.amount,
-            "orgAmount": self.amount,
-            "payoutAmount": self.payout_amount,
-        }
-        rest = {k: v for k, v in self.to_wire().items() if k not in money}
-        head = ",".join(f'"{k}":{"null" if v is None else str(v)}' for k, v in money.items())
-        return "{" + head + "," + json.dumps(rest, ensure_ascii=False)[1:]
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "invoiceId": self.invoice_id,
-            "reference": self.reference,
-            "amount": self.amount,
-            "orgAmount": self.amount,
-            "currency": self.currency,
-            "createdDate": self.created.isoformat(timespec="milliseconds"),
-            "payoutDate": None,
-            "payoutAmount": self.payout_amount,
-            "status": self.status,
-            "cardMask": self.card_mask,
-            "cardType": "VISA",
-            "issuer": "Halyk Bank",
-            "approvalCode": "170243",
-            "payerName": "TEST CARDHOLDER",
-            "payerPhone": self.payer_phone,
-            "payerEmail": self.payer_email,
-            "accountId": self.account_id,
-        }
 
 
 class _BadSearch(Exception):
@@ -161,26 +103,20 @@ def _predicate(name: str, method: str, values: list[Any]) -> Callable[[RegisterO
 
 
 class RegisterEndpoints:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
         #: How ``paging.page`` is read: records to skip, or a page number from 1.
         self.page_reading: PageReading = "skip"
-        #: Bulk operations per register, sorted by (creation time, sequence).
-        self._keys: dict[str, list[tuple[datetime, int]]] = {"payment": [], "transfer": []}
-        self._ops: dict[str, list[RegisterOperation]] = {"payment": [], "transfer": []}
-        self._seq = itertools.count()
         #: Called before each answer (tests add operations "during the walk" with it).
         self.before_answer: Callable[[], None] | None = None
-        gateway.route("POST", r"/(?:api/)?operations", self.payments)
-        gateway.route("POST", r"/(?:api/)?p2p/operations", self.transfers)
+
+    def mount(self, router: Router) -> None:
+        router.add("POST", r"/(?:api/)?operations", self.payments)
+        router.add("POST", r"/(?:api/)?p2p/operations", self.transfers)
 
     def add(self, operation: RegisterOperation) -> RegisterOperation:
-        kind = "transfer" if operation.kind in ("transfer", "p2p") else "payment"
-        key = (operation.created, next(self._seq))
-        index = bisect.bisect(self._keys[kind], key)
-        self._keys[kind].insert(index, key)
-        self._ops[kind].insert(index, operation)
-        return operation
+        """Put ``operation`` in its register."""
+        return self._ledger.add_operation(operation)
 
     def add_operations(
         self,
@@ -198,7 +134,7 @@ class RegisterEndpoints:
         """Add ``n`` operations spread evenly over ``since <= created < until``, invoice ids
         ``f"{invoice_prefix}{start + i:09d}"``. Cheap: ~200 bytes each, no request made."""
         step = (until - since) / max(n, 1)
-        kind = "transfer" if kind in ("transfer", "p2p") else "payment"
+        kind = register_kind(kind)
         batch = [
             RegisterOperation(
                 invoice_id=f"{invoice_prefix}{start + i:09d}",
@@ -210,42 +146,32 @@ class RegisterEndpoints:
             )
             for i in range(n)
         ]
-        merged = sorted(
-            [*zip(self._keys[kind], self._ops[kind], strict=True),
-             *(((op.created, next(self._seq)), op) for op in batch)],
-            key=lambda pair: pair[0],
-        )  # fmt: skip
-        self._keys[kind] = [key for key, _ in merged]
-        self._ops[kind] = [op for _, op in merged]
+        self._ledger.add_operations(kind, batch)
 
     def operations(self, kind: str = "payment") -> list[RegisterOperation]:
         """The register's operations (bulk ones and the sandbox's transactions)."""
-        return [*self._ops[kind], *self._from_transactions(kind)]
+        return [*self._ledger.bulk_operations(kind), *self._from_transactions(kind)]
 
     def _from_transactions(self, kind: str) -> list[RegisterOperation]:
         wanted = "p2p" if kind == "transfer" else "payment"
-        out = []
-        for tx in self.gateway.transactions.values():
-            if tx.kind != wanted:
-                continue
-            out.append(
-                RegisterOperation(
-                    invoice_id=tx.invoice_id,
-                    amount=tx.amount,
-                    created=tx.created,
-                    status=str(tx.status),
-                    currency=tx.currency,
-                    kind=kind,
-                    id=tx.id,
-                    account_id=tx.account_id,
-                    reference=tx.reference,
-                    card_mask=tx.card_mask,
-                    payer_phone=tx.phone,
-                    payer_email=tx.email,
-                    payout_amount=tx.refunded or None,
-                )
+        return [
+            RegisterOperation(
+                invoice_id=tx.invoice_id,
+                amount=tx.amount,
+                created=tx.created,
+                status=str(tx.status),
+                currency=tx.currency,
+                kind=kind,
+                id=tx.id,
+                account_id=tx.account_id,
+                reference=tx.reference,
+                card_mask=tx.card_mask,
+                payer_phone=tx.phone,
+                payer_email=tx.email,
+                payout_amount=tx.refunded or None,
             )
-        return out
+            for tx in self._ledger.transactions(wanted)
+        ]
 
     async def payments(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         return self._answer(request, "payment")
@@ -254,15 +180,10 @@ class RegisterEndpoints:
         return self._answer(request, "transfer")
 
     def _answer(self, request: SandboxRequest, kind: str) -> SandboxResponse:
-        token = self.gateway.authorize(request)
+        token = authorize(self._ledger, request)
         if isinstance(token, SandboxResponse):
             return token
-        scope_ok = (
-            "transfer" in token.scope.split()
-            if kind == "transfer"
-            else "payment" in (token.scope.split())
-        )
-        if not scope_ok or token.bound:
+        if kind not in token.scope.split() or token.bound:
             return SandboxResponse.json(403, {"error": "insufficient_scope"})
         if self.before_answer is not None:
             self.before_answer()
@@ -318,9 +239,6 @@ class RegisterEndpoints:
         tests: list[Callable[[RegisterOperation], bool]],
     ) -> tuple[int, list[RegisterOperation]]:
         """The count of matching operations and those of the page asked for."""
-        keys, ops = self._keys[kind], self._ops[kind]
-        first = bisect.bisect_left(keys, (period[0], -1))
-        last = bisect.bisect_right(keys, (period[1] + timedelta(microseconds=1), -1))
         reverse = False
         order_field = "created"
         for order in body.get("orderParameters") or []:
@@ -331,7 +249,7 @@ class RegisterEndpoints:
         skip = page if self.page_reading == "skip" else (page - 1) * size
         extra = sorted(self._from_transactions(kind), key=lambda op: op.created)
         candidates = heapq.merge(
-            (ops[i] for i in range(first, last)), extra, key=lambda op: op.created
+            self._ledger.bulk_operations_between(kind, *period), extra, key=lambda op: op.created
         )
         matching = (op for op in candidates if all(test(op) for test in tests))
         if order_field == "created" and not reverse:

@@ -1,4 +1,4 @@
-"""The sandbox's hosted payment page: ``payment-api.js`` and the pages it opens.
+"""The hosted payment page: ``payment-api.js`` and the pages it opens.
 
 What the real page does (seed 001, epay-api.md §10), at the sandbox's own origin:
 ``halyk.pay(object)`` takes the browser to ``/payform/``, which checks the object's token
@@ -18,19 +18,19 @@ import json
 import re
 import secrets
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from .._converter import loads
-from ..errors import ProtocolError
-from ..types.status import StatusName
-from ._cards import LOCKED, TEST_CARDS, card_type, check_card, mask
-from ._state import IssuedToken, SandboxTransaction
-from ._wire import Declined, SandboxRequest, SandboxResponse
-
-if TYPE_CHECKING:
-    from ._payments import PaymentEndpoints
+from ..._converter import loads
+from ...errors import ProtocolError
+from .._cards import TEST_CARDS, card_type, check_card, mask
+from .._codes import LOCKED, RECORD_NOT_FOUND, Declined
+from .._ledger import Ledger
+from .._records import IssuedToken, SandboxTransaction
+from .._router import Router
+from .._wire import SandboxRequest, SandboxResponse
+from .shared import hidden_fields, payment_from, three_ds_challenge
 
 __all__ = ["PAYFORM", "PaymentForm"]
 
@@ -105,17 +105,6 @@ def _error(message: str) -> SandboxResponse:
     )
 
 
-def _redirect(url: str) -> SandboxResponse:
-    return SandboxResponse(302, b"", {"location": url})
-
-
-def _hidden(**fields: str) -> str:
-    return "".join(
-        f'<input type="hidden" name="{name}" value="{html.escape(value, quote=True)}">'
-        for name, value in fields.items()
-    )
-
-
 @attrs.define
 class _Session:
     """One opened payment page: the browser's object and the token it carries."""
@@ -128,17 +117,17 @@ class _Session:
 
 
 class PaymentForm:
-    """The ``/payform/`` pages, over the gateway's payment machinery."""
+    """The ``/payform/`` pages, on the ledger's payments."""
 
-    def __init__(self, payments: PaymentEndpoints) -> None:
-        self._payments = payments
-        self._gw = payments.gw
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
         self._sessions: dict[str, _Session] = {}
-        route = self._gw.route
-        route("GET", rf"{PAYFORM}/payment-api\.js", self.script)
-        route("POST", rf"{PAYFORM}/?", self.open)
-        route("POST", rf"{PAYFORM}/pay", self.pay)
-        route("POST", rf"{PAYFORM}/3ds", self.three_ds)
+
+    def mount(self, router: Router) -> None:
+        router.add("GET", rf"{PAYFORM}/payment-api\.js", self.script)
+        router.add("POST", rf"{PAYFORM}/?", self.open)
+        router.add("POST", rf"{PAYFORM}/pay", self.pay)
+        router.add("POST", rf"{PAYFORM}/3ds", self.three_ds)
 
     async def script(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         body = _SCRIPT % {"origin": json.dumps(request.origin)}
@@ -154,7 +143,7 @@ class PaymentForm:
             return _error("The payment object is not JSON.")
         if not isinstance(payment, dict) or not isinstance(payment.get("auth"), dict):
             return _error("The payment object has no auth token.")
-        token = self._gw.tokens.get(str(payment["auth"].get("access_token", "")))
+        token = self._ledger.issued_token(str(payment["auth"].get("access_token", "")))
         checked = self._check(payment, token)
         if isinstance(checked, str) or token is None:
             return _error(checked if isinstance(checked, str) else "Unknown token.")
@@ -165,17 +154,17 @@ class PaymentForm:
 
     def _check(self, payment: dict[str, Any], token: IssuedToken | None) -> Decimal | str:
         """The order's amount, or why the page cannot take this payment. The order is bound
-        to its token by the same check as the API payments (``PaymentEndpoints._order``)."""
+        to its token by the same check as the API payments (``Ledger.order_amount``)."""
         if token is None or "payment" not in token.scope.split() or not token.bound:
             return "Unknown token: mint it for this order with epay.payment_page(order)."
-        if token.expires_at <= self._gw.clock():
+        if self._ledger.expired(token):
             return "The payment token has expired."
         if token.used:
             return "This payment token has been used already."
         if payment.get("terminal") != token.terminal:
             return "The terminal does not match the token."
         try:
-            return self._payments._order(
+            return self._ledger.order_amount(
                 token, payment.get("invoiceId"), payment.get("amount"), payment.get("currency")
             )
         except Declined as refused:  # tampered (469), paid already (469), not a number (477)
@@ -188,9 +177,9 @@ class PaymentForm:
             f'<p class="amount" id="amount">{amount:,.2f} {html.escape(str(payment["currency"]))}'
             "</p>"
         )
-        fields = _hidden(session=session_id)
+        fields = hidden_fields(session=session_id)
         if payment.get("paymentType") == "cardId":
-            card = self._gw.saved_cards.get(str(payment.get("cardid", "")))
+            card = self._ledger.saved_card(str(payment.get("cardid", "")))
             label = f"saved card {mask(card.pan)}" if card is not None else "a saved card"
             body = (
                 f'{summary}<form method="post" action="{PAYFORM}/pay">{fields}'
@@ -230,19 +219,19 @@ class PaymentForm:
         still = self._check(session.payment, session.token)
         if isinstance(still, str):
             return _error(still)
-        session.token.used = True
-        payments, payment = self._payments, session.payment
-        tx = payments._transaction(payment, session.token, session.amount)
+        self._ledger.use_token(session.token)
+        payment = session.payment
+        tx = payment_from(payment, session.token, session.amount)
         session.transaction = tx
         if form.get("saved") == "1":
-            saved = self._gw.saved_cards.get(str(payment.get("cardid", "")))
-            if saved is None or not saved.active:
-                return self._finish(session, *_NO_CARD)
+            saved = self._ledger.payable_card(str(payment.get("cardid", "")))
+            if saved is None:
+                return self._finish(session, *RECORD_NOT_FOUND)
             locked = TEST_CARDS.get(saved.pan)
             if locked is not None and locked.locked:
                 return self._finish(session, *LOCKED)
             tx.card_id, tx.card_mask, tx.card_type = saved.id, mask(saved.pan), card_type(saved.pan)
-            payments._authorised(tx)
+            self._ledger.approve(tx)
             return self._finish(session)
         pan = re.sub(r"\D", "", form.get("pan", ""))
         month, _, year = form.get("exp", "").partition("/")
@@ -252,10 +241,10 @@ class PaymentForm:
             return self._finish(session, *checked)
         save_for = str(payment.get("accountId", "")) if payment.get("cardSave") is True else None
         if checked.three_ds:
-            challenge = payments._challenge(tx, pan, save_for, request.origin)
+            challenge = three_ds_challenge(self._ledger, tx, pan, save_for, request.origin)
             self._sessions[challenge["md"]] = session
             term_url = f"{request.origin}{PAYFORM}/3ds"
-            fields = _hidden(PaReq=challenge["paReq"], MD=challenge["md"], TermUrl=term_url)
+            fields = hidden_fields(PaReq=challenge["paReq"], MD=challenge["md"], TermUrl=term_url)
             return _page(
                 "3-D Secure",
                 f'<form method="post" action="{html.escape(challenge["action"], quote=True)}" '
@@ -263,18 +252,18 @@ class PaymentForm:
                 "<noscript><button>Continue</button></noscript></form>"
                 "<script>document.forms.acs.submit()</script>",
             )
-        payments._authorised(tx)
+        self._ledger.approve(tx)
         if save_for is not None:
-            payments._save_card(tx, pan, save_for)
+            self._ledger.save_card_of(tx, pan, save_for)
         return self._finish(session)
 
     async def three_ds(self, request: SandboxRequest, _: re.Match[str]) -> SandboxResponse:
         form = request.form()
         md = form.get("MD", "")
         session = self._sessions.pop(md, None)
-        if session is None or md not in self._payments.pending:
+        if session is None or self._ledger.pending_3ds(md) is None:
             return _error("Unknown 3-D Secure session.")
-        tx, passed = self._payments.finish_3ds(md, form.get("PaRes", ""))
+        tx, passed = self._ledger.finish_3ds(md, form.get("PaRes", ""))
         if not passed:
             return self._finish(session, int(tx.reason_code), tx.reason, notified=True)
         return self._finish(session, notified=True)
@@ -291,9 +280,9 @@ class PaymentForm:
         tx = session.transaction
         assert tx is not None
         if code is not None and not notified:
-            tx.status, tx.reason, tx.reason_code = StatusName.REJECT, message, str(code)
-            self._gw.notify(tx, success=False)
-        self._gw.add(tx)
+            self._ledger.decline(tx, code, message)
+        else:
+            self._ledger.record_transaction(tx)
         success = code is None
         payment = session.payment
         back = payment.get("backLink") if success else payment.get("failureBackLink")
@@ -305,7 +294,7 @@ class PaymentForm:
                 f"<script>parent.postMessage({data}, '*')</script>",
             )
         if isinstance(back, str) and back.startswith(("http://", "https://")):
-            return _redirect(back)
+            return SandboxResponse.redirect(back)
         if not success:  # no failureBackLink: the page tells the shopper itself
             return _page(
                 "Payment failed",
@@ -314,6 +303,3 @@ class PaymentForm:
                 "Back to the shop</a></p>",
             )
         return _page("Paid", "<p>Paid.</p>")
-
-
-_NO_CARD = (522, "Record not found")
