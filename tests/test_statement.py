@@ -18,10 +18,9 @@ from epay_async.statement import DiscrepancyKind, LocalOrder, Statement, read_or
 from epay_async.testing import Sandbox
 from epay_async.testing._records import RegisterOperation
 
-from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .conftest import FAST_RETRY
 
 pytestmark = pytest.mark.anyio
-ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
 UTC = timezone.utc
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
