@@ -122,11 +122,13 @@ class _Otel:
     """The resolved tracer, meter instruments and API functions of one :class:`Telemetry`."""
 
     __slots__ = (
+        "_providers",
         "attach",
         "call_duration",
         "client_kind",
         "detach",
         "error_status",
+        "global_providers",
         "outcome_unknown",
         "request_duration",
         "retries",
@@ -150,6 +152,10 @@ class _Otel:
             "MeterProvider",
             metrics.get_meter_provider() if meter_provider is None else meter_provider,
         )
+        #: Both providers are OpenTelemetry's globals: until an SDK installs real ones they
+        #: are proxies recording nothing, and a call skips its span (see :meth:`configured`).
+        self.global_providers = tracer_provider is None and meter_provider is None
+        self._providers = (trace.get_tracer_provider, metrics.get_meter_provider)
         self.tracer: Tracer = tp.get_tracer(SCOPE, __version__)
         meter = mp.get_meter(SCOPE, __version__)
         self.call_duration: Histogram = meter.create_histogram(
@@ -180,6 +186,17 @@ class _Otel:
         self.set_span_in_context: Callable[[Span], Context] = trace.set_span_in_context
         self.attach: Callable[[Context], Token[Context]] = context.attach
         self.detach: Callable[[Token[Context]], None] = context.detach
+
+    def configured(self) -> bool:
+        """Whether an SDK has set a real global tracer or meter provider (checked per call: an
+        application may configure OpenTelemetry after building the client)."""
+        tracer_provider, meter_provider = self._providers
+        return not (_is_proxy(tracer_provider()) and _is_proxy(meter_provider()))
+
+
+def _is_proxy(provider: object) -> bool:
+    """OpenTelemetry's stand-in global provider, before an SDK sets a real one."""
+    return type(provider).__name__.lstrip("_").startswith("Proxy")
 
 
 class Telemetry:
@@ -238,7 +255,7 @@ class Telemetry:
         if not self._resolved:
             self._resolve()
         otel = self._otel
-        if otel is None:
+        if otel is None or (otel.global_providers and not otel.configured()):
             return _NOOP_CALL
         return CallTelemetry(otel, operation, invoice_id, transaction_id, moves_money)
 
