@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from epay_async.examples.fastapi_shop import create_app
+from epay_async.journal import OPEN_STATES
 from epay_async.testing import Fault, Sandbox
 
 pytestmark = pytest.mark.anyio
@@ -197,8 +198,13 @@ async def test_a_payment_in_doubt_is_recorded_shown_pending_and_settled(
     response = await client.post("/checkout", json=checkout)
     assert response.status_code == 202
     assert (await order_state(client, "300000010"))["status"] == "pending"  # never "failed"
-    store = app.state.shop.store
-    assert await store.in_doubt() == ["300000010"]
+    journal = app.state.shop.journal
+    (doubt,) = await journal.list(states=OPEN_STATES)  # written before it left, open since
+    assert (doubt.invoice_id, doubt.operation, doubt.state) == (
+        "300000010",
+        "pay_with_card",
+        "in_doubt",
+    )
     await app.state.shop.reconcile_unsettled()  # what the timer does
     assert (await order_state(client, "300000010"))["status"] == "paid"
-    assert await store.in_doubt() == []
+    assert await journal.list(states=OPEN_STATES) == []

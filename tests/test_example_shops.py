@@ -5,24 +5,31 @@ The gateway is the in-process sandbox; its notifications reach the shop over HTT
 from __future__ import annotations
 
 import json
+import os
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
 from epay_async import Order
+from epay_async.cryptogram import CRYPTOGRAM_FIELD
 from epay_async.examples import nightly
 from epay_async.examples.nightly import KZ_TIME, day_before, next_run
+from epay_async.examples.run import serve_sandbox
 from epay_async.examples.shop import OrderStore, Shop
-from epay_async.testing import Fault, Sandbox
+from epay_async.journal import OPEN_STATES, SqliteJournal
+from epay_async.testing import TEST_CLIENT_SECRET, Fault, Sandbox
 from epay_async.types.status import StatusName
 from tests.conftest import free_port
 
@@ -276,9 +283,14 @@ async def test_a_refund_in_doubt_is_settled_by_reconciliation(served: Served) ->
     lost = await served.admin("400000006")
     assert lost.status_code == 202
     assert (await served.order("400000006"))["status"] == "refund_in_doubt"
+    (doubt,) = await served.shop.journal.list(states=OPEN_STATES)  # the journal holds it
+    assert (doubt.operation, doubt.state, doubt.invoice_id) == ("cancel", "in_doubt", None)
     await served.shop.reconcile_unsettled()
     assert (await served.order("400000006"))["status"] == "cancelled"
-    assert await served.shop.store.in_doubt() == []
+    assert await served.shop.journal.list(states=OPEN_STATES) == []
+    settled = await served.shop.journal.get(doubt.id)
+    assert settled is not None
+    assert (settled.state, settled.payment_state) == ("settled", "cancelled")
 
 
 async def test_a_refund_in_doubt_that_did_not_happen_leaves_the_order_paid(
@@ -293,6 +305,10 @@ async def test_a_refund_in_doubt_that_did_not_happen_leaves_the_order_paid(
     order = await served.order("400000007")
     assert (order["status"], order["held"]) == ("paid", True)
     assert served.sandbox.transaction("400000007").status == StatusName.AUTH
+    # The journal's record is closed too, so the hold can be released again.
+    assert await served.shop.journal.list(states=OPEN_STATES) == []
+    again = await served.admin("400000007")
+    assert again.json() == {"status": "cancelled", "refunded_amount": "1500.00"}
 
 
 @pytest.mark.parametrize("name", ["REFUND", "CANCEL", "CANCEL_OLD"])
@@ -630,7 +646,14 @@ async def test_the_nightly_task_runs_the_statement_of_the_day_before(
     store = await OrderStore.open(str(tmp_path / "shop.sqlite3"))
     try:
         async with epay_sandbox.client() as epay, anyio.create_task_group() as tasks:
-            shop = Shop(epay, store, "http://shop.test", admin_token=TOKEN, statement_hour=3)
+            shop = Shop(
+                epay,
+                store,
+                "http://shop.test",
+                journal=SqliteJournal(tmp_path / "journal.sqlite3"),
+                admin_token=TOKEN,
+                statement_hour=3,
+            )
             tasks.start_soon(shop.statement_forever)
             with anyio.fail_after(10):
                 while (report := await store.statements.report()) is None:  # noqa: ASYNC110
@@ -644,6 +667,152 @@ async def test_the_nightly_task_runs_the_statement_of_the_day_before(
     ]
 
 
-def test_a_shop_refuses_a_nightly_hour_that_is_no_hour(epay_sandbox: Sandbox) -> None:
+def test_a_shop_refuses_a_nightly_hour_that_is_no_hour(
+    epay_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
     with pytest.raises(ValueError, match="0 to 23"):
-        Shop(epay_sandbox.client(), None, "http://s", admin_token=TOKEN, statement_hour=25)  # type: ignore[arg-type]
+        Shop(
+            epay_sandbox.client(journal=journal),
+            None,  # type: ignore[arg-type]
+            "http://s",
+            journal=journal,
+            admin_token=TOKEN,
+            statement_hour=25,
+        )
+
+
+# -- 8. the payment journal (issue 26): a killed shop settles its doubts at its next start -------
+
+
+@asynccontextmanager
+async def shop_process(
+    kind: str, port: int, sandbox_url: str, database: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, anyio.abc.Process]]:
+    """The shop as a process of its own (``run.py`` on a sandbox served by this test), up once
+    its start-up (``recover()`` included) is done; killed with SIGKILL on leaving."""
+    command = [
+        sys.executable,
+        "-m",
+        "epay_async.examples.run",
+        kind,
+        "--port",
+        str(port),
+        "--sandbox-url",
+        sandbox_url,
+        "--database",
+        str(database),
+    ]
+    env = {**os.environ, "SHOP_ADMIN_TOKEN": TOKEN}
+    async with await anyio.open_process(command, env=env) as process:
+        try:
+            assert process.stdout is not None
+            output = b""
+            with anyio.fail_after(60):
+                while b"admin page:" not in output:
+                    output += await process.stdout.receive()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                yield http, process
+        finally:
+            process.kill()  # no shutdown of any kind: what a crash or the OOM killer does
+            await process.wait()
+
+
+def origin(http: httpx.AsyncClient) -> str:
+    return str(http.base_url).rstrip("/")
+
+
+@pytest.mark.parametrize("kind", ["fastapi", "aiohttp"])
+async def test_a_killed_shop_settles_what_it_left_in_doubt_at_its_next_start(
+    kind: str, tmp_path: Path
+) -> None:
+    sandbox = Sandbox()
+    database = tmp_path / "shop.sqlite3"
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    dropped: list[str] = []
+
+    async def drop(url: str, body: dict[str, Any]) -> None:
+        dropped.append(url)  # no postLink either: only the journal remembers
+
+    async with anyio.create_task_group() as tasks:
+        sandbox_port = await tasks.start(serve_sandbox, sandbox, free_port())
+        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        sandbox.send_notifications_to(callback=drop)
+        async with shop_process(kind, free_port(), sandbox_url, database) as (http, first):
+            held = {"invoice_id": "400000101", "product": "tickets", "card": VISA}
+            assert (await http.post("/checkout", json=held)).json()["status"] == "paid"
+            sandbox.fail("/cancel", Fault.read_timeout())  # released; the answer lost
+            refund = await http.post("/orders/400000101/refund", headers=bearer)
+            assert refund.status_code == 202
+            sandbox.fail("/payment/cryptopay", Fault.read_timeout())  # paid; the answer lost
+            lost = {"invoice_id": "400000102", "product": "tickets", "card": VISA}
+            assert (await http.post("/checkout", json=lost)).status_code == 202
+            assert (await http.get("/orders/400000101")).json()["status"] == "refund_in_doubt"
+            assert (await http.get("/orders/400000102")).json()["status"] == "pending"
+            await http.post("/admin/login", data={"token": TOKEN}, headers={"Origin": origin(http)})
+            admin = await http.get("/admin")  # what is in doubt, read from the journal
+            assert 'id="in-doubt" data-count="2"' in admin.text
+            assert admin.text.count('<tr class="doubt" data-invoice="40000010') == 2
+            killed = first.pid
+        journal = SqliteJournal(tmp_path / "shop.journal.sqlite3")
+        try:
+            left = await journal.list(states=OPEN_STATES)
+            assert sorted((r.operation, r.state.value) for r in left) == [
+                ("cancel", "in_doubt"),
+                ("pay_with_card", "in_doubt"),
+            ]
+            assert {r.writer.rpartition(":")[2] for r in left} == {str(killed)}
+            async with shop_process(kind, free_port(), sandbox_url, database) as (http, _):
+                # Settled at start-up, before the first request: by recover() for the payment,
+                # by the order's invoice for the release (the journal has its transaction only).
+                assert (await http.get("/orders/400000102")).json()["status"] == "paid"
+                released = (await http.get("/orders/400000101")).json()
+                assert (released["status"], released["refunded_amount"]) == (
+                    "cancelled",
+                    "1500.00",
+                )
+                back = await http.get("/orders/400000102/back")
+                assert 'data-state="paid"' in back.text
+                login = await http.post(
+                    "/admin/login", data={"token": TOKEN}, headers={"Origin": origin(http)}
+                )
+                assert login.status_code == 303
+                admin = await http.get("/admin")
+                assert 'id="in-doubt" data-count="0"' in admin.text
+            assert await journal.list(states=OPEN_STATES) == []
+            records = {(r.operation, r.invoice_id): r for r in await journal.list()}
+            assert records[("pay_with_card", "400000101")].state.value == "succeeded"
+            pay, cancel = records[("pay_with_card", "400000102")], records[("cancel", None)]
+            assert (pay.state.value, pay.payment_state) == ("settled", "paid")
+            assert (cancel.state.value, cancel.payment_state) == ("settled", "cancelled")
+        finally:
+            await journal.aclose()
+        # Each request reached the gateway once: nothing was sent again.
+        assert len(sandbox.requests_to("/payment/cryptopay", method="POST")) == 2
+        assert len(sandbox.requests_to("/cancel", method="POST")) == 1
+        assert sandbox.transaction("400000102").status == StatusName.AUTH
+        assert sandbox.transaction("400000101").status == StatusName.CANCEL
+        tasks.cancel_scope.cancel()
+    _assert_no_secret_in(tmp_path / "shop.journal.sqlite3", sandbox, database)
+
+
+def _assert_no_secret_in(journal_file: Path, sandbox: Sandbox, database: Path) -> None:
+    """No journal row holds a secret, token, PAN, CVC or cryptogram of what was sent."""
+    with sqlite3.connect(journal_file) as db:
+        values = [str(v) for row in db.execute("SELECT * FROM epay_journal") for v in row]
+    with sqlite3.connect(database) as db:
+        secret_hashes = [row[0] for row in db.execute("SELECT secret_hash FROM orders")]
+    tokens = {r.bearer() for r in sandbox.requests} - {None}
+    cryptograms = [
+        json.loads(r.body)[CRYPTOGRAM_FIELD]
+        for r in sandbox.requests_to("/payment/cryptopay", method="POST")
+    ]
+    secrets = [TEST_CLIENT_SECRET, VISA["pan"], *secret_hashes, *tokens, *cryptograms]
+    assert tokens
+    assert len(cryptograms) == 2
+    dump = "\n".join(values)
+    for secret in secrets:
+        assert secret
+        assert secret not in dump
+    assert VISA["cvc"] not in values  # three digits: no whole value is the CVC
+    assert "cvc" not in dump.lower()

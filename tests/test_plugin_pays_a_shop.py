@@ -74,8 +74,8 @@ async def test_the_served_sandbox_notifies_the_aiohttp_shop_over_loopback(
     listener.bind(("127.0.0.1", 0))
     shop_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     app = create_aiohttp_app(
-        lambda: epay_sandbox.client(
-            environment=Sandbox.environment(epay_sandbox_url), transport="httpx"
+        lambda **options: epay_sandbox.client(
+            environment=Sandbox.environment(epay_sandbox_url), transport="httpx", **options
         ),
         database=str(tmp_path / "shop.sqlite3"),
         public_url=shop_url,

@@ -6,8 +6,9 @@ Run it by hand against the sandbox, then open http://127.0.0.1:8001::
 
 Routes, the admin token and the states of an order as in ``fastapi_shop.py`` and ``shop.py``
 beside it. Bodies are capped by ``client_max_size`` (``MAX_BODY``): aiohttp stops reading past it
-and answers 413. The ``EpayClient``, the SQLite connection and the reconcile timer live in a
-cleanup context: opened at start-up, closed at shutdown; so does the nightly statement's timer.
+and answers 413. The ``EpayClient``, its payment journal, the SQLite connection and the
+reconcile timer (``epay.recover()``, pending orders, refunds in doubt) live in a cleanup
+context: opened at start-up, closed at shutdown; so does the nightly statement's timer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiohttp import web
 
 from epay_async import EpayClient
 
-from .shop import MAX_BODY, Incoming, OrderStore, Reply, Shop
+from .shop import MAX_BODY, Incoming, Reply, Shop, open_shop
 from .shop import admin_token as _admin_token
 
 __all__ = ["SHOP", "create_app"]
@@ -29,10 +30,11 @@ __all__ = ["SHOP", "create_app"]
 SHOP = web.AppKey("shop", Shop)
 
 
-def create_app(  # noqa: PLR0915 - one short handler per route
-    client_factory: Callable[[], EpayClient] = EpayClient.from_env,
+def create_app(
+    client_factory: Callable[..., EpayClient] = EpayClient.from_env,
     *,
     database: str = "shop.sqlite3",
+    journal: str | None = None,
     public_url: str = "http://127.0.0.1:8001",
     reconcile_every: float = 60.0,
     reconcile_after: float = 30.0,
@@ -43,24 +45,26 @@ def create_app(  # noqa: PLR0915 - one short handler per route
     token, made = _admin_token(admin_token)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await OrderStore.open(database)
-        try:
-            async with client_factory() as epay:
-                shop = app[SHOP] = Shop(epay, store, public_url, admin_token=token, **shop_options)
-                if made:
-                    print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
-                await shop.reconcile_unsettled()  # whatever was left when we last stopped
-                timers = [
-                    asyncio.ensure_future(shop.reconcile_forever(reconcile_every, reconcile_after)),
-                    asyncio.ensure_future(shop.statement_forever()),  # the day before, nightly
-                ]
-                yield
-                for timer in timers:
-                    timer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await timer
-        finally:
-            await store.close()
+        async with open_shop(
+            client_factory,
+            public_url,
+            database=database,
+            journal=journal,
+            admin_token=token,
+            **shop_options,
+        ) as shop:
+            app[SHOP] = shop
+            if made:
+                print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
+            timers = [
+                asyncio.ensure_future(shop.reconcile_forever(reconcile_every, reconcile_after)),
+                asyncio.ensure_future(shop.statement_forever()),  # the day before, nightly
+            ]
+            yield
+            for timer in timers:
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
 
     app = web.Application(client_max_size=MAX_BODY)
     app.cleanup_ctx.append(resources)

@@ -22,9 +22,11 @@ The admin token is ``admin_token=``, else ``SHOP_ADMIN_TOKEN``, else made at sta
 printed with the admin page's address. Every body is read with a cap (``MAX_BODY``, 413 above
 it), never whole first.
 
-One ``EpayClient`` and one SQLite connection live as long as the app (its lifespan), beside
-a timer that settles pending orders with ``reconcile`` (it also runs once at start-up) and the
-nightly statement (``statement_hour=``, default 3 o'clock UTC+5; ``nightly.py``).
+One ``EpayClient``, its payment journal (``SqliteJournal``, a file beside the orders
+database) and one SQLite connection live as long as the app (its lifespan), beside a timer that
+runs ``epay.recover()`` and settles pending orders and refunds in doubt (it also runs once at
+start-up) and the nightly statement (``statement_hour=``, default 3 o'clock UTC+5;
+``nightly.py``).
 """
 
 from __future__ import annotations
@@ -40,44 +42,50 @@ from fastapi.responses import Response
 
 from epay_async import EpayClient
 
-from .shop import MAX_BODY, Incoming, OrderStore, Reply, Shop
+from .shop import MAX_BODY, Incoming, Reply, Shop, open_shop
 from .shop import admin_token as _admin_token
 
 __all__ = ["create_app"]
 
 
 def create_app(  # noqa: PLR0915 - one short handler per route
-    client_factory: Callable[[], EpayClient] = EpayClient.from_env,
+    client_factory: Callable[..., EpayClient] = EpayClient.from_env,
     *,
     database: str = "shop.sqlite3",
+    journal: str | None = None,
     public_url: str = "http://127.0.0.1:8000",
     reconcile_every: float = 60.0,
     reconcile_after: float = 30.0,
     admin_token: str | None = None,
     **shop_options: Any,
 ) -> FastAPI:
-    """The shop. ``client_factory`` builds its one ``EpayClient`` (a test passes
-    ``sandbox.client``); ``database`` is the SQLite file (a temporary one in tests);
-    ``shop_options`` go to :class:`Shop` (``catalogue``, ``check_every``, ``abandon_after``)."""
+    """The shop. ``client_factory(journal=...)`` builds its one ``EpayClient`` on the shop's
+    payment journal (a test passes ``sandbox.client``); ``database`` is the orders' SQLite file
+    (a temporary one in tests), ``journal`` the journal's (default: beside it, see
+    :func:`~epay_async.examples.shop.journal_beside`); ``shop_options`` go to :class:`Shop`
+    (``catalogue``, ``check_every``, ``abandon_after``)."""
     token, made = _admin_token(admin_token)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await OrderStore.open(database)
-        try:
-            async with client_factory() as epay, anyio.create_task_group() as tasks:
-                shop = app.state.shop = Shop(
-                    epay, store, public_url, admin_token=token, **shop_options
-                )
-                if made:
-                    print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
-                await shop.reconcile_unsettled()  # whatever was left when we last stopped
-                tasks.start_soon(shop.reconcile_forever, reconcile_every, reconcile_after)
-                tasks.start_soon(shop.statement_forever)  # the day before, every night
-                yield
-                tasks.cancel_scope.cancel()
-        finally:
-            await store.close()
+        async with (
+            open_shop(
+                client_factory,
+                public_url,
+                database=database,
+                journal=journal,
+                admin_token=token,
+                **shop_options,
+            ) as shop,
+            anyio.create_task_group() as tasks,
+        ):
+            app.state.shop = shop
+            if made:
+                print(f"admin page: {public_url}/admin  admin token: {token}", flush=True)
+            tasks.start_soon(shop.reconcile_forever, reconcile_every, reconcile_after)
+            tasks.start_soon(shop.statement_forever)  # the day before, every night
+            yield
+            tasks.cancel_scope.cancel()
 
     app = FastAPI(lifespan=lifespan)
 

@@ -6,7 +6,10 @@
 The sandbox is served on http://127.0.0.1:8080 (``--sandbox-port``): the shop's payment page
 opens there, it takes the sandbox's test cards (4405 6397 0401 5096, 01/27, 321; 5522 0427 0506
 6736, 01/27, 775 asks for 3-D Secure; 4003 0327 0454 7597 is declined) and it posts the
-notifications back to the shop. Orders are kept in ``shop.sqlite3`` (``--database``).
+notifications back to the shop. Orders are kept in ``shop.sqlite3`` (``--database``), the
+payment journal beside it (``shop.journal.sqlite3``). ``--sandbox-url`` uses a sandbox already
+served there instead (``epay-async sandbox``): the shop can then be stopped and started again
+against the same gateway, and settles at start-up whatever it left in doubt.
 
 The admin page (``/admin``: refunds, cancellations, charges; ``/admin/statement``: the nightly
 statement's discrepancies) asks for the admin token: set ``SHOP_ADMIN_TOKEN``, or a new one is
@@ -35,12 +38,15 @@ from .shop import admin_token
 __all__ = ["main", "serve_sandbox", "serve_shop"]
 
 
-def sandbox_client(sandbox_url: str) -> EpayClient:
+def sandbox_client(sandbox_url: str, **options: Any) -> EpayClient:
+    """A client of the sandbox served at ``sandbox_url``; ``options`` (``journal=``) go to
+    ``EpayClient``."""
     return EpayClient(
         client_id=TEST_CLIENT_ID,
         client_secret=TEST_CLIENT_SECRET,
         terminal_id=TEST_TERMINAL_ID,
         environment=Environment.served(sandbox_url),
+        **options,
     )
 
 
@@ -62,18 +68,19 @@ async def serve_shop(
     sandbox_url: str,
     *,
     database: str = "shop.sqlite3",
-    client_factory: Callable[[], EpayClient] | None = None,
+    client_factory: Callable[..., EpayClient] | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
     **options: Any,
 ) -> None:
     """Serve the ``kind`` shop ("fastapi" or "aiohttp") on 127.0.0.1:``port`` with its real
     server (uvicorn, aiohttp's runner) until cancelled. Its client talks to the sandbox served
-    at ``sandbox_url``, or is ``client_factory()`` (``sandbox.client`` in a test); ``options``
+    at ``sandbox_url``, or is ``client_factory(journal=...)`` (``sandbox.client`` in a test);
+    ``options``
     go to ``create_app`` (``admin_token``, ``reconcile_every``, ``check_every``...)."""
     public_url = f"http://127.0.0.1:{port}"
 
-    def served_sandbox() -> EpayClient:
-        return sandbox_client(sandbox_url)
+    def served_sandbox(**client_options: Any) -> EpayClient:
+        return sandbox_client(sandbox_url, **client_options)
 
     factory = client_factory or served_sandbox
 
@@ -120,10 +127,11 @@ def port_problem(port: int) -> str | None:
 
 
 async def _run(args: argparse.Namespace, port: int, token: str, made: bool) -> None:
-    sandbox = Sandbox()
     async with anyio.create_task_group() as tasks:
-        await tasks.start(serve_sandbox, sandbox, args.sandbox_port)
-        sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
+        sandbox_url = args.sandbox_url
+        if sandbox_url is None:
+            await tasks.start(serve_sandbox, Sandbox(), args.sandbox_port)
+            sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
         await tasks.start(
             lambda task_status: serve_shop(
                 args.shop,
@@ -149,10 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("shop", choices=("fastapi", "aiohttp"))
     parser.add_argument("--port", type=int, default=0, help="the shop's port")
     parser.add_argument("--sandbox-port", type=int, default=8080)
+    parser.add_argument("--sandbox-url", help="a sandbox already served there (none is started)")
     parser.add_argument("--database", default="shop.sqlite3")
     args = parser.parse_args(argv)
     port = args.port or (8000 if args.shop == "fastapi" else 8001)
-    for wanted in dict.fromkeys((port, args.sandbox_port)):
+    ports = (port,) if args.sandbox_url else (port, args.sandbox_port)
+    for wanted in dict.fromkeys(ports):
         problem = port_problem(wanted)
         if problem is not None:  # one line, not an exception group from deep in a server
             sys.stderr.write(f"error: {problem}\n")

@@ -34,6 +34,13 @@ What a merchant copying this gets, by decision:
   check-status: refunded / cancelled there -> the order follows; still paid -> the refund did not
   happen, back to ``paid``. A charge in doubt works the same way (``charge_in_doubt``).
   Reconciliation also applies a REFUND, CANCEL or CANCEL_OLD it finds to a paid order.
+- **No money request is forgotten, even by a killed process.** The client writes every payment,
+  refund, cancel and charge to the library's payment journal (:class:`SqliteJournal`, a file
+  beside the orders database) before it leaves, and its outcome after. At start-up and on the
+  reconcile timer the shop runs ``epay.recover()`` (a payment the journal holds is checked by
+  its invoice and the order follows), then settles its open orders and every refund or charge in
+  doubt by the order's invoice (the journal knows those only by their transaction id), closing
+  their journal records with the gateway's word. The admin page lists the open records.
 - **Anonymous pages cost the gateway little.** The back page checks an open order's status at
   most once per ``check_every`` seconds (concurrent loads share one check; the page refreshes
   itself while the order is open).
@@ -54,9 +61,11 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -80,6 +89,14 @@ from epay_async import (
     ValidationError,
     parse_notification,
 )
+from epay_async.journal import (
+    OPEN_STATES,
+    Journal,
+    JournalRecord,
+    JournalState,
+    JournalUnavailableError,
+    SqliteJournal,
+)
 
 from . import nightly
 from .nightly import KIND_WORDS, KZ_TIME, StatementBook, StatementReport
@@ -93,6 +110,8 @@ __all__ = [
     "Reply",
     "Shop",
     "admin_token",
+    "journal_beside",
+    "open_shop",
 ]
 
 logger = logging.getLogger(__name__)
@@ -119,16 +138,9 @@ CREATE TABLE IF NOT EXISTS orders (
     refunded_amount TEXT
 );
 CREATE TABLE IF NOT EXISTS pending_3ds (md TEXT PRIMARY KEY, invoice_id TEXT NOT NULL);
--- Every money request whose outcome is unknown (on_outcome_unknown), until settled.
-CREATE TABLE IF NOT EXISTS in_doubt (
-    id             INTEGER PRIMARY KEY,
-    invoice_id     TEXT,
-    transaction_id TEXT,
-    operation      TEXT NOT NULL,
-    reason         TEXT NOT NULL,
-    recorded_at    REAL NOT NULL,
-    settled        INTEGER NOT NULL DEFAULT 0
-);
+-- The requests in doubt are in the payment journal now; an older database's own table goes
+-- (its orders are pending or *_in_doubt, which reconciliation settles by their invoice).
+DROP TABLE IF EXISTS in_doubt;
 """
 #: Columns added since the first version of this example (a database made by it is upgraded).
 _ADDED_COLUMNS = {
@@ -378,43 +390,27 @@ class OrderStore:
         )
         await self._db.commit()
 
-    async def unsettled(self, older_than: float) -> list[str]:
+    async def unsettled(self, older_than: float) -> dict[str, str | None]:
         """Open orders older than ``older_than`` seconds, and every order whose refund or charge
-        is in doubt."""
+        is in doubt: invoice id -> payment (transaction) id."""
         async with self._db.execute(
-            "SELECT invoice_id FROM orders WHERE (status IN ('created', 'pending')"
+            "SELECT invoice_id, payment_id FROM orders WHERE (status IN ('created', 'pending')"
             " AND created_at < ?) OR status IN ('refund_in_doubt', 'charge_in_doubt')",
             (time.time() - older_than,),
         ) as rows:
-            return [row["invoice_id"] async for row in rows]
+            return {row["invoice_id"]: row["payment_id"] async for row in rows}
 
-    async def record_in_doubt(self, error: OutcomeUnknownError) -> None:
-        invoice_id = error.invoice_id
-        if invoice_id is None and error.transaction_id is not None:
-            async with self._db.execute(
-                "SELECT invoice_id FROM orders WHERE payment_id = ?", (error.transaction_id,)
-            ) as rows:
-                row = await rows.fetchone()
-            invoice_id = row["invoice_id"] if row is not None else None
-        await self._db.execute(
-            "INSERT INTO in_doubt (invoice_id, transaction_id, operation, reason, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (invoice_id, error.transaction_id, error.operation, error.reason, time.time()),
-        )
-        await self._db.commit()
-
-    async def in_doubt(self) -> list[str]:
-        """The invoices of unsettled in-doubt requests."""
+    async def invoices_of(self, payment_ids: set[str]) -> dict[str, str]:
+        """The orders of these payment (transaction) ids: payment id -> invoice id."""
+        if not payment_ids:
+            return {}
+        marks = ", ".join("?" * len(payment_ids))
         async with self._db.execute(
-            "SELECT DISTINCT invoice_id FROM in_doubt WHERE settled = 0 AND invoice_id IS NOT NULL"
+            # The marks are "?"s, one per id: nothing of the caller's is in the text.
+            f"SELECT payment_id, invoice_id FROM orders WHERE payment_id IN ({marks})",  # noqa: S608
+            tuple(payment_ids),
         ) as rows:
-            return [row["invoice_id"] async for row in rows]
-
-    async def settle_in_doubt(self, invoice_id: str) -> None:
-        await self._db.execute(
-            "UPDATE in_doubt SET settled = 1 WHERE invoice_id = ?", (invoice_id,)
-        )
-        await self._db.commit()
+            return {row["payment_id"]: row["invoice_id"] async for row in rows}
 
     async def remember_3ds(self, md: str, invoice_id: str) -> None:
         await self._db.execute("INSERT OR REPLACE INTO pending_3ds VALUES (?, ?)", (md, invoice_id))
@@ -449,7 +445,8 @@ _WORDS = {
 
 
 class Shop:
-    """The shop's payment logic over one ``EpayClient`` and one ``OrderStore``.
+    """The shop's payment logic over one ``EpayClient``, its payment ``journal`` (the one the
+    client was built with: ``EpayClient(..., journal=journal)``) and one ``OrderStore``.
 
     ``admin_token`` guards refunds, cancellations and charges (16 characters at least; the web
     layers read ``SHOP_ADMIN_TOKEN`` or make one and print it). ``catalogue`` is where prices
@@ -465,6 +462,7 @@ class Shop:
         store: OrderStore,
         public_url: str,
         *,
+        journal: Journal,
         admin_token: str,
         catalogue: Mapping[str, Product] = CATALOGUE,
         check_every: float = 5.0,
@@ -479,8 +477,10 @@ class Shop:
         self.statement_hour = statement_hour
         self.timezone = timezone
         self._statement_lock = anyio.Lock()
-        # Every money request left in doubt is written down, then settled by the timer.
-        self.epay = epay.with_options(on_outcome_unknown=store.record_in_doubt)
+        self.epay = epay
+        #: Every money request, written before it leaves; what is left open, ``recover()``
+        #: and the reconcile timer settle.
+        self.journal = journal
         self.store = store
         self.public_url = public_url.rstrip("/")
         parts = urlsplit(self.public_url)
@@ -675,10 +675,51 @@ class Shop:
         return str(order["status"]) if order else "unknown"
 
     async def reconcile_unsettled(self, older_than: float = 0.0) -> int:
-        """Settle every order nobody came back for, and every refund or charge in doubt: at
-        start-up and on a timer."""
-        doubtful = await self.store.in_doubt()
-        ids = sorted((set(await self.store.unsettled(older_than)) | set(doubtful)) - self._busy)
+        """Settle what was left open: at start-up and on a timer. First the journal:
+        ``recover()`` asks check-status for each payment left open in it (by a killed process
+        too) and the order follows the gateway's word. Then the orders: every open order older
+        than ``older_than`` seconds, every order with a refund or charge in doubt (the journal
+        knows those by their transaction id only, so they are checked by the order's invoice),
+        and the order of every journal record finished in doubt; once the order is settled, its
+        open journal records are closed with the same word. Returns how many orders were
+        checked."""
+        recovered = await self.epay.recover()
+        checked = set()  # records recover() asked check-status for
+        asked = set()  # and the invoices it had an answer for
+        for item in recovered:
+            invoice_id = item.record.invoice_id
+            if invoice_id is None:
+                continue
+            checked.add(item.record.id)
+            if item.status is not None and invoice_id not in self._busy:
+                asked.add(invoice_id)
+                await self.apply(invoice_id, item.status)
+        returned = {item.record.id for item in recovered}
+        to_close: list[JournalRecord] = []
+        under_way: set[str] = set()  # a request that may still be on its way, in any process
+        for record in await self.journal.open_records():
+            key = record.invoice_id or record.transaction_id or ""
+            if record.state is JournalState.INTENT and record.id not in returned:
+                under_way.add(key)
+            elif record.id not in checked:
+                to_close.append(record)
+        orders = await self.store.unsettled(older_than)
+        of_payment = await self.store.invoices_of(
+            {r.transaction_id for r in to_close if r.invoice_id is None and r.transaction_id}
+        )
+        records: dict[str, list[JournalRecord]] = {}
+        for record in to_close:
+            invoice_id = record.invoice_id or of_payment.get(record.transaction_id or "")
+            if invoice_id is not None:
+                records.setdefault(invoice_id, []).append(record)
+        ids = sorted(
+            invoice_id
+            for invoice_id in set(orders) | set(records)
+            if invoice_id not in self._busy
+            and invoice_id not in asked
+            and invoice_id not in under_way
+            and (orders.get(invoice_id) or "") not in under_way
+        )
         if not ids:
             return 0
         async with self.epay.reconcile(ids, concurrency=8) as results:
@@ -686,17 +727,29 @@ class Shop:
                 if result.status is None or result.invoice_id in self._busy:
                     continue
                 now = await self.apply(result.invoice_id, result.status)
-                if (
-                    result.invoice_id in doubtful
-                    and result.status.state.is_settled
-                    and now not in (*OPEN, *IN_DOUBT)
-                ):
-                    await self.store.settle_in_doubt(result.invoice_id)
+                if result.status.state.is_settled and now not in (*OPEN, *IN_DOUBT):
+                    for record in records.get(result.invoice_id, ()):
+                        await self._close(record, result.status)
         return len(ids)
 
+    async def _close(self, record: JournalRecord, status: TransactionStatus) -> None:
+        """Close a journal record with the gateway's word, as ``recover()`` would."""
+        transaction = status.transaction
+        await self.journal.settle(
+            record.id,
+            result_code=int(status.result_code),
+            status_name=transaction.status_name if transaction is not None else None,
+            state=status.state,
+        )
+
     async def reconcile_forever(self, every: float, older_than: float) -> None:
+        """:meth:`reconcile_unsettled` every ``every`` seconds; a failed round (the journal or
+        the gateway unreachable) is logged and tried again the next time."""
         while True:
-            await self.reconcile_unsettled(older_than)
+            try:
+                await self.reconcile_unsettled(older_than)
+            except Exception:
+                logger.exception("reconciliation failed; tried again in %s s", every)
             await anyio.sleep(every)
 
     # -- notifications ------------------------------------------------------------------------
@@ -822,7 +875,36 @@ class Shop:
             "Admin",
             '<h1>Orders</h1><p><a id="statement" href="/admin/statement">The nightly statement'
             "</a></p><table><tr><th>Invoice</th><th>Amount</th><th>State</th><th></th>"
-            f"</tr>{''.join(rows)}</table>",
+            f"</tr>{''.join(rows)}</table>{await self._in_doubt_html()}",
+        )
+
+    async def _in_doubt_html(self) -> str:
+        """The journal's open records: money requests whose outcome is not known yet (sent, or
+        about to be, with no answer recorded), until reconciliation settles them."""
+        records = await self.journal.list(states=OPEN_STATES)
+        if not records:
+            return '<h2>In doubt</h2><p id="in-doubt" data-count="0">Nothing in doubt.</p>'
+        of_payment = await self.store.invoices_of(
+            {r.transaction_id for r in records if r.invoice_id is None and r.transaction_id}
+        )
+        lines = []
+        for record in records:
+            invoice_id = record.invoice_id or of_payment.get(record.transaction_id or "", "—")
+            state = "in doubt" if record.state is JournalState.IN_DOUBT else "no answer recorded"
+            amount = f"{record.amount} {record.currency or ''}" if record.amount else "whole"
+            since = record.created_at.astimezone(self.timezone).strftime("%Y-%m-%d %H:%M:%S")
+            lines.append(
+                f'<tr class="doubt" data-invoice="{html.escape(invoice_id)}">'
+                f"<td>{html.escape(invoice_id)}</td><td>{html.escape(record.operation)}</td>"
+                f"<td>{html.escape(amount.strip())}</td><td>{state}</td><td>{since}</td>"
+                f"<td>{html.escape(record.detail or '')}</td></tr>"
+            )
+        return (
+            '<h2>In doubt</h2><p class="note">Sent to the gateway with no answer read; the'
+            " reconcile timer settles each with check-status.</p>"
+            f'<table id="in-doubt" data-count="{len(records)}"><tr><th>Invoice</th>'
+            "<th>Operation</th><th>Amount</th><th>State</th><th>Since</th><th>Why</th></tr>"
+            f"{''.join(lines)}</table>"
         )
 
     # -- the nightly statement ------------------------------------------------------------------
@@ -1006,8 +1088,9 @@ class Shop:
         try:
             await operation(order["payment_id"])
         except OutcomeUnknownError:
-            return 202, "in doubt: reconciliation settles it"  # recorded by on_outcome_unknown
-        except (TransportError, RequestInFlightError):  # it never left: nothing happened
+            return 202, "in doubt: reconciliation settles it"  # the journal holds it open
+        except (TransportError, RequestInFlightError, JournalUnavailableError):
+            # It never left: nothing happened.
             await self.store.move(invoice_id, (doubt,), order["status"], **back)
             return 503, "not sent"
         except EpayError as exc:  # the gateway refused it: nothing happened
@@ -1070,7 +1153,7 @@ class Shop:
         except OutcomeUnknownError:
             # Never pay again: the postLink or the reconcile timer will settle it.
             return Reply.json(202, {"status": "pending"})
-        except (TransportError, RequestInFlightError):
+        except (TransportError, RequestInFlightError, JournalUnavailableError):
             # Nothing reached the gateway: forget the attempt, so the order can be paid again.
             await self.store.forget(order.invoice_id)
             return Reply.json(503, {"status": "not sent", "retry": True})
@@ -1102,6 +1185,41 @@ class Shop:
             return page("Checking", "<p>We are checking your payment.</p>", 202)
         state = await self.settle(invoice_id, wait=30.0)
         return page(f"Order {invoice_id}", f"<p>Order {invoice_id}: {state}.</p>")
+
+
+def journal_beside(database: str) -> str:
+    """The payment journal's file beside the orders database: ``shop.sqlite3`` ->
+    ``shop.journal.sqlite3`` (never ``shop.sqlite3-journal``: that name is SQLite's own)."""
+    path = Path(database)
+    return str(path.with_name(f"{path.stem}.journal{path.suffix or '.sqlite3'}"))
+
+
+@asynccontextmanager
+async def open_shop(
+    client_factory: Callable[..., EpayClient],
+    public_url: str,
+    *,
+    database: str,
+    journal: str | None = None,
+    admin_token: str,
+    **options: Any,
+) -> AsyncIterator[Shop]:
+    """The shop, open for as long as the block: its orders (``database``), its payment journal
+    (``journal``, default :func:`journal_beside` the database), its client built by
+    ``client_factory(journal=...)`` (``EpayClient.from_env`` or ``sandbox.client`` take it),
+    and what was left open when it last stopped settled first (``recover()`` included).
+    ``options`` go to :class:`Shop`. Both web layers start their shop with this."""
+    store = await OrderStore.open(database)
+    try:
+        async with (
+            SqliteJournal(journal or journal_beside(database)) as book,
+            client_factory(journal=book) as epay,
+        ):
+            shop = Shop(epay, store, public_url, journal=book, admin_token=admin_token, **options)
+            await shop.reconcile_unsettled()  # whatever was left when we last stopped
+            yield shop
+    finally:
+        await store.close()
 
 
 def _money(amount: str, currency: str) -> str:

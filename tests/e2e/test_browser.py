@@ -20,7 +20,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from epay_async.examples.nightly import KZ_TIME
 from epay_async.examples.run import serve_sandbox, serve_shop
-from epay_async.testing import Sandbox
+from epay_async.testing import Fault, Sandbox
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.anyio
@@ -171,6 +171,46 @@ async def test_pay_with_a_good_card(world: World, kind: str) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{kind}-admin-refunded.png"), full_page=True)
     order = await order_of(world, kind, invoice_id)
     assert (order["status"], order["refunded_amount"]) == ("cancelled", "1500.00")
+    await page.close()
+
+
+@pytest.mark.parametrize("kind", SHOPS)
+async def test_a_release_whose_answer_is_lost_is_settled_from_the_journal(
+    world: World, kind: str
+) -> None:
+    """The admin releases a hold and the gateway's answer is lost: the order stays in doubt
+    (never failed, never cancelled on a guess) until the reconcile timer reads check-status;
+    then the admin page shows it cancelled and nothing left in doubt in the journal."""
+    page, invoice_id = await start_payment(world, kind)
+    await enter_card(page, VISA)
+    await page.wait_for_url(f"{world.shops[kind]}/orders/{invoice_id}/back")
+    await page.goto(world.shops[kind] + "/admin")
+    await page.fill("#token", ADMIN_TOKEN)
+    await page.click("#login")
+    await page.wait_for_selector(f"#refund-{invoice_id}")
+    world.sandbox.fail("/cancel", Fault.read_timeout())  # released; the answer never comes
+    await page.click(f"#refund-{invoice_id}")
+    await page.wait_for_url(world.shops[kind] + "/admin")
+    state = await page.get_attribute(f"#order-{invoice_id} [data-state]", "data-state")
+    assert state in ("refund_in_doubt", "cancelled")  # the timer may have settled it already
+    await wait_for_state(world, kind, invoice_id, "cancelled")
+    await page.reload()
+    await page.wait_for_selector(f"#order-{invoice_id} [data-state=cancelled]")
+    assert await page.get_attribute("#in-doubt", "data-count") == "0"
+    await page.screenshot(
+        path=str(SCREENSHOTS / f"{kind}-admin-release-settled.png"), full_page=True
+    )
+    assert (
+        len(world.sandbox.requests_to(f"/{world.sandbox.transaction(invoice_id).id}/cancel")) == 1
+    )
+    # The journal beside the shop's database: the release was in doubt, then settled.
+    with sqlite3.connect(world.folder / f"{kind}.journal.sqlite3") as db:
+        rows = db.execute(
+            "SELECT state, payment_state FROM epay_journal WHERE operation = 'cancel'"
+            " AND transaction_id = ?",
+            (world.sandbox.transaction(invoice_id).id,),
+        ).fetchall()
+    assert rows == [("settled", "cancelled")]
     await page.close()
 
 
