@@ -97,7 +97,7 @@ async def _serve(kind: str, app: Any, port: int, stop: anyio.Event, *, task_stat
         return
     from aiohttp import web  # noqa: PLC0415
 
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)  # a refused upload may still be open
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
