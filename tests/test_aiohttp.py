@@ -41,6 +41,7 @@ from epay_async._http.aiohttp_backend import classify
 from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
 from .conftest import FAST_RETRY, served
+from .factories import order as make_order
 
 pytestmark = pytest.mark.anyio
 
@@ -202,7 +203,7 @@ def client(port: int, **options: object) -> EpayClient:
 
 
 def order(invoice_id: str = "100000001") -> Order:
-    return Order(invoice_id=invoice_id, amount=Decimal("100.00"), description="x")
+    return make_order(invoice_id, "100.00", "x")
 
 
 def payments(server: Server) -> int:

@@ -18,9 +18,10 @@ from epay_async import (
 )
 from epay_async.testing import Sandbox
 
+from .factories import VISA
+
 pytestmark = pytest.mark.anyio
 
-VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
 LOCKED = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="000")
 
 

@@ -27,16 +27,17 @@ from epay_async import (
 from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .factories import VISA
+from .factories import order as make_order
 
 pytestmark = pytest.mark.anyio
 ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
 
-VISA = Card("4405639704015096", 1, 2027, "321")
 Money = Callable[[EpayClient, Sandbox, str], Awaitable[object]]
 
 
 def order(invoice_id: str) -> Order:
-    return Order(invoice_id=invoice_id, amount=Decimal("150.00"), description="x")
+    return make_order(invoice_id, "150.00", "x")
 
 
 async def authorised(epay: EpayClient, invoice_id: str) -> str:

@@ -8,7 +8,6 @@ import respx
 
 from epay_async import (
     ApiError,
-    Card,
     Environment,
     EpayClient,
     Order,
@@ -20,10 +19,9 @@ from epay_async import (
 from epay_async.testing import Fault, Sandbox
 
 from .conftest import FAST_RETRY
+from .factories import VISA
 
 pytestmark = pytest.mark.anyio
-
-VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
 
 
 async def paid(epay: EpayClient, invoice_id: str = "100000001", amount: str = "1000") -> str:

@@ -28,10 +28,10 @@ from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sand
 from epay_async.testing._keys import public_pem
 
 from .conftest import FAST_RETRY
+from .factories import VISA
 
 pytestmark = pytest.mark.anyio
 
-VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
 MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
 LOCKED = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
 GOOGLE = {

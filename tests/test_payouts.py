@@ -21,6 +21,8 @@ from epay_async import (
 )
 from epay_async.testing import Fault, Sandbox
 
+from .factories import order as make_order
+
 pytestmark = pytest.mark.anyio
 
 SENDER = CardPan(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321", name="A B")
@@ -29,7 +31,7 @@ BY_PHONE = PhoneRecipient(phone="+7 701 123 45 67", iin="900101300123")
 
 
 def order(invoice_id: str = "700000001") -> Order:
-    return Order(invoice_id=invoice_id, amount=Decimal("2500.50"), description="payout")
+    return make_order(invoice_id, "2500.50", "payout")
 
 
 @pytest.mark.parametrize(

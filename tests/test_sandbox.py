@@ -35,11 +35,11 @@ from epay_async.types.cards import Card
 from epay_async.types.order import CardVerification
 
 from .conftest import FAST_RETRY, served
+from .factories import VISA
 
 pytestmark = pytest.mark.anyio
 
 SHOP = "https://shop.example"
-VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
 MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
 
 

@@ -43,10 +43,11 @@ from epay_async.testing import (
     Sandbox,
 )
 
+from ..factories import VISA
+
 Call = Callable[[], Awaitable[object]]
 Setup = Callable[[Sandbox, EpayClient], Awaitable[Call]]
 
-VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
 MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
 GOOGLE = GooglePayToken.from_payment_data(
     {
