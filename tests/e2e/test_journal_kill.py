@@ -33,7 +33,13 @@ import asyncpg
 import pytest
 
 from epay_async.journal import SqliteJournal
-from epay_async.testing import Fault, Sandbox
+from epay_async.testing import (
+    TEST_CLIENT_ID,
+    TEST_CLIENT_SECRET,
+    TEST_TERMINAL_ID,
+    Fault,
+    Sandbox,
+)
 from tests.e2e.postgres_server import postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -360,3 +366,53 @@ def test_postgres_down_refuses_money_requests_and_reads_still_work(served: Serve
         merchant.kill()
     _assert_refused_and_reads_work(served, found, refused)
     assert served.payments_of(paid) == 1
+
+
+# -- the CLI on a PostgreSQL journal a killed merchant left open ----------------------------
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - this interpreter, our own CLI
+        [sys.executable, "-m", "epay_async", "journal", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        timeout=WAIT,
+        check=False,
+    )
+
+
+def test_the_cli_lists_and_recovers_what_a_killed_merchant_left_in_postgres(
+    served: Served, pg_server: str
+) -> None:
+    dsn = fresh_database(pg_server)
+    card = served.call(served.sandbox.save_card, PAN, account_id="cli-test")
+    (invoice_id,) = invoice_ids(1)
+    merchant = Merchant(
+        "pay", "--journal", dsn, "--url", served.url, "--card", card,
+        "--invoice", invoice_id, "--stop-at", "answered",
+    )  # fmt: skip
+    try:
+        merchant.expect("stage")
+    finally:
+        merchant.kill()
+
+    listed = cli("list", dsn, "--state", "open", "--format", "jsonl")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = map(json.loads, listed.stdout.splitlines())
+    assert (row["invoice_id"], row["state"], row["amount"]) == (invoice_id, "intent", "150.00")
+
+    assert cli("recover", dsn).returncode == 2  # no credentials: a usage error, nothing done
+    credentials = {
+        "EPAY_CLIENT_ID": TEST_CLIENT_ID,
+        "EPAY_CLIENT_SECRET": TEST_CLIENT_SECRET,
+        "EPAY_TERMINAL_ID": TEST_TERMINAL_ID,
+        "EPAY_ENVIRONMENT": served.url,
+    }
+    recovered = cli("recover", dsn, "--format", "jsonl", env=credentials)
+    assert recovered.returncode == 0, recovered.stderr
+    (row,) = map(json.loads, recovered.stdout.splitlines())
+    assert (row["invoice_id"], row["settled"], row["payment_state"]) == (invoice_id, True, "paid")
+    assert cli("list", dsn, "--state", "open").stdout.count("\n") == 1  # the header alone
+    assert served.payments_of(invoice_id) == 1
