@@ -268,7 +268,9 @@ def test_killed_at_each_stage_every_payment_is_accounted_for_once(
 # -- two processes, one invoice -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("store", ["sqlite-asyncio", "postgres-asyncio"], indirect=True)
+@pytest.mark.parametrize(
+    "store", ["sqlite-asyncio", "sqlite-trio", "postgres-asyncio"], indirect=True
+)
 def test_two_processes_paying_one_invoice_at_once_send_one_request(
     served: Served, store: tuple[str, str]
 ) -> None:
