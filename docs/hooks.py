@@ -26,11 +26,16 @@ def _cli_help() -> str:
 
     parser = _parser()
     parts = ["```text", parser.format_help().rstrip(), "```"]
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                parts += ["", f"### `epay-async {name}`", "", "```text"]
-                parts += [sub.format_help().rstrip(), "```"]
+
+    def commands(parent: argparse.ArgumentParser, prefix: str) -> None:
+        for action in parent._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    parts.extend(["", f"### `{prefix} {name}`", "", "```text"])
+                    parts.extend([sub.format_help().rstrip(), "```"])
+                    commands(sub, f"{prefix} {name}")  # journal list, journal recover
+
+    commands(parser, "epay-async")
     return "\n".join(parts)
 
 

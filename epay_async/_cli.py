@@ -2,6 +2,8 @@
 
 Credentials come from ``EPAY_CLIENT_ID``, ``EPAY_CLIENT_SECRET``, ``EPAY_TERMINAL_ID`` and
 ``EPAY_ENVIRONMENT``; ``--sandbox`` runs a command against an in-process emulator instead.
+``journal list`` and ``journal recover`` read a payment journal (a SQLite file or a PostgreSQL
+DSN); ``list`` needs no credentials.
 """
 
 from __future__ import annotations
@@ -30,6 +32,16 @@ from ._demo import run_demo
 from ._reconcile import ReconcileResult
 from ._version import __version__
 from .errors import EpayError, ValidationError
+from .journal import (
+    OPEN_STATES,
+    Journal,
+    JournalRecord,
+    JournalState,
+    JournalUnavailableError,
+    PostgresJournal,
+    Recovered,
+    SqliteJournal,
+)
 from .testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -80,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(rec)
 
     _cli_statement.add_parser(commands)
+    _journal_parser(commands)
     serve = commands.add_parser("sandbox", help="serve the ePay emulator over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
@@ -577,13 +590,160 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK
 
 
+# -- journal list / journal recover ---------------------------------------------------------
+
+JOURNAL_COLUMNS = (
+    "created_at", "state", "operation", "kind", "invoice_id", "transaction_id", "amount",
+    "currency", "writer", "detail", "result_code", "status_name", "payment_state", "id",
+)  # fmt: skip
+RECOVERED_COLUMNS = ("invoice_id", "operation", "settled", "state", "payment_state", "reason")
+
+
+def _journal_parser(commands: Any) -> None:
+    journal = commands.add_parser(
+        "journal",
+        help="the payment journal: list its records, recover the open ones",
+        description="JOURNAL is a SQLite file or a PostgreSQL DSN (postgresql://...). Exit 0 "
+        "when done, 1 when the journal cannot be read (or, for recover, a record is left "
+        "open), 2 for a usage error.",
+    )
+    actions = journal.add_subparsers(dest="journal_command", required=True)
+    listing = actions.add_parser("list", help="the newest records first (needs no credentials)")
+    listing.add_argument("journal", metavar="JOURNAL")
+    listing.add_argument(
+        "--state",
+        action="append",
+        choices=["open", *(state.value for state in JournalState)],
+        help="only records in this state (repeatable; open: intent or in_doubt)",
+    )
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    listing.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    recovering = actions.add_parser(
+        "recover",
+        help="settle the open records with check-status (credentials from EPAY_*)",
+        description="Settle the journal's open records with check-status, as "
+        "EpayClient.recover() does: records older than --older-than seconds, or written by a "
+        "process of this machine that is gone. Exit 1 when a record is left open.",
+    )
+    recovering.add_argument("journal", metavar="JOURNAL")
+    recovering.add_argument(
+        "--older-than",
+        type=float,
+        metavar="SECONDS",
+        help="settle records older than this (default: the retry deadline plus 60 s)",
+    )
+    recovering.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+
+
+def _open_journal(spec: str) -> Journal:
+    """A PostgreSQL DSN, or the path of an existing SQLite journal (never created here)."""
+    if spec.startswith(("postgresql://", "postgres://")):
+        return PostgresJournal(spec)
+    if not os.path.isfile(spec):
+        raise UsageError(f"no journal at {spec} (a SQLite file, or a postgresql:// DSN)")
+    return SqliteJournal(spec)
+
+
+def _journal_row(record: JournalRecord) -> dict[str, Any]:
+    row = attrs.asdict(record, recurse=False)
+    row["state"] = record.state.value
+    row["created_at"] = record.created_at.isoformat()
+    row["updated_at"] = record.updated_at.isoformat()
+    row["amount"] = None if record.amount is None else str(record.amount)
+    return {column: row[column] for column in JOURNAL_COLUMNS}
+
+
+def _recovered_row(item: Recovered) -> dict[str, Any]:
+    record = item.record
+    return {
+        "invoice_id": record.invoice_id,
+        "operation": record.operation,
+        "settled": item.settled,
+        "state": record.state.value,
+        "payment_state": record.payment_state,
+        "reason": item.reason,
+    }
+
+
+def _table_cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("\t", " ").replace("\n", " ")
+
+
+def _write_rows(
+    out: IO[str], output_format: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> None:
+    if output_format == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif output_format == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([csv_cell(row[column]) for column in columns])
+    else:  # a tab-separated table, as ``status`` prints
+        out.write("\t".join(columns) + "\n")
+        for row in rows:
+            out.write("\t".join(_table_cell(row[column]) for column in columns) + "\n")
+    out.flush()
+
+
+async def _journal(args: argparse.Namespace, out: IO[str]) -> int:
+    journal = _open_journal(args.journal)
+    try:
+        if args.journal_command == "list":
+            return await _journal_list(args, journal, out)
+        return await _journal_recover(args, journal, out)
+    except JournalUnavailableError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    finally:
+        with anyio.CancelScope(shield=True):
+            await journal.aclose()
+
+
+async def _journal_list(args: argparse.Namespace, journal: Journal, out: IO[str]) -> int:
+    if args.limit < 1:
+        raise UsageError("--limit must be 1 or more")
+    states: set[JournalState] | None = None
+    if args.state:
+        states = set()
+        for name in args.state:
+            states |= set(OPEN_STATES) if name == "open" else {JournalState(name)}
+    records = await journal.list(args.limit, states=states)
+    _write_rows(out, args.format, JOURNAL_COLUMNS, (_journal_row(r) for r in records))
+    return EXIT_OK
+
+
+async def _journal_recover(args: argparse.Namespace, journal: Journal, out: IO[str]) -> int:
+    if args.older_than is not None and not 0 <= args.older_than < float("inf"):
+        raise UsageError("--older-than must be a number of seconds, 0 or more")
+    try:
+        client = EpayClient.from_env(journal=journal)
+    except ValidationError as exc:
+        raise UsageError(f"{exc} (set the EPAY_* variables)") from None
+    async with client as epay:
+        done = await epay.recover(older_than=args.older_than)
+    _write_rows(out, args.format, RECOVERED_COLUMNS, (_recovered_row(r) for r in done))
+    settled = sum(1 for item in done if item.settled)
+    left = sum(1 for item in done if item.record.is_open)
+    sys.stderr.write(
+        f"{len(done)} open record{'' if len(done) == 1 else 's'}: {settled} settled here, "
+        f"{len(done) - settled - left} closed by another process, {left} left open\n"
+    )
+    return EXIT_FAILED if left else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = sys.stdout
     if args.command == "reconcile" and not 1 <= args.concurrency <= MAX_CONCURRENCY:
         sys.stderr.write(f"error: --concurrency must be from 1 to {MAX_CONCURRENCY}\n")
         return EXIT_USAGE
-    commands = {"status": _status, "reconcile": _reconcile, "sandbox": _serve}
+    commands = {"status": _status, "reconcile": _reconcile, "sandbox": _serve, "journal": _journal}
     commands["statement"] = _cli_statement.run
     try:
         if args.command == "demo":

@@ -46,8 +46,9 @@ from .errors import (
     ProtocolError,
     RequestInFlightError,
     TransportError,
+    ValidationError,
 )
-from .journal import Journal, JournalRecord, JournalState
+from .journal import Journal, JournalRecord, JournalState, JournalUnavailableError
 
 if TYPE_CHECKING:
     from ._public_key import PublicKeyCache
@@ -332,7 +333,16 @@ class Pipeline:
             amount=operation.amount,
             currency=operation.currency,
         )
-        await journal.begin(record)
+        try:
+            await journal.begin(record)
+        except (RequestInFlightError, ValidationError, JournalUnavailableError):
+            raise  # nothing was written (or the store cannot be written now anyway)
+        except BaseException as exc:
+            # A cancelled begin may still have committed the intent (SQLite ends the
+            # statement on its thread; a PostgreSQL commit may land). Nothing was sent:
+            # close it, or it would block this invoice until recover() settles it.
+            await _finish(journal, record.id, JournalState.NOT_SENT, None, _reason(exc))
+            raise
         state = JournalState.IN_DOUBT
         detail: str | None = None
         transaction_id: str | None = None
@@ -349,11 +359,7 @@ class Pipeline:
             state, detail = JournalState.DECLINED, f"code {exc.code}"
             raise
         except BaseException as exc:  # a cancellation or the deadline: it may have left
-            detail = (
-                "cancelled"
-                if isinstance(exc, anyio.get_cancelled_exc_class())
-                else type(exc).__name__
-            )
+            detail = _reason(exc)
             raise
         else:
             state = JournalState.SUCCEEDED
@@ -362,6 +368,10 @@ class Pipeline:
             return result
         finally:
             await _finish(journal, record.id, state, transaction_id, detail)
+
+
+def _reason(exc: BaseException) -> str:
+    return "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else type(exc).__name__
 
 
 def _span() -> CallTelemetry:

@@ -339,3 +339,72 @@ def test_processes_racing_begin_on_one_invoice_exactly_one_wins(tmp_path: Path) 
                 p.wait()
     assert outcomes == ["refused", "refused", "refused", "won"]
     assert all(p.returncode == 0 for p in procs)
+
+
+_FINISHER = textwrap.dedent(
+    """
+    import sys, time, anyio
+    from decimal import Decimal
+    from epay_async.journal import JournalRecord, JournalState, SqliteJournal
+
+    async def main():
+        journal = SqliteJournal(sys.argv[1])
+        rec = JournalRecord.new("pay_with_card", kind="payment", invoice_id="kill-1",
+                                amount=Decimal("10.00"), currency="KZT")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.SUCCEEDED, transaction_id="tx-1")
+        print("finished", flush=True)
+        time.sleep(60)  # killed here, the connection never closed
+
+    anyio.run(main)
+    """
+)
+
+
+def test_an_outcome_committed_without_its_fsync_survives_a_kill(tmp_path: Path) -> None:
+    """``finish`` skips the fsync (one per request, the intent's); it is still committed to
+    the WAL, so SIGKILL right after it loses nothing."""
+    db = tmp_path / "journal.db"
+    proc = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", _FINISHER, str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "finished"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    async def read() -> list[JournalRecord]:
+        async with SqliteJournal(db) as journal:
+            found = await journal.list()
+            conn = journal._conn
+            assert conn is not None
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+            return found
+
+    (rec,) = anyio.run(read)
+    assert (rec.state, rec.transaction_id) == (JournalState.SUCCEEDED, "tx-1")
+
+
+@pytest.mark.anyio
+async def test_finish_leaves_the_connection_at_full_sync(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        rec = intent()
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.SUCCEEDED)
+        conn = journal._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # the next intent: FULL
+    async with SqliteJournal(tmp_path / "j.db", synchronous="NORMAL") as journal:
+        rec = intent("000002")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.SUCCEEDED)
+        conn = journal._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL stays NORMAL

@@ -38,8 +38,10 @@ or cryptogram, so none can be stored.
 Stores:
 
 - :class:`SqliteJournal` (embedded, one machine): sqlite3 on a worker thread (asyncio and trio),
-  WAL, ``synchronous=FULL`` (an intent survives a process kill and a power loss; about 2 ms
-  per begin+finish on this project's benchmark machine — see ``benchmarks/README.md``).
+  WAL, ``synchronous=FULL`` for the intent (it survives a process kill and a power loss) and
+  one fsync per request: the outcome is committed without waiting for its own (a power loss
+  can only take it back to the open intent, which ``recover()`` settles); see
+  ``benchmarks/README.md`` for what it costs.
 - :class:`PostgresJournal` (several processes or machines; asyncio only): asyncpg and a pool.
 - Your own: implement :class:`Journal` on the schema in :data:`POSTGRES_SCHEMA` (the partial
   unique indexes on open records are what make the one-request-per-invoice rule hold).

@@ -58,8 +58,11 @@ class SqliteJournal:
     object guarded by a lock, so it works under asyncio and trio. The file is in WAL mode with
     a 10 s ``busy_timeout``; each write is one autocommitted statement.
 
-    Durability: ``synchronous=FULL`` by default — every commit fsyncs the WAL, so an intent
+    Durability: ``synchronous=FULL`` by default — every intent's commit fsyncs the WAL, so it
     survives a process kill *and* a power loss or kernel crash right after the payment left.
+    An outcome (``finish``) is committed without waiting for its fsync (``NORMAL`` for that
+    statement): it survives a process kill, and a power loss can only take the record back to
+    its open intent, which ``recover()`` settles with check-status. One fsync per request.
     ``NORMAL`` (WAL not fsynced at commit) survives a process kill only; it is offered for
     measurement, not recommended.
     """
@@ -168,14 +171,25 @@ class SqliteJournal:
         state = check_finish_state(state)
         args = (state.value, transaction_id, short(detail), _ts(utcnow()), record_id)
 
+        relaxed = self.synchronous == "FULL"
+
         def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE epay_journal SET state = ?, "
-                "transaction_id = COALESCE(?, transaction_id), "
-                "detail = COALESCE(?, detail), updated_at = ? "
-                f"WHERE id = ? AND {_OPEN_SQL}",
-                args,
-            )
+            # An outcome need not wait for its fsync: a power loss can only take it back to
+            # the open intent, which recover() settles with the gateway's word. It is still
+            # committed to the WAL, so it survives a process kill.
+            if relaxed:
+                conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                conn.execute(
+                    "UPDATE epay_journal SET state = ?, "
+                    "transaction_id = COALESCE(?, transaction_id), "
+                    "detail = COALESCE(?, detail), updated_at = ? "
+                    f"WHERE id = ? AND {_OPEN_SQL}",
+                    args,
+                )
+            finally:
+                if relaxed:
+                    conn.execute("PRAGMA synchronous = FULL")
 
         await self._run("finish", update)
 

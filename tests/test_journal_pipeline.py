@@ -1,0 +1,102 @@
+"""The pipeline's journal hook, on a real SQLite journal and the in-process sandbox: each
+outcome of a money request is recorded, and no record is left open by the client itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import anyio
+import pytest
+
+from epay_async import Order
+from epay_async.errors import (
+    ApiError,
+    OutcomeUnknownError,
+    RequestInFlightError,
+    TransportError,
+)
+from epay_async.journal import Journal, JournalRecord, JournalState, SqliteJournal
+from epay_async.testing import Fault, Sandbox
+
+from .conftest import FAST_RETRY
+
+pytestmark = pytest.mark.anyio
+
+VISA, LOCKED = "4405639704015096", "4003032704547597"
+
+
+def order(invoice_id: str) -> Order:
+    return Order(invoice_id=invoice_id, amount="150.00", description="journal")
+
+
+async def only_record(journal: Journal, invoice_id: str) -> JournalRecord:
+    records = [r for r in await journal.list(100) if r.invoice_id == invoice_id]
+    assert len(records) == 1, records
+    return records[0]
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> SqliteJournal:
+    return SqliteJournal(tmp_path / "journal.db")
+
+
+async def test_each_outcome_is_recorded(sandbox: Sandbox, journal: SqliteJournal) -> None:
+    card, locked = (sandbox.save_card(pan, account_id="j") for pan in (VISA, LOCKED))
+    async with journal, sandbox.client(journal=journal, retry=FAST_RETRY) as epay:
+        paid = await epay.pay_with_saved_card(order("000300001"), card)
+        with pytest.raises(ApiError):
+            await epay.pay_with_saved_card(order("000300002"), locked)
+        sandbox.fail("cards/auth", Fault.connect_error(), times=10)
+        with pytest.raises(TransportError):
+            await epay.pay_with_saved_card(order("000300003"), card)
+        sandbox.clear_faults()
+        sandbox.fail("cards/auth", Fault.read_timeout())
+        with pytest.raises(OutcomeUnknownError):
+            await epay.pay_with_saved_card(order("000300004"), card)
+
+        rec = await only_record(journal, "000300001")
+        assert (rec.state, rec.transaction_id) == (JournalState.SUCCEEDED, paid.id)
+        rec = await only_record(journal, "000300002")
+        assert (rec.state, rec.detail) == (JournalState.DECLINED, "code 487")
+        assert (await only_record(journal, "000300003")).state is JournalState.NOT_SENT
+        in_doubt = await only_record(journal, "000300004")
+        assert in_doubt.state is JournalState.IN_DOUBT
+        # An in-doubt payment blocks the invoice until recovered: it is never sent again.
+        with pytest.raises(RequestInFlightError):
+            await epay.pay_with_saved_card(order("000300004"), card)
+        assert len(sandbox.requests_to("cards/auth")) == 3  # the connect errors never reached it
+
+        (recovered,) = await epay.recover(older_than=0)
+        assert recovered.settled
+        assert recovered.record.payment_state == "paid"
+        assert await journal.open_records() == []
+
+
+class SlowToAcknowledge(SqliteJournal):
+    """A store whose commit lands, and whose acknowledgement then takes 30 s (a PostgreSQL
+    commit answered late; an SQLite statement ending on its thread after a cancellation)."""
+
+    async def begin(self, record: JournalRecord) -> None:
+        await super().begin(record)
+        await anyio.sleep(30)
+
+
+async def test_a_begin_cancelled_after_its_commit_leaves_no_open_record(
+    sandbox: Sandbox, journal: SqliteJournal
+) -> None:
+    card = sandbox.save_card(VISA, account_id="j")
+    slow = SlowToAcknowledge(journal.path)
+    async with slow, sandbox.client(journal=slow, retry=FAST_RETRY) as epay:
+        with anyio.move_on_after(0.5) as scope:
+            await epay.pay_with_saved_card(order("000300010"), card)
+        assert scope.cancelled_caught
+    async with journal:
+        rec = await only_record(journal, "000300010")
+        assert (rec.state, rec.detail) == (JournalState.NOT_SENT, "cancelled")
+        assert sandbox.requests_to("cards/auth") == []
+        # Nothing was sent and nothing is open: the same invoice can be paid at once.
+        async with sandbox.client(journal=journal, retry=FAST_RETRY) as epay:
+            await epay.pay_with_saved_card(order("000300010"), card)
+        assert len(sandbox.requests_to("cards/auth")) == 1
+        assert await journal.open_records(older_than=dt.timedelta(0)) == []
