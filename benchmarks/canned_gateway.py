@@ -1,15 +1,25 @@
-"""A gateway that costs almost nothing: canned answers over HTTP/1.1 keep-alive, for
-``benchmarks.journal_client``. ``python -m benchmarks.canned_gateway`` prints its port.
+"""A gateway that costs almost nothing: canned answers over HTTP/1.1 keep-alive, in its own
+process, so the client is the bottleneck of a benchmark (``run.py``, ``journal_client.py``).
+``python -m benchmarks.canned_gateway`` prints its port; :func:`canned_gateway` runs it.
 
-``POST /oauth2/token`` answers a token; any other request answers an approved payment of the
-invoice in its body (``invoiceId``), as ``POST /payments/cards/auth`` does. No state is kept.
+``POST /oauth2/token`` answers a token; ``GET /check-status/payment/transaction/<id>`` the
+sandbox's answer for a paid invoice with ``<id>`` put in (the client checks that an answer is
+for the invoice it asked about); any other request an approved payment of the invoice in its
+body (``invoiceId``), as ``POST /payments/cards/auth`` does. No state is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from epay_async.testing import TEST_TERMINAL_ID
+from epay_async.testing._handlers.status import synthesized_status
 
 TOKEN = (
     b'{"access_token":"canned0token0for0the0benchmark000","expires_in":7200,"refresh_token":"",'
@@ -22,6 +32,20 @@ PAYMENT = (
     '"intReference":"AE6CE01F8E9D4DBF","secure3D":null,'
     '"cardID":"0e707540-4362-41c4-a51d-6f45ed28a4c3","code":0,"status":"AUTH"}}'
 )
+
+
+_STATUS_PATH = b"/check-status/payment/transaction/"
+_MARK = "987654320"  # a paid invoice (CHARGE) whose id is replaced per request
+
+
+def _status_template() -> tuple[bytes, bytes]:
+    status = synthesized_status(_MARK, TEST_TERMINAL_ID).body
+    before, found, after = status.rpartition(f'"invoiceID":"{_MARK}"'.encode())
+    assert found, status
+    return before + b'"invoiceID":"', b'"' + after
+
+
+STATUS_BEFORE, STATUS_AFTER = _status_template()
 
 
 def _answer(body: bytes) -> bytes:
@@ -43,8 +67,12 @@ async def _connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                 if name.strip().lower() == b"content-length":
                     length = int(value)
             body = await reader.readexactly(length) if length else b""
-            if b"/oauth2/token" in head.split(b"\r\n", 1)[0]:
+            _, target, _ = head.split(b"\r\n", 1)[0].split(b" ", 2)
+            if target.endswith(b"/oauth2/token"):
                 writer.write(_answer(TOKEN))
+            elif target.startswith(_STATUS_PATH):
+                invoice = target[len(_STATUS_PATH) :]
+                writer.write(_answer(STATUS_BEFORE + invoice + STATUS_AFTER))
             else:
                 sent = json.loads(body)
                 text = PAYMENT.format(amount=sent.get("amount", 0), invoice=sent.get("invoiceId"))
@@ -63,6 +91,26 @@ async def main() -> None:
     sys.stdout.flush()
     async with server:
         await server.serve_forever()
+
+
+@contextlib.contextmanager
+def canned_gateway() -> Iterator[str]:
+    """The canned gateway in its own process; its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.canned_gateway"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 if __name__ == "__main__":

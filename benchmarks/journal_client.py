@@ -24,14 +24,12 @@ import contextlib
 import itertools
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.canned_gateway import canned_gateway
 from benchmarks.journal import _pair, _postgres
 from benchmarks.run import machine, write_block
 from epay_async import EpayClient, Order
@@ -43,26 +41,6 @@ CONCURRENCY = 64
 CARD = str(uuid.uuid4())
 _invoices = itertools.count(100_000_000)
 NONE, SQLITE, POSTGRES = "no journal", "SQLite (synchronous=FULL)", "PostgreSQL (asyncpg)"
-
-
-@contextlib.contextmanager
-def canned_gateway() -> Iterator[str]:
-    """The canned gateway in its own process; its base URL."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.canned_gateway"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).parents[1],
-    )
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout is not None:
-            server.stdout.close()
 
 
 def client(url: str, journal: Journal | None) -> EpayClient:

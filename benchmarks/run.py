@@ -14,7 +14,6 @@ import importlib.metadata
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import aiohttp
 import anyio
 import httpx
 
+from benchmarks.canned_gateway import canned_gateway
 from epay_async import Card, EpayClient, Order, TransactionStatus
 from epay_async._converter import loads, structure
 from epay_async.cryptogram import CryptogramEncryptor
@@ -138,29 +138,6 @@ async def per_call_overhead(
 
 
 # -- 2. reconcile throughput over loopback ----------------------------------------------------
-
-
-@contextlib.contextmanager
-def canned_gateway() -> Iterator[str]:
-    """A gateway answering from canned bytes in its own process (``canned_server.py``): it
-    costs almost nothing, so the clients are the bottleneck. Yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "benchmarks.canned_server", str(port)]
-    server = subprocess.Popen(command, cwd=Path(__file__).parents[1])  # noqa: S603
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the canned gateway did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 async def _workers(concurrency: int, count: int, one: Callable[[str], Awaitable[object]]) -> None:
