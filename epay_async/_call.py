@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 
 import anyio
@@ -32,11 +33,14 @@ class Call:
     """The public call in progress in this task: its absolute deadline (anyio clock), and the
     request whose exchange is under way, if one is (it may have left this machine)."""
 
-    __slots__ = ("deadline", "exchange", "span")
+    __slots__ = ("after", "deadline", "exchange", "span")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.exchange: ApiRequest | None = None
+        #: Work for the call's end, outside its deadline (the journal's outcome records): a
+        #: deadline firing while they run would replace the call's own result.
+        self.after: list[Callable[[], Awaitable[None]]] = []
         #: The call's span: the pipeline's, or one that records nothing.
         self.span: CallTelemetry = NO_CALL_TELEMETRY
 
@@ -144,11 +148,13 @@ class CallScope:
         if call is None:
             return
         try:
-            # The deadline is left first: the in-doubt record below runs outside it (its own
-            # shielded, bounded time), so the deadline cannot fire through the callback.
+            # The deadline is left first: the records below run outside it (each in its own
+            # shielded, bounded time), so the deadline cannot fire through them.
             deadline_passed = await self._scope.exit(exc)
         finally:
             _CALL.reset(self._reset)
+        for job in call.after:
+            await job()
         if deadline_passed:
             raise await self._deadline_passed(call)
         # Not cut by the deadline (a cancellation that came with it is the caller's): the

@@ -16,6 +16,7 @@ import anyio.lowlevel
 
 from . import _constants as C
 from ._logs import logger
+from ._shield import run_to_end
 from .errors import OutcomeUnknownError
 
 __all__ = ["OutcomeCallback", "report"]
@@ -38,7 +39,10 @@ async def report(error: OutcomeUnknownError, callback: OutcomeCallback | None) -
     )
     if callback is None:
         return
-    with anyio.CancelScope(shield=True), anyio.move_on_after(C.OUTCOME_CALLBACK_TIMEOUT) as scope:
+    done = False
+
+    async def call_back() -> None:
+        nonlocal done
         try:
             result = callback(error)
             if inspect.isawaitable(result):
@@ -49,12 +53,17 @@ async def report(error: OutcomeUnknownError, callback: OutcomeCallback | None) -
                 error.invoice_id or error.transaction_id,
                 type(exc).__name__,
             )
-    if scope.cancelled_caught:
-        logger.error(
-            "on_outcome_unknown took over %s s for %s: abandoned",
-            C.OUTCOME_CALLBACK_TIMEOUT,
-            error.invoice_id or error.transaction_id,
-        )
-    # A cancellation that came while the callback ran (held off by the shield) now ends the
-    # task: a cancelled task ends cancelled, whatever error the call had to report.
+        done = True
+
+    # A cancellation that comes while the callback runs is held off, then ends the task: a
+    # cancelled task ends cancelled, whatever error the call had to report.
+    try:
+        await run_to_end(call_back, C.OUTCOME_CALLBACK_TIMEOUT)
+    finally:
+        if not done:
+            logger.error(
+                "on_outcome_unknown took over %s s for %s: abandoned",
+                C.OUTCOME_CALLBACK_TIMEOUT,
+                error.invoice_id or error.transaction_id,
+            )
     await anyio.lowlevel.checkpoint_if_cancelled()

@@ -16,6 +16,7 @@ No operation opens a call scope, picks a retry or maps an answer to an error by 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
@@ -34,6 +35,7 @@ from ._logs import logger
 from ._raw import answer_info, record_answer
 from ._request import ApiRequest
 from ._secret import Secret
+from ._shield import run_to_end
 from ._telemetry import NO_CALL_TELEMETRY, CallTelemetry, Telemetry
 from ._tokens import Credentials, OperationGrant, TokenAcquirer
 from ._transport import Attempts, Transport
@@ -270,12 +272,14 @@ class Pipeline:
         finally:
             self.in_flight.discard(key)
 
-    async def _exchange(self, operation: Operation[T]) -> T:
+    async def _exchange(self, operation: Operation[T], tried: list[Attempts] | None = None) -> T:
         request = operation.request()
         attempt = 0
         while True:
             attempt += 1
             attempts = Attempts()
+            if tried is not None:
+                tried.append(attempts)
             try:
                 try:
                     answer = await self._send(operation, request, attempts)
@@ -286,6 +290,9 @@ class Pipeline:
                 finally:
                     record_answer(attempts)
             except RetryAnswer as again:
+                if isinstance(again.error, EpayError):
+                    again.error.attempts = attempts.count
+                    again.error.response = answer_info(attempts)
                 if operation.moves_money or attempt >= self.transport.retry.max_attempts:
                     raise again.error from None
                 if not await self.transport.pause(operation.name, attempt, None, again.reason):
@@ -341,25 +348,26 @@ class Pipeline:
             # A cancelled begin may still have committed the intent (SQLite ends the
             # statement on its thread; a PostgreSQL commit may land). Nothing was sent:
             # close it, or it would block this invoice until recover() settles it.
-            await _finish(journal, record.id, JournalState.NOT_SENT, None, _reason(exc))
+            await _later(journal, record.id, JournalState.NOT_SENT, None, _reason(exc))
             raise
+        tried: list[Attempts] = []
         state = JournalState.IN_DOUBT
         detail: str | None = None
         transaction_id: str | None = None
         try:
-            result = await self._exchange(operation)
+            result = await self._exchange(operation, tried)
         except OutcomeUnknownError as exc:
             detail = exc.reason
             raise
-        except (TransportError, AuthenticationError) as exc:
-            # Never left (a transport error of a money request says so), or refused unread.
-            state, detail = JournalState.NOT_SENT, type(exc).__name__
-            raise
-        except ApiError as exc:
-            state, detail = JournalState.DECLINED, f"code {exc.code}"
-            raise
-        except BaseException as exc:  # a cancellation or the deadline: it may have left
+        except BaseException as exc:
             detail = _reason(exc)
+            if not any(attempts.count for attempts in tried):
+                state = JournalState.NOT_SENT  # failed before its first attempt (the token)
+            elif isinstance(exc, (TransportError, AuthenticationError)):
+                state = JournalState.NOT_SENT  # provably never left, or refused unread
+            elif isinstance(exc, ApiError):
+                state, detail = JournalState.DECLINED, f"code {exc.code}"
+            # else: cancelled, or the deadline, while it may have left: in doubt
             raise
         else:
             state = JournalState.SUCCEEDED
@@ -367,7 +375,24 @@ class Pipeline:
                 transaction_id = operation.transaction_of(result)
             return result
         finally:
-            await _finish(journal, record.id, state, transaction_id, detail)
+            await _later(journal, record.id, state, transaction_id, detail)
+
+
+async def _later(
+    journal: Journal,
+    record_id: str,
+    state: JournalState,
+    transaction_id: str | None,
+    detail: str | None,
+) -> None:
+    """Write a record's outcome at the call's end, outside its deadline (at once when there is
+    no call)."""
+    job = functools.partial(_finish, journal, record_id, state, transaction_id, detail)
+    call = current_call()
+    if call is None:
+        await job()
+    else:
+        call.after.append(job)
 
 
 def _reason(exc: BaseException) -> str:
@@ -389,7 +414,8 @@ async def _finish(
     """Write a record's outcome, shielded from cancellation and bounded; a store that fails
     now leaves the record open, for ``recover()`` to settle (logged, never raised over the
     call's own result)."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(C.OUTCOME_CALLBACK_TIMEOUT):
+
+    async def write() -> None:
         try:
             await journal.finish(record_id, state, transaction_id=transaction_id, detail=detail)
         except Exception as exc:
@@ -399,3 +425,5 @@ async def _finish(
                 record_id,
                 type(exc).__name__,
             )
+
+    await run_to_end(write, C.OUTCOME_CALLBACK_TIMEOUT)

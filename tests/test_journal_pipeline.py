@@ -100,3 +100,57 @@ async def test_a_begin_cancelled_after_its_commit_leaves_no_open_record(
             await epay.pay_with_saved_card(order("000300010"), card)
         assert len(sandbox.requests_to("cards/auth")) == 1
         assert await journal.open_records(older_than=dt.timedelta(0)) == []
+
+
+class SlowToFinish(SqliteJournal):
+    """A store whose outcome write takes longer than the call's whole deadline (a slow fsync,
+    the file locked by another process)."""
+
+    async def finish(self, record_id: str, state: JournalState, **kwargs: object) -> None:
+        await anyio.sleep(0.4)
+        await super().finish(record_id, state, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_outcome_written_past_the_deadline_keeps_the_calls_result(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The outcome is written at the call's end, outside its deadline: a deadline that would
+    # fire during the write cannot turn a payment made into "nothing was sent".
+    card = sandbox.save_card(VISA, account_id="j")
+    journal = SlowToFinish(tmp_path / "slow.db")
+    policy = FAST_RETRY.__class__(deadline=0.3, backoff_base=0.0, jitter=0.0)
+    records: list[OutcomeUnknownError] = []
+    async with (
+        journal,
+        sandbox.client(journal=journal, retry=policy, on_outcome_unknown=records.append) as epay,
+    ):
+        paid = await epay.pay_with_saved_card(order("000300101"), card)
+        sandbox.fail("cards/auth", Fault.read_timeout())
+        with pytest.raises(OutcomeUnknownError):
+            await epay.pay_with_saved_card(order("000300102"), card)
+        done = await only_record(journal, "000300101")
+        assert (done.state, done.transaction_id) == (JournalState.SUCCEEDED, paid.id)
+        assert (await only_record(journal, "000300102")).state is JournalState.IN_DOUBT
+    assert [r.invoice_id for r in records] == ["000300102"]
+
+
+async def test_a_failure_before_the_first_attempt_is_not_sent_and_blocks_nothing(
+    sandbox: Sandbox, journal: SqliteJournal
+) -> None:
+    card = sandbox.save_card(VISA, account_id="j")
+    async with journal, sandbox.client(journal=journal, retry=FAST_RETRY) as epay:
+        payment = await epay.pay_with_saved_card(order("000300201"), card)
+        sandbox.fail("/oauth2/token", Fault.status(500), times=10)  # the order's token
+        with pytest.raises(ApiError):
+            await epay.pay_with_saved_card(order("000300202"), card)
+        sandbox.clear_faults()
+        sandbox.fail("/oauth2/token", Fault.slow(5))
+        with anyio.move_on_after(0.2):  # the charge's token request hangs, then is cancelled
+            await epay.with_options(reuse_read_tokens=False).charge(payment.id)
+        sandbox.clear_faults()
+        assert (await only_record(journal, "000300202")).state is JournalState.NOT_SENT
+        (charge,) = [r for r in await journal.list(100) if r.operation == "charge"]
+        assert charge.state is JournalState.NOT_SENT
+        assert sandbox.requests_to(f"/operation/{payment.id}/charge") == []
+        await epay.charge(payment.id)  # not blocked by a record of a charge never sent
+        assert await journal.open_records() == []
