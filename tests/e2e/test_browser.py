@@ -4,6 +4,7 @@ Playwright). Run with ``make e2e``; each final page is saved under ``build/e2e/`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -204,7 +205,7 @@ async def test_a_release_whose_answer_is_lost_is_settled_from_the_journal(
         len(world.sandbox.requests_to(f"/{world.sandbox.transaction(invoice_id).id}/cancel")) == 1
     )
     # The journal beside the shop's database: the release was in doubt, then settled.
-    with sqlite3.connect(world.folder / f"{kind}.journal.sqlite3") as db:
+    with contextlib.closing(sqlite3.connect(world.folder / f"{kind}.journal.sqlite3")) as db:
         rows = db.execute(
             "SELECT state, payment_state FROM epay_journal WHERE operation = 'cancel'"
             " AND transaction_id = ?",
@@ -317,7 +318,7 @@ async def test_the_nightly_statement_page(world: World, kind: str) -> None:
     statement of today from its page and sees each under its kind."""
     base = "710000000" if kind == "fastapi" else "720000000"
     restored, no_order = str(int(base) + 1), str(int(base) + 2)
-    with sqlite3.connect(world.folder / f"{kind}.sqlite3") as db:
+    with contextlib.closing(sqlite3.connect(world.folder / f"{kind}.sqlite3")) as db:
         db.execute(
             "INSERT INTO orders (invoice_id, amount, currency, description, status,"
             " secret_hash, created_at, product) VALUES (?, '1500.00', 'KZT',"

@@ -4,6 +4,7 @@ The gateway is the in-process sandbox; its notifications reach the shop over HTT
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -798,9 +799,9 @@ async def test_a_killed_shop_settles_what_it_left_in_doubt_at_its_next_start(
 
 def _assert_no_secret_in(journal_file: Path, sandbox: Sandbox, database: Path) -> None:
     """No journal row holds a secret, token, PAN, CVC or cryptogram of what was sent."""
-    with sqlite3.connect(journal_file) as db:
+    with contextlib.closing(sqlite3.connect(journal_file)) as db:  # `with` alone leaves it open
         values = [str(v) for row in db.execute("SELECT * FROM epay_journal") for v in row]
-    with sqlite3.connect(database) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         secret_hashes = [row[0] for row in db.execute("SELECT secret_hash FROM orders")]
     tokens = {r.bearer() for r in sandbox.requests} - {None}
     cryptograms = [
