@@ -535,3 +535,62 @@ async def test_the_aiohttp_backend_reads_an_error_answer_as_an_answer() -> None:
     assert (answer.status_code, answer.content) == (400, b'{"code": 1}')
     assert answer.elapsed >= 0
     assert seen == [b"POST /pay HTTP/1.1"]
+
+
+class Streamed(httpx.AsyncByteStream):
+    """An answer body as a server sends it, chunk by chunk; ``fail`` after the chunks."""
+
+    def __init__(self, *chunks: bytes, fail: bool = False) -> None:
+        self.chunks = chunks
+        self.fail = fail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.fail:
+            raise httpx.ReadError("connection reset mid-body")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_httpx_backend_undoes_a_streamed_encoding_itself() -> None:
+    packed = gzip.compress(BODY)
+    answer_stream = Streamed(packed[:10], packed[10:])
+    backend = HttpxBackend.owned(
+        httpx.Timeout(5.0),
+        httpx.MockTransport(
+            lambda r: httpx.Response(
+                200, headers={"Content-Encoding": "gzip"}, stream=answer_stream
+            )
+        ),
+    )
+    async with backend.client:
+        answer = await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert answer.content == BODY
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_answer_cut_short_was_sent() -> None:
+    backend = HttpxBackend.owned(
+        httpx.Timeout(5.0),
+        httpx.MockTransport(lambda r: httpx.Response(200, stream=Streamed(b"{", fail=True))),
+    )
+    async with backend.client:
+        with pytest.raises(SendError) as info:
+            await backend.exchange("POST", "https://epay.example/pay", {}, b"{}", None)
+    assert (info.value.kind, info.value.sent) == ("answer cut short (ReadError)", True)
+    assert info.value.__cause__ is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_runtime_error_of_an_open_client_is_not_hidden() -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in a hook")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(broken))
+    backend = HttpxBackend(client, direct=None)
+    async with client:
+        with pytest.raises(RuntimeError, match="a bug in a hook"):
+            await backend.exchange("GET", "https://epay.example/x", {}, None, None)
