@@ -620,3 +620,12 @@ def test_a_converter_built_anew_refuses_what_the_modules_refuses(
         structure(data, TransactionStatus, what="answer")
     assert info.value.field is not None
     assert info.value.field.endswith(path)
+
+
+def test_only_the_detailed_converter_gathers_errors_by_field() -> None:
+    data = {"resultCode": 100, "resultMessage": [1]}
+    with pytest.raises(ProtocolError):
+        _build(detailed=False).structure(data, TransactionStatus)
+    with pytest.raises(cattrs.ClassValidationError) as info:
+        _build(detailed=True).structure(data, TransactionStatus)
+    assert cattrs.transform_error(info.value, path="$")

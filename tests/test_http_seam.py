@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import tracemalloc
 import warnings
 import zlib
 from collections.abc import AsyncIterator
@@ -594,3 +595,28 @@ async def test_a_runtime_error_of_an_open_client_is_not_hidden() -> None:
     async with client:
         with pytest.raises(RuntimeError, match="a bug in a hook"):
             await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+
+
+def test_a_closed_client_error_says_why() -> None:
+    closed = ClientClosed("the client was closed", sent=True)
+    assert str(closed) == "ClientClosed: the client was closed"
+    assert closed.detail == "the client was closed"
+
+
+def test_an_unsupported_encoding_is_named_cut_to_20_characters() -> None:
+    with pytest.raises(BodyTooLarge) as info:
+        decode(b"x", {"content-encoding": "a" * 30})
+    assert info.value.detail == f"response body has an unsupported Content-Encoding {'a' * 20!r}"
+
+
+def test_decompressing_a_bomb_never_holds_more_than_the_cap() -> None:
+    """20 MB of zeros in about 20 KB of gzip: refused without ever inflating it whole."""
+    bomb = gzip.compress(b"\0" * 20_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge, match="once decompressed"):
+            decode(bomb, {"content-encoding": "gzip"}, limit=100_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000

@@ -501,3 +501,29 @@ async def test_sqlite_lists_newest_first_within_the_limit_and_states(tmp_path: P
         assert [r.id for r in await journal.open_records()] == [records[0].id, records[3].id]
         cutoff = dt.datetime.now(dt.timezone.utc) - base
         assert await journal.open_records(cutoff + dt.timedelta(days=1)) == []
+
+
+@pytest.mark.anyio
+async def test_sqlite_lists_100_records_unless_told_otherwise(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db", synchronous="NORMAL") as journal:
+        for i in range(101):
+            await journal.begin(intent(f"{700000 + i}"))
+        assert len(await journal.list()) == 100
+        assert len(await journal.list(101)) == 101
+
+
+@pytest.mark.anyio
+async def test_each_call_names_what_failed_when_the_store_cannot_be_used(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "no" / "dir" / "j.db") as journal:
+        calls = {
+            "finish": journal.finish("x", JournalState.SUCCEEDED),
+            "settle": journal.settle("x", result_code=100, status_name=None, state="paid"),
+            "read": journal.list(),
+        }
+        for action, call in calls.items():
+            with pytest.raises(JournalUnavailableError) as caught:
+                await call
+            assert caught.value.action == action
+        with pytest.raises(JournalUnavailableError) as caught:
+            await journal.get("x")
+        assert caught.value.action == "read"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -550,3 +551,36 @@ def test_a_malformed_field_is_named_without_the_path_suffix() -> None:
     with pytest.raises(ValidationError) as info:
         parse_notification(12)  # type: ignore[arg-type]
     assert (info.value.field, info.value.message) == ("body", "must be bytes, str or a mapping")
+
+
+def test_a_lone_surrogate_in_a_str_body_is_replaced_not_a_crash() -> None:
+    note = parse_notification('{"invoiceId": "000123", "code": "ok", "name": "a\ud800"}')
+    assert note.name == "a?"
+
+
+@pytest.mark.parametrize("field", ["invoiceId", "name", "description"])
+def test_a_lone_surrogate_in_a_mapping_names_its_field(field: str) -> None:
+    payload: dict[str, Any] = {"invoiceId": "000123", "code": "ok", field: "12\ud800"}
+    with pytest.raises(ValidationError) as info:
+        parse_notification(payload)
+    assert info.value.field == {"invoiceId": "invoice_id"}.get(field, field)
+    assert info.value.message == "is not valid Unicode text"
+
+
+class Hostile(Mapping[str, Any]):
+    """A mapping that fails when read: what a caller's own decoder might hand over."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise TypeError("unreadable")
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("unreadable")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_mapping_that_cannot_be_read_is_a_validation_error_of_the_body() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_notification(Hostile())
+    assert info.value.field == "body"

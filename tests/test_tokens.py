@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from urllib.parse import parse_qs
 
@@ -418,3 +419,34 @@ async def test_waiters_share_a_failed_refresh() -> None:
     assert calls == 1
     assert len(errors) == 3
     assert all(e.http_status == 401 for e in errors)  # type: ignore[attr-defined]
+
+
+async def test_a_twin_keeps_the_margin_it_was_given() -> None:
+    clock = FakeClock()
+    with respx.mock:
+        respx.post(TOKEN_URL).mock(
+            side_effect=[httpx.Response(200, json=token_json(f"t{i}")) for i in range(2)]
+        )
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(
+                Transport(http, FAST_RETRY), TOKEN_URL, CREDS, margin=600.0, clock=clock
+            )
+            twin = tokens.using(Transport(http, FAST_RETRY))
+            assert await twin.read_token() == "t0"
+            clock.now += 7200 - 600  # inside a 600 s margin, outside the default 60 s one
+            assert await twin.read_token() == "t1"
+
+
+async def test_the_invoice_link_token_request_is_named_in_the_retry_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="epay_async")
+    with respx.mock:
+        respx.post(TOKEN_URL).mock(
+            side_effect=[httpx.Response(503), httpx.Response(200, json=token_json("pw"))]
+        )
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS)
+            assert await tokens.password_token("merchant@shop", "hunter2") == "pw"
+    assert "token (invoice link)" in caplog.text
+    assert "hunter2" not in caplog.text

@@ -3,7 +3,7 @@ network I/O, and names its field; what passes comes back normalised."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal, localcontext
 
 import pytest
@@ -435,3 +435,22 @@ def test_mask_pan() -> None:
     assert v.mask_pan("440563970401") == "440563**0401"
     assert v.mask_pan("44056397040") == "*" * 11
     assert v.mask_pan("") == ""
+
+
+def test_a_month_or_year_as_text_of_up_to_4_digits() -> None:
+    assert v.month("0012") == 12
+    assert refused(v.month, "00012").message == "must be a number"
+
+
+def test_expiry_is_judged_on_todays_date_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[object] = []
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Clock:  # type: ignore[override]
+            asked.append(tz)
+            return cls(2026, 6, 15, tzinfo=tz)
+
+    monkeypatch.setattr(v, "datetime", Clock)
+    v.not_expired(6, 2026)
+    assert asked == [timezone.utc]
