@@ -629,3 +629,30 @@ def test_only_the_detailed_converter_gathers_errors_by_field() -> None:
     with pytest.raises(cattrs.ClassValidationError) as info:
         _build(detailed=True).structure(data, TransactionStatus)
     assert cattrs.transform_error(info.value, path="$")
+
+
+@attrs.frozen
+class Plain:
+    """A model that is not an answer (no ``extra``): cattrs' own structuring, our hooks."""
+
+    count: int
+    note: str | None = None
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_a_model_without_extra_is_not_read_as_an_answer(detailed: bool) -> None:
+    assert _build(detailed=detailed).structure({"count": "5"}, Plain) == Plain(5)
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_a_key_named_extra_is_kept_in_extra(detailed: bool) -> None:
+    data = {"resultCode": 100, "extra": 1, "EXTRA": 2}
+    status = _build(detailed=detailed).structure(data, TransactionStatus)
+    assert status.extra == {"extra": 1, "EXTRA": 2}
+    assert structure(data, TransactionStatus, what="answer").extra == {"extra": 1, "EXTRA": 2}
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_an_answer_that_is_not_an_object_says_what_it_is(detailed: bool) -> None:
+    with pytest.raises(ProtocolError, match=r"^expected an object, got list$"):
+        _build(detailed=detailed).structure([1], TransactionStatus)

@@ -164,7 +164,14 @@ def test_a_bare_base64_pkcs1_key_split_over_lines_loads() -> None:
 def test_a_padding_that_is_not_a_cryptogram_padding_is_refused(padding: object) -> None:
     with pytest.raises(ValidationError) as info:
         CryptogramEncryptor(spki_pem(), padding)  # type: ignore[arg-type]
-    assert info.value.field == "padding"
+    assert (info.value.field, info.value.message) == ("padding", "must be a CryptogramPadding")
+
+
+def test_base64_with_a_stray_character_is_refused_not_skipped() -> None:
+    text = der(serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ValidationError) as info:
+        load_public_key(text[:40] + "!" + text[40:])
+    assert info.value.message == "is not a readable RSA public key"
 
 
 def test_an_rsa_key_object_is_used_as_it_is() -> None:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from epay_async import ValidationError
-from epay_async._constants import MAX_RESPONSE_BYTES, USER_AGENT
+from epay_async._constants import DEFAULT_LIMITS, MAX_RESPONSE_BYTES, USER_AGENT
 from epay_async._http import Answer, BodyTooLarge, ClientClosed, SendError
 from epay_async._http import httpx_backend as hb
 from epay_async._http.aiohttp_backend import (
@@ -416,6 +416,13 @@ def test_client_timeout_maps_httpx_phases() -> None:
     assert (unbounded.connect, unbounded.sock_connect, unbounded.sock_read) == (None, None, None)
 
 
+MESSAGES = {
+    "auth": "the session's auth would send credentials of its own; lend one without",
+    "trust_env": "the session's trust_env reads .netrc credentials for the gateway; lend one"
+    " without (give it proxy= instead)",
+}
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.parametrize(
@@ -447,6 +454,7 @@ async def test_a_lent_session_with_a_setting_that_cannot_be_turned_off_is_refuse
             check_lent_session(session)
         assert info.value.field == "transport"
         assert named in info.value.message
+        assert info.value.message == MESSAGES.get(named, info.value.message)
         with pytest.raises(ValidationError):
             AiohttpBackend(session, httpx.Timeout(5.0))
 
@@ -477,6 +485,14 @@ async def test_the_library_session_is_made_on_first_use_and_closed_with_the_back
     assert backend.session is session
     assert session.auto_decompress is False
     assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
+    connector = session.connector
+    assert isinstance(connector, aiohttp.TCPConnector)
+    assert (connector.limit, connector.limit_per_host) == (
+        DEFAULT_LIMITS.max_connections,
+        0,
+    )
+    assert connector._keepalive_timeout == DEFAULT_LIMITS.keepalive_expiry
+    assert connector._ssl is hb.shared_ssl_context()
     assert getattr(session, "_retry_connection", False) is False
     await backend.aclose()
     assert session.closed

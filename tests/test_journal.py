@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -527,3 +528,69 @@ async def test_each_call_names_what_failed_when_the_store_cannot_be_used(tmp_pat
         with pytest.raises(JournalUnavailableError) as caught:
             await journal.get("x")
         assert caught.value.action == "read"
+
+
+@pytest.mark.anyio
+async def test_sqlite_begin_takes_only_an_intent(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        with pytest.raises(ValidationError) as caught:
+            await journal.begin(attrs.evolve(intent(), state=JournalState.IN_DOUBT))
+        assert (caught.value.field, caught.value.message) == (
+            "record",
+            "begin takes a record in state 'intent'",
+        )
+        rec = intent("000321")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.DECLINED)
+        with pytest.raises(ValidationError) as caught:
+            await journal.begin(rec)
+        assert caught.value.message == f"{rec.id} is already in the journal"
+
+
+@pytest.mark.anyio
+async def test_sqlite_keeps_an_amount_without_a_currency_and_the_reverse(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        no_currency = JournalRecord.new(
+            "pay", kind="payment", invoice_id="000401", amount=Decimal("3.30")
+        )
+        no_amount = JournalRecord.new("refund", kind="payment", invoice_id="000402", currency="KZT")
+        for rec in (no_currency, no_amount):
+            await journal.begin(rec)
+            assert await journal.get(rec.id) == rec
+
+
+@pytest.mark.anyio
+async def test_a_closed_sqlite_journal_says_so_for_the_call_made(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    assert journal._busy_ms == 10_000
+    await journal.aclose()
+    with pytest.raises(JournalUnavailableError) as caught:
+        await journal.open_records()
+    assert (caught.value.action, caught.value.reason) == ("read", "the journal is closed")
+
+
+@pytest.mark.anyio
+async def test_a_store_that_cannot_be_put_in_wal_mode_is_refused() -> None:
+    async with SqliteJournal(":memory:") as journal:
+        with pytest.raises(JournalUnavailableError) as caught:
+            await journal.begin(intent())
+    assert caught.value.action == "begin"
+    assert "cannot switch :memory: to WAL mode" in caught.value.reason
+
+
+@pytest.mark.anyio
+async def test_times_are_stored_in_utc_whatever_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Almaty")
+    time.tzset()
+    try:
+        async with SqliteJournal(tmp_path / "j.db") as journal:
+            rec = intent("000501")
+            await journal.begin(rec)
+            assert journal._conn is not None
+            stored = journal._conn.execute("SELECT created_at FROM epay_journal").fetchone()[0]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert stored.endswith("+00:00")
