@@ -4,6 +4,7 @@ undoing of a Content-Encoding, and that no backend follows a redirect, HTTP 300 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import tracemalloc
 import warnings
@@ -391,6 +392,7 @@ def test_nothing_written_is_found_down_the_chain_but_not_too_far() -> None:
     assert failure is not None
     assert failure.sent is False
     assert failure.detail == "closed before the request was written"
+    assert failure.kind == "ClientOSError"
     too_deep = aiohttp.ClientOSError(None, "wrapper 3")
     too_deep.__cause__ = chain
     failure = aiohttp_classify(too_deep)  # four links down: no longer believed
@@ -636,3 +638,142 @@ def test_decompressing_a_bomb_never_holds_more_than_the_cap() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 2_000_000
+
+
+class RawServer:
+    """Reads one request head per connection, waits ``delay`` (less if the client gives up),
+    writes ``answer`` and closes; ``seen`` holds the heads, ``stop()`` waits for every handler."""
+
+    def __init__(self, answer: bytes, seen: list[bytes], delay: float = 0.0) -> None:
+        self.answer, self.seen, self.delay = answer, seen, delay
+        self.handlers: list[asyncio.Task[None]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.append(task)
+        try:
+            self.seen.append(await reader.readuntil(b"\r\n\r\n"))
+            if self.delay:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(reader.read(1), self.delay)
+            writer.write(self.answer)
+            with contextlib.suppress(OSError):
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def start(self) -> asyncio.Server:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return self.server
+
+    async def stop(self) -> None:
+        await asyncio.wait_for(asyncio.gather(*self.handlers), 5.0)
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def serve_raw(answer: bytes, seen: list[bytes], delay: float = 0.0) -> RawServer:
+    raw = RawServer(answer, seen, delay)
+    await raw.start()
+    return raw
+
+
+def port_of(raw: RawServer) -> int:
+    return int(raw.server.sockets[0].getsockname()[1])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_names_the_user_agent_only_on_its_own_session() -> None:
+    seen: list[bytes] = []
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    server = await serve_raw(ok, seen)
+    url = f"http://127.0.0.1:{port_of(server)}/x"
+    try:
+        own = AiohttpBackend(None, httpx.Timeout(5.0))
+        answer = await own.exchange("GET", url, {}, None, None)
+        await own.aclose()
+        assert answer.elapsed < 30.0
+        async with aiohttp.ClientSession(headers={"User-Agent": "shop/1"}) as session:
+            await AiohttpBackend(session, httpx.Timeout(5.0)).exchange("GET", url, {}, None, None)
+    finally:
+        await server.stop()
+    assert f"User-Agent: {USER_AGENT}".encode() in seen[0]
+    assert b"User-Agent: shop/1" in seen[1]
+    assert USER_AGENT.encode() not in seen[1]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_a_lent_session_never_decompresses_for_the_library() -> None:
+    packed = gzip.compress(BODY)
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s" % (len(packed), packed)
+    )
+    server = await serve_raw(answer, [])
+    try:
+        async with aiohttp.ClientSession() as session:  # auto_decompress on, by default
+            backend = AiohttpBackend(session, httpx.Timeout(5.0))
+            got = await backend.exchange(
+                "GET", f"http://127.0.0.1:{port_of(server)}/x", {}, None, None
+            )
+    finally:
+        await server.stop()
+    assert got.content == BODY
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_takes_the_timeout_of_the_call() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    server = await serve_raw(ok, [], delay=0.5)
+    backend = AiohttpBackend(None, httpx.Timeout(5.0))
+    try:
+        with pytest.raises(SendError) as info:
+            await backend.exchange(
+                "GET",
+                f"http://127.0.0.1:{port_of(server)}/x",
+                {},
+                None,
+                httpx.Timeout(5.0, read=0.05),
+            )
+    finally:
+        await backend.aclose()
+        await server.stop()
+    assert info.value.sent
+    assert info.value.timeout
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_an_answer_cut_short_names_the_failure() -> None:
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{}"
+    server = await serve_raw(cut, [])
+    backend = AiohttpBackend(None, httpx.Timeout(5.0))
+    try:
+        with pytest.raises(SendError) as info:
+            await backend.exchange("GET", f"http://127.0.0.1:{port_of(server)}/x", {}, None, None)
+    finally:
+        await backend.aclose()
+        await server.stop()
+    assert info.value.kind == "answer cut short (ClientPayloadError)"
+    assert info.value.sent
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_a_session_closed_by_its_owner_sends_nothing() -> None:
+    session = aiohttp.ClientSession()
+    backend = AiohttpBackend(session, httpx.Timeout(5.0))
+    await session.close()
+    with pytest.raises(ClientClosed) as info:
+        await backend.exchange("GET", "http://127.0.0.1:9/x", {}, None, None)
+    assert (info.value.detail, info.value.sent) == ("the session was closed", False)
+    await backend.aclose()
+    with pytest.raises(ClientClosed) as info:
+        await backend.exchange("GET", "http://127.0.0.1:9/x", {}, None, None)
+    assert (info.value.detail, info.value.sent) == ("the client is closed", False)
