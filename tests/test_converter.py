@@ -656,3 +656,29 @@ def test_a_key_named_extra_is_kept_in_extra(detailed: bool) -> None:
 def test_an_answer_that_is_not_an_object_says_what_it_is(detailed: bool) -> None:
     with pytest.raises(ProtocolError, match=r"^expected an object, got list$"):
         _build(detailed=detailed).structure([1], TransactionStatus)
+
+
+def test_the_primitives_name_the_kind_they_were_given() -> None:
+    with pytest.raises(ProtocolError, match=r"^expected a boolean, got str$"):
+        to_bool("maybe")
+    with pytest.raises(ProtocolError, match=r"^expected an integer, got str$"):
+        to_int("x")
+    with pytest.raises(ProtocolError, match=r"^expected a number, got list$"):
+        to_decimal([1])
+
+
+def test_an_impossible_timestamp_is_quoted_cut_to_40_characters() -> None:
+    text = "2025-02-30T23:30:19.1234567890123456789012345"
+    with pytest.raises(ProtocolError) as info:
+        to_datetime(text)
+    assert str(info.value) == f"not a valid timestamp: {text[:40]!r}"
+    offset = "2025-02-07T23:30:19.123456789012345678+25:00"
+    with pytest.raises(ProtocolError) as info:
+        to_datetime(offset)
+    assert str(info.value) == f"not a valid timestamp: {offset[:40]!r}"
+
+
+def test_dumps_keeps_non_ascii_keys_and_refuses_non_finite_by_name() -> None:
+    assert dumps({"ключ": "знач"}) == '{"ключ":"знач"}'.encode()
+    with pytest.raises(ValueError, match=r"^cannot send a non-finite amount$"):
+        dumps(Decimal("NaN"))

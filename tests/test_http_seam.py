@@ -350,6 +350,60 @@ async def test_a_closed_httpx_client_sends_nothing() -> None:
     with pytest.raises(ClientClosed) as info:
         await backend.exchange("GET", "https://epay.example/x", {}, None, None)
     assert info.value.sent is False
+    assert info.value.detail == "the client was closed"
+
+
+def test_the_library_client_is_built_from_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    backend = HttpxBackend.owned(httpx.Timeout(7.0, connect=2.0), None)
+    direct = backend._direct
+    assert isinstance(direct, httpx.AsyncHTTPTransport)
+    assert backend.client._transport is direct
+    assert backend.client.timeout == httpx.Timeout(7.0, connect=2.0)
+    assert direct._pool._ssl_context is hb.shared_ssl_context()
+    assert direct._pool._max_connections == DEFAULT_LIMITS.max_connections
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_lent_client_gets_the_calls_timeout_or_keeps_its_own() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), timeout=9.0)
+    backend = HttpxBackend(client, direct=None)
+    async with client:
+        await backend.exchange("GET", "https://epay.example/x", {}, None, httpx.Timeout(2.0))
+        await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert seen[0].extensions["timeout"] == httpx.Timeout(2.0).as_dict()
+    assert seen[1].extensions["timeout"] == httpx.Timeout(9.0).as_dict()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_lent_clients_answer_is_read_under_the_cap_not_whole() -> None:
+    chunk = b"x" * 65536
+    sent: list[int] = []
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for number in range(4 * MAX_RESPONSE_BYTES // len(chunk)):
+                sent.append(number)
+                yield chunk
+
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, stream=Endless()))
+    )
+    backend = HttpxBackend(client, direct=None)
+    async with client:
+        with pytest.raises(BodyTooLarge):
+            await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert len(sent) <= MAX_RESPONSE_BYTES // len(chunk) + 2
 
 
 # -- the aiohttp backend ---------------------------------------------------------------------

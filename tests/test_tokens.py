@@ -450,3 +450,10 @@ async def test_the_invoice_link_token_request_is_named_in_the_retry_log(
             assert await tokens.password_token("merchant@shop", "hunter2") == "pw"
     assert "token (invoice link)" in caplog.text
     assert "hunter2" not in caplog.text
+
+
+def test_an_amount_in_exponent_form_is_sent_as_plain_digits() -> None:
+    grant = OperationGrant(
+        scope="payment", invoice_id="000001", amount=Decimal("1E+2"), currency="KZT"
+    )
+    assert grant.form()["amount"] == "100"
