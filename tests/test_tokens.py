@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from epay_async import AuthenticationError, Environment, EpayClient, ProtocolError
+from epay_async import ApiError, AuthenticationError, Environment, EpayClient, ProtocolError
 from epay_async._constants import SERVICE_SCOPE
 from epay_async._tokens import Credentials, OperationGrant, TokenAcquirer
 from epay_async._transport import Transport
@@ -457,3 +457,72 @@ def test_an_amount_in_exponent_form_is_sent_as_plain_digits() -> None:
         scope="payment", invoice_id="000001", amount=Decimal("1E+2"), currency="KZT"
     )
     assert grant.form()["amount"] == "100"
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+async def test_a_token_endpoint_down_is_named_with_the_operation(reuse: bool) -> None:
+    with respx.mock:
+        respx.post(TOKEN_URL).respond(503)
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(
+                Transport(http, FAST_RETRY), TOKEN_URL, CREDS, reuse_read_tokens=reuse
+            )
+            with pytest.raises(ApiError) as info:
+                await tokens.read_token()
+    assert str(info.value).startswith("token (read): gateway unavailable")
+    assert info.value.invoice_id is None
+
+
+async def test_an_operation_token_endpoint_down_names_the_invoice() -> None:
+    grant = OperationGrant(
+        scope="payment", invoice_id="000000001", amount=Decimal(5), currency="KZT"
+    )
+    with respx.mock:
+        respx.post(TOKEN_URL).respond(503)
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS)
+            with pytest.raises(ApiError) as info:
+                await tokens.operation_token(grant)
+    assert str(info.value).startswith("token (payment): gateway unavailable")
+    assert info.value.invoice_id == "000000001"
+
+
+async def test_a_lifetime_of_one_second_is_kept_not_replaced() -> None:
+    clock = FakeClock()
+    with respx.mock:
+        respx.post(TOKEN_URL).mock(
+            side_effect=[httpx.Response(200, json=token_json(f"t{i}", 1)) for i in range(2)]
+        )
+        async with httpx.AsyncClient() as http:
+            tokens = TokenAcquirer(
+                Transport(http, FAST_RETRY), TOKEN_URL, CREDS, margin=60.0, clock=clock
+            )
+            assert await tokens.read_token() == "t0"
+            clock.now += 0.5  # half of its one second
+            assert await tokens.read_token() == "t1"
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(200, content=b""), "token response: empty response body"),
+        (httpx.Response(200, json={"expires_in": 1}), "malformed token: required field missing"),
+        (
+            httpx.Response(200, json={"access_token": "a b"}),
+            "token response has an empty or unusable access_token",
+        ),
+        (
+            httpx.Response(200, json={"access_token": "t", "token_type": "mac"}),
+            "token response is not a bearer token ('mac')",
+        ),
+    ],
+)
+async def test_a_malformed_token_answer_says_what_is_wrong(
+    response: httpx.Response, message: str
+) -> None:
+    with respx.mock:
+        respx.post(TOKEN_URL).mock(return_value=response)
+        async with httpx.AsyncClient() as http:
+            with pytest.raises(ProtocolError) as info:
+                await TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS).read_token()
+    assert str(info.value).startswith(message)
