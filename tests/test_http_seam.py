@@ -151,6 +151,7 @@ def raw_deflate(data: bytes) -> bytes:
         ("deflate", raw_deflate(BODY)),
         ("identity", BODY),
         ("identity, gzip", gzip.compress(BODY)),
+        ("gzip, ", gzip.compress(BODY)),
         ("gzip, deflate", zlib.compress(gzip.compress(BODY))),
         (" deflate , gzip ", gzip.compress(zlib.compress(BODY))),
         ("gzip", gzip.compress(BODY[:400]) + gzip.compress(BODY[400:])),
