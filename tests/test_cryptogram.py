@@ -5,8 +5,8 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from epay_async import Card, CryptogramPadding, ValidationError
 from epay_async.cryptogram import CryptogramEncryptor, load_public_key
@@ -118,3 +118,100 @@ def test_the_default_padding_is_pkcs1_v15_read_independently() -> None:
         card, TERMINAL
     )
     assert KEY.decrypt(base64.b64decode(sha256), oaep).startswith(b'{"hpan"')
+
+
+def ec_public() -> ec.EllipticCurvePublicKey:
+    return ec.generate_private_key(ec.SECP256R1()).public_key()
+
+
+@pytest.mark.parametrize("form", ["pem", "der-b64"])
+def test_a_key_that_is_not_rsa_is_refused(form: str) -> None:
+    key = ec_public()
+    if form == "pem":
+        text = key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    else:
+        text = base64.b64encode(
+            key.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+    with pytest.raises(ValidationError) as info:
+        load_public_key(text)
+    assert info.value.field == "public_key_pem"
+    assert info.value.message == "is not an RSA key"
+
+
+@pytest.mark.parametrize("bad", ["", "not a key", b"QUJD\x00", "-----BEGIN PUBLIC KEY-----\nAAAA"])
+def test_an_unreadable_key_names_the_field(bad: str | bytes) -> None:
+    with pytest.raises(ValidationError) as info:
+        load_public_key(bad)
+    assert info.value.field == "public_key_pem"
+    assert info.value.message == "is not a readable RSA public key"
+
+
+def test_a_bare_base64_pkcs1_key_split_over_lines_loads() -> None:
+    """PKCS#1 DER as base64 with line breaks, as a key file holds it without its PEM lines."""
+    text = der(serialization.PublicFormat.PKCS1)
+    wrapped = "\n".join(text[i : i + 64] for i in range(0, len(text), 64))
+    assert "\n" in wrapped
+    assert load_public_key(f"  {wrapped}\n").public_numbers() == PUBLIC.public_numbers()
+
+
+@pytest.mark.parametrize("padding", ["pkcs1v15", None, 1])
+def test_a_padding_that_is_not_a_cryptogram_padding_is_refused(padding: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        CryptogramEncryptor(spki_pem(), padding)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.message) == ("padding", "must be a CryptogramPadding")
+
+
+def test_base64_with_a_stray_character_is_refused_not_skipped() -> None:
+    text = der(serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(ValidationError) as info:
+        load_public_key(text[:40] + "!" + text[40:])
+    assert info.value.message == "is not a readable RSA public key"
+
+
+def test_an_rsa_key_object_is_used_as_it_is() -> None:
+    encryptor = CryptogramEncryptor(PUBLIC, CryptogramPadding.OAEP_SHA1)
+    assert encryptor.padding is CryptogramPadding.OAEP_SHA1
+    assert repr(encryptor) == "CryptogramEncryptor(key_size=2048, padding=OAEP_SHA1)"
+    assert encryptor.key_size == 2048
+
+
+def test_oaep_sha1_is_read_by_an_independent_oaep_sha1() -> None:
+    raw = base64.b64decode(
+        CryptogramEncryptor(PUBLIC, CryptogramPadding.OAEP_SHA1).encrypt(
+            hpan="4405639704015096", exp_date="0127", cvc="321", terminal_id=TERMINAL
+        )
+    )
+    sha1 = rsa_padding.OAEP(
+        mgf=rsa_padding.MGF1(hashes.SHA1()),  # noqa: S303
+        algorithm=hashes.SHA1(),  # noqa: S303
+        label=None,
+    )
+    assert json.loads(KEY.decrypt(raw, sha1)) == {
+        "hpan": "4405639704015096",
+        "expDate": "0127",
+        "cvc": "321",
+        "terminalId": TERMINAL,
+    }
+
+
+def test_non_ascii_card_data_is_sent_as_utf8_not_escaped() -> None:
+    raw = base64.b64decode(
+        CryptogramEncryptor(PUBLIC).encrypt(
+            hpan="4405639704015096", exp_date="0127", cvc="321", terminal_id="терминал"
+        )
+    )
+    assert KEY.decrypt(raw, rsa_padding.PKCS1v15()).endswith('"terminalId":"терминал"}'.encode())
+
+
+def test_too_long_for_the_key_names_the_key_and_the_padding() -> None:
+    with pytest.raises(ValidationError) as info:
+        CryptogramEncryptor(PUBLIC).encrypt(
+            hpan="4405639704015096", exp_date="0127", cvc="321", terminal_id="t" * 300
+        )
+    assert info.value.field == "card"
+    assert info.value.message == "does not fit an RSA-2048 key with PKCS1_V15"

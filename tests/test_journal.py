@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +26,7 @@ from epay_async.journal import (
     JournalUnavailableError,
     SqliteJournal,
 )
+from epay_async.journal._common import check_finish_state, payment_state_text, short
 from epay_async.types.status import PaymentState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -408,3 +411,255 @@ async def test_finish_leaves_the_connection_at_full_sync(tmp_path: Path) -> None
         conn = journal._conn
         assert conn is not None
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL stays NORMAL
+
+
+# -- the record, its helpers and the SQLite store's own rules ----------------------------------
+
+
+def test_a_new_record_is_an_intent_with_its_own_id_and_one_time() -> None:
+    rec = intent("000042", "5.00")
+    assert rec.state is JournalState.INTENT
+    assert rec.is_open
+    assert rec.created_at == rec.updated_at
+    assert rec.created_at.tzinfo is dt.timezone.utc
+    assert rec.id != intent("000042").id
+    assert str(uuid.UUID(rec.id, version=4)) == rec.id
+    assert (rec.operation, rec.kind, rec.invoice_id, rec.amount, rec.currency) == (
+        "pay_with_card",
+        "payment",
+        "000042",
+        Decimal("5.00"),
+        "KZT",
+    )
+    assert (rec.transaction_id, rec.detail, rec.result_code) == (None, None, None)
+    assert rec.writer == f"{os.uname().nodename}:{os.getpid()}"
+    assert rec.key == "payment invoice 000042"
+    by_tx = JournalRecord.new("refund", kind="p2p", invoice_id=None, transaction_id="tx-9")
+    assert by_tx.key == "transaction tx-9"
+    assert (by_tx.amount, by_tx.currency, by_tx.transaction_id) == (None, None, "tx-9")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"kind": "card"}, "kind", "must be one of ['p2p', 'payment']"),
+        ({"invoice_id": None}, "invoice_id", "an invoice id or a transaction id is needed"),
+        ({"amount": 1.5}, "amount", "must be a decimal.Decimal"),
+        ({"amount": 5}, "amount", "must be a decimal.Decimal"),
+    ],
+)
+def test_a_bad_record_is_refused_by_field_and_reason(
+    changes: dict[str, object], field: str, message: str
+) -> None:
+    fields: dict[str, object] = {"kind": "payment", "invoice_id": "000001"} | changes
+    with pytest.raises(ValidationError) as caught:
+        JournalRecord.new("pay", **fields)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.message) == (field, message)
+
+
+def test_open_states_and_their_names() -> None:
+    assert {s for s in JournalState if s.is_open} == {JournalState.INTENT, JournalState.IN_DOUBT}
+    assert str(JournalState.NOT_SENT) == "not_sent"
+
+
+def test_short_cuts_a_detail_at_its_limit() -> None:
+    assert short(None) is None
+    assert short("x" * 200) == "x" * 200
+    assert short("x" * 201) == "x" * 199 + "…"
+    assert short("abcdef", limit=4) == "abc…"
+
+
+def test_finish_takes_only_a_finishing_state() -> None:
+    assert check_finish_state("declined") is JournalState.DECLINED  # type: ignore[arg-type]
+    for state in (JournalState.INTENT, JournalState.SETTLED):
+        with pytest.raises(ValidationError) as caught:
+            check_finish_state(state)
+        assert caught.value.field == "state"
+        assert caught.value.message == (
+            "finish takes one of ['declined', 'in_doubt', 'not_sent', 'succeeded']"
+        )
+    assert payment_state_text(PaymentState.PAID) == "paid"
+    assert payment_state_text("not_found") == "not_found"
+
+
+def test_journal_unavailable_says_what_failed() -> None:
+    error = JournalUnavailableError("begin", "disk full")
+    assert str(error) == "payment journal unavailable (begin): disk full"
+    assert (error.action, error.reason) == ("begin", "disk full")
+
+
+def test_sqlite_journal_settings(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.db", synchronous="NORMAL", busy_timeout=2.5)
+    assert (journal.synchronous, journal._busy_ms) == ("NORMAL", 2500)
+    assert repr(journal) == f"SqliteJournal({str(tmp_path / 'j.db')!r})"
+    with pytest.raises(ValidationError) as caught:
+        SqliteJournal(tmp_path / "j.db", synchronous="OFF")  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.message) == ("synchronous", "'FULL' or 'NORMAL'")
+
+
+@pytest.mark.anyio
+async def test_sqlite_keeps_every_field_of_a_record(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db", synchronous="NORMAL", busy_timeout=3) as journal:
+        rec = attrs.evolve(intent("000777", "12.30"), detail="about to send")
+        await journal.begin(rec)
+        assert await journal.get(rec.id) == rec
+        assert journal._conn is not None
+        assert journal._conn.execute("PRAGMA busy_timeout").fetchone()[0] == 3000
+        assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        by_tx = JournalRecord.new("cancel", kind="payment", invoice_id=None, transaction_id="t1")
+        await journal.begin(by_tx)
+        assert await journal.get(by_tx.id) == by_tx
+        await journal.finish(rec.id, JournalState.IN_DOUBT, transaction_id="tx-7", detail="lost")
+        assert await journal.settle(
+            rec.id, result_code=100, status_name="CHARGE", state=PaymentState.PAID
+        )
+        got = await journal.get(rec.id)
+        assert got is not None
+        assert attrs.evolve(got, updated_at=rec.updated_at) == attrs.evolve(
+            rec,
+            state=JournalState.SETTLED,
+            transaction_id="tx-7",
+            detail="lost",
+            result_code=100,
+            status_name="CHARGE",
+            payment_state="paid",
+        )
+        assert got.updated_at > rec.updated_at
+        assert got.updated_at.utcoffset() == dt.timedelta(0)
+        assert await journal.get("no-such-id") is None
+
+
+@pytest.mark.anyio
+async def test_sqlite_finish_keeps_what_it_is_not_given(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        rec = attrs.evolve(intent("000778"), detail="first")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.IN_DOUBT, transaction_id="tx-1")
+        await journal.finish(rec.id, JournalState.SUCCEEDED)
+        got = await journal.get(rec.id)
+        assert got is not None
+        assert (got.state, got.transaction_id, got.detail) == (
+            JournalState.SUCCEEDED,
+            "tx-1",
+            "first",
+        )
+        assert not await journal.settle(
+            rec.id, result_code=100, status_name=None, state=PaymentState.PAID
+        )
+
+
+@pytest.mark.anyio
+async def test_sqlite_lists_newest_first_within_the_limit_and_states(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        base = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+        records = [
+            attrs.evolve(intent(f"00090{i}"), created_at=base + dt.timedelta(minutes=i))
+            for i in range(4)
+        ]
+        for rec in records:
+            await journal.begin(rec)
+        await journal.finish(records[1].id, JournalState.DECLINED)
+        await journal.finish(records[2].id, JournalState.NOT_SENT)
+        newest = [r.id for r in reversed(records)]
+        assert [r.id for r in await journal.list()] == newest
+        assert [r.id for r in await journal.list(limit=1)] == newest[:1]
+        assert [r.id for r in await journal.list(3)] == newest[:3]
+        both = [JournalState.DECLINED, JournalState.NOT_SENT]
+        assert [r.id for r in await journal.list(states=both)] == [records[2].id, records[1].id]
+        assert [r.id for r in await journal.list(states=["declined"])] == [records[1].id]  # type: ignore[list-item]
+        assert await journal.list(states=[]) == []
+        assert [r.id for r in await journal.open_records()] == [records[0].id, records[3].id]
+        cutoff = dt.datetime.now(dt.timezone.utc) - base
+        assert await journal.open_records(cutoff + dt.timedelta(days=1)) == []
+
+
+@pytest.mark.anyio
+async def test_sqlite_lists_100_records_unless_told_otherwise(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db", synchronous="NORMAL") as journal:
+        for i in range(101):
+            await journal.begin(intent(f"{700000 + i}"))
+        assert len(await journal.list()) == 100
+        assert len(await journal.list(101)) == 101
+
+
+@pytest.mark.anyio
+async def test_each_call_names_what_failed_when_the_store_cannot_be_used(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "no" / "dir" / "j.db") as journal:
+        calls = {
+            "finish": journal.finish("x", JournalState.SUCCEEDED),
+            "settle": journal.settle("x", result_code=100, status_name=None, state="paid"),
+            "read": journal.list(),
+        }
+        for action, call in calls.items():
+            with pytest.raises(JournalUnavailableError) as caught:
+                await call
+            assert caught.value.action == action
+        with pytest.raises(JournalUnavailableError) as caught:
+            await journal.get("x")
+        assert caught.value.action == "read"
+
+
+@pytest.mark.anyio
+async def test_sqlite_begin_takes_only_an_intent(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        with pytest.raises(ValidationError) as caught:
+            await journal.begin(attrs.evolve(intent(), state=JournalState.IN_DOUBT))
+        assert (caught.value.field, caught.value.message) == (
+            "record",
+            "begin takes a record in state 'intent'",
+        )
+        rec = intent("000321")
+        await journal.begin(rec)
+        await journal.finish(rec.id, JournalState.DECLINED)
+        with pytest.raises(ValidationError) as caught:
+            await journal.begin(rec)
+        assert caught.value.message == f"{rec.id} is already in the journal"
+
+
+@pytest.mark.anyio
+async def test_sqlite_keeps_an_amount_without_a_currency_and_the_reverse(tmp_path: Path) -> None:
+    async with SqliteJournal(tmp_path / "j.db") as journal:
+        no_currency = JournalRecord.new(
+            "pay", kind="payment", invoice_id="000401", amount=Decimal("3.30")
+        )
+        no_amount = JournalRecord.new("refund", kind="payment", invoice_id="000402", currency="KZT")
+        for rec in (no_currency, no_amount):
+            await journal.begin(rec)
+            assert await journal.get(rec.id) == rec
+
+
+@pytest.mark.anyio
+async def test_a_closed_sqlite_journal_says_so_for_the_call_made(tmp_path: Path) -> None:
+    journal = SqliteJournal(tmp_path / "j.db")
+    assert journal._busy_ms == 10_000
+    await journal.aclose()
+    with pytest.raises(JournalUnavailableError) as caught:
+        await journal.open_records()
+    assert (caught.value.action, caught.value.reason) == ("read", "the journal is closed")
+
+
+@pytest.mark.anyio
+async def test_a_store_that_cannot_be_put_in_wal_mode_is_refused() -> None:
+    async with SqliteJournal(":memory:") as journal:
+        with pytest.raises(JournalUnavailableError) as caught:
+            await journal.begin(intent())
+    assert caught.value.action == "begin"
+    assert "cannot switch :memory: to WAL mode" in caught.value.reason
+
+
+@pytest.mark.anyio
+async def test_times_are_stored_in_utc_whatever_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Almaty")
+    time.tzset()
+    try:
+        async with SqliteJournal(tmp_path / "j.db") as journal:
+            rec = intent("000501")
+            await journal.begin(rec)
+            assert journal._conn is not None
+            stored = journal._conn.execute("SELECT created_at FROM epay_journal").fetchone()[0]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert stored.endswith("+00:00")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from epay_async import (
 )
 from epay_async._converter import structure
 from epay_async._ops.notifications import mismatches
-from epay_async.notifications import parse_notification
+from epay_async.notifications import MAX_NOTIFICATION_BYTES, parse_notification
 from epay_async.testing import Sandbox
 from epay_async.types.status import PaymentState, TransactionStatus
 
@@ -479,3 +480,107 @@ def test_a_card_verification_notification_without_card_id_reads_it_from_check_st
     assert mismatches(note, status, terminal_id=TERMINAL) == []
     assert status.transaction is not None
     assert status.transaction.card_id == "e8a09f98-04b4-71a6-e053-1d1a000aa0d2"
+
+
+@pytest.mark.parametrize("zero", [0, "0", "0.00", Decimal("0.00")])
+def test_an_amount_of_zero_is_read_not_refused(zero: object) -> None:
+    """A declined or card-verification notification may carry 0; only a negative one is out."""
+    note = parse_notification({"invoiceId": "000123", "code": "error", "amount": zero})
+    assert note.amount == 0
+    raw = b'{"invoiceId": "000123", "code": "error", "amount": 0}'
+    assert parse_notification(raw).amount == 0
+
+
+def test_the_amount_digit_limit_counts_the_integer_part() -> None:
+    """15 digits before the point, any cents, are taken; a 16th digit is refused."""
+    raw = b'{"invoiceId": "000123", "code": "ok", "amount": 999999999999999.99}'
+    assert parse_notification(raw).amount == Decimal("999999999999999.99")
+    with pytest.raises(ValidationError) as info:
+        parse_notification(b'{"invoiceId": "000123", "code": "ok", "amount": 1000000000000000.5}')
+    assert (info.value.field, info.value.message) == ("amount", "is out of range")
+    with pytest.raises(ValidationError) as info:
+        parse_notification({"invoiceId": "000123", "code": "ok", "amount": Decimal("-0.01")})
+    assert (info.value.field, info.value.message) == ("amount", "is out of range")
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, str])
+def test_a_body_of_exactly_the_size_limit_is_read_and_one_byte_more_is_not(kind: type) -> None:
+    core = b'{"invoiceId": "000123", "code": "ok"}'
+    exact = core + b" " * (MAX_NOTIFICATION_BYTES - len(core))
+
+    def as_kind(raw: bytes) -> Any:
+        return raw.decode() if kind is str else kind(raw)
+
+    assert parse_notification(as_kind(exact)).invoice_id == "000123"
+    with pytest.raises(ValidationError) as info:
+        parse_notification(as_kind(exact + b" "))
+    assert info.value.field == "body"
+    assert info.value.message == f"is larger than {MAX_NOTIFICATION_BYTES} bytes"
+
+
+def test_a_str_body_is_measured_in_utf8_bytes() -> None:
+    core = '{"invoiceId": "000123", "code": "ok", "description": "%s"}'
+    # Half as many characters as the limit, each two bytes in UTF-8: over the limit.
+    text = core % ("ж" * (MAX_NOTIFICATION_BYTES // 2))
+    assert len(text) < MAX_NOTIFICATION_BYTES
+    with pytest.raises(ValidationError) as info:
+        parse_notification(text)
+    assert info.value.field == "body"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{", "is not JSON"),
+        (b"[]", "must be a JSON object"),
+        ({"invoiceId": "  ", "code": "ok"}, "is empty"),
+    ],
+)
+def test_the_messages_say_what_is_wrong(body: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_notification(body)
+    assert info.value.message == message
+
+
+def test_a_malformed_field_is_named_without_the_path_suffix() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_notification({"invoiceId": "000123", "code": "ok", "amount": "lots"})
+    assert info.value.field == "amount"
+    assert " (at " not in info.value.message
+    assert info.value.message.startswith("malformed notification")
+    with pytest.raises(ValidationError) as info:
+        parse_notification(12)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.message) == ("body", "must be bytes, str or a mapping")
+
+
+def test_a_lone_surrogate_in_a_str_body_is_replaced_not_a_crash() -> None:
+    note = parse_notification('{"invoiceId": "000123", "code": "ok", "name": "a\ud800"}')
+    assert note.name == "a?"
+
+
+@pytest.mark.parametrize("field", ["invoiceId", "name", "description"])
+def test_a_lone_surrogate_in_a_mapping_names_its_field(field: str) -> None:
+    payload: dict[str, Any] = {"invoiceId": "000123", "code": "ok", field: "12\ud800"}
+    with pytest.raises(ValidationError) as info:
+        parse_notification(payload)
+    assert info.value.field == {"invoiceId": "invoice_id"}.get(field, field)
+    assert info.value.message == "is not valid Unicode text"
+
+
+class Hostile(Mapping[str, Any]):
+    """A mapping that fails when read: what a caller's own decoder might hand over."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise TypeError("unreadable")
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("unreadable")
+
+    def __len__(self) -> int:
+        return 1
+
+
+def test_a_mapping_that_cannot_be_read_is_a_validation_error_of_the_body() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_notification(Hostile())
+    assert info.value.field == "body"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import email.utils
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -104,3 +105,85 @@ def test_policy_rejects_nonsense() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="backoff_base"):
         RetryPolicy(backoff_base=-1.0)
+
+
+def test_an_error_that_cannot_be_mended_is_never_retried() -> None:
+    error = classify(httpx.UnsupportedProtocol("ftp", request=REQUEST))
+    assert not error.sent
+    assert not should_retry(POLICY, attempt=1, idempotent=True, error=error)
+    assert not should_retry(POLICY, attempt=1, idempotent=False, error=error)
+
+
+def test_nothing_to_judge_is_not_retried() -> None:
+    assert not should_retry(POLICY, attempt=1, idempotent=True)
+
+
+def test_a_retryable_status_past_the_last_attempt_is_not_retried() -> None:
+    assert should_retry(POLICY, attempt=2, idempotent=True, status_code=503)
+    assert not should_retry(POLICY, attempt=3, idempotent=True, status_code=503)
+    assert not should_retry(POLICY, attempt=4, idempotent=True, status_code=503)
+
+
+def test_jitter_at_the_cap_never_exceeds_it_nor_goes_below_zero() -> None:
+    assert retry_delay(POLICY, 10, rand=lambda: 0.999999) == 8.0
+    assert retry_delay(POLICY, 10, rand=lambda: 0.0) == pytest.approx(6.0)
+    wide = RetryPolicy(backoff_base=1.0, backoff_max=8.0, jitter=2.0)
+    assert retry_delay(wide, 1, rand=lambda: 0.0) == 0.0
+
+
+def test_the_default_random_source_stays_in_the_band() -> None:
+    for _ in range(50):
+        assert 0.375 <= retry_delay(POLICY, 1) <= 0.625
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("inf", None),
+        ("-inf", None),
+        ("Sun, 22 Nov 2026 12:00:30", 30.0),  # no zone: read as UTC
+        ("Sun, 22 Nov 2026 17:00:30 +0500", 30.0),
+        ("Sun, 99 Nov 2026 12:00:30 GMT", None),
+        ("Sun,", None),
+    ],
+)
+def test_parse_retry_after_edges(header: str, expected: float | None) -> None:
+    now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+    assert parse_retry_after(header, now=now) == expected
+
+
+def test_parse_retry_after_measures_a_date_from_now_by_default() -> None:
+    soon = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60))
+    waited = parse_retry_after(soon)
+    assert waited is not None
+    assert 55.0 <= waited <= 60.0
+
+
+def test_the_default_policy() -> None:
+    policy = RetryPolicy()
+    assert (policy.max_attempts, policy.backoff_base, policy.backoff_max) == (3, 0.5, 8.0)
+    assert (policy.jitter, policy.retry_after_cap) == (0.25, 30.0)
+    assert RetryPolicy.none().max_attempts == 1
+    assert RetryPolicy(max_attempts=1).max_attempts == 1
+    assert RetryPolicy(backoff_base=0.0, deadline=None).deadline is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("backoff_base", float("nan")),
+        ("backoff_max", -0.1),
+        ("backoff_max", float("inf")),
+        ("jitter", -1.0),
+        ("retry_after_cap", float("inf")),
+        ("deadline", 0.0),
+        ("deadline", -1.0),
+        ("deadline", float("inf")),
+        ("deadline", float("nan")),
+        ("max_attempts", -1),
+    ],
+)
+def test_policy_rejects_each_nonsense_value_by_name(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field) as info:
+        RetryPolicy(**{field: value})  # type: ignore[arg-type]
+    assert repr(value) in str(info.value)

@@ -1,0 +1,834 @@
+"""The HTTP seam (epay_async._http): what a backend says about a failure, the body cap and the
+undoing of a Content-Encoding, and that no backend follows a redirect, HTTP 300 included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import tracemalloc
+import warnings
+import zlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+import pytest
+
+from epay_async import ValidationError
+from epay_async._constants import DEFAULT_LIMITS, MAX_RESPONSE_BYTES, USER_AGENT
+from epay_async._http import Answer, BodyTooLarge, ClientClosed, SendError
+from epay_async._http import httpx_backend as hb
+from epay_async._http.aiohttp_backend import (
+    AiohttpBackend,
+    check_lent_session,
+    client_timeout,
+)
+from epay_async._http.aiohttp_backend import classify as aiohttp_classify
+from epay_async._http.body import check_declared_length, decode, read_capped
+from epay_async._http.httpx_backend import HttpxBackend
+from epay_async._http.httpx_backend import classify as httpx_classify
+
+# -- the errors ------------------------------------------------------------------------------
+
+
+def test_send_error_carries_what_failed_and_whether_it_left() -> None:
+    error = SendError("ReadTimeout", "after 30 s", sent=True, timeout=True)
+    assert str(error) == "ReadTimeout: after 30 s"
+    assert (error.kind, error.detail, error.sent, error.retryable, error.timeout) == (
+        "ReadTimeout",
+        "after 30 s",
+        True,
+        True,
+        True,
+    )
+    bare = SendError("ConnectError", sent=False)
+    assert str(bare) == "ConnectError"
+    assert (bare.detail, bare.retryable, bare.timeout) == ("", True, False)
+
+
+def test_an_oversized_answer_and_a_closed_client_are_not_retried() -> None:
+    big = BodyTooLarge("too big")
+    assert (big.kind, big.detail, big.sent, big.retryable) == (
+        "BodyTooLarge",
+        "too big",
+        True,
+        False,
+    )
+    closed = ClientClosed("closed", sent=False)
+    assert (closed.kind, closed.sent, closed.retryable) == ("ClientClosed", False, False)
+    assert ClientClosed("closed", sent=True).sent
+
+
+# -- the body --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "refused"), [("10", False), ("11", True), ("abc", False), (None, False)]
+)
+def test_a_declared_length_over_the_limit_is_refused_unread(
+    declared: str | None, refused: bool
+) -> None:
+    headers = {} if declared is None else {"content-length": declared}
+    if refused:
+        with pytest.raises(BodyTooLarge, match="11 bytes exceeds 10"):
+            check_declared_length(headers, limit=10)
+    else:
+        check_declared_length(headers, limit=10)
+
+
+class Chunks:
+    """An async iterator of chunks that records whether it was closed."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.closed = False
+
+    def __aiter__(self) -> Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self.chunks:
+            raise StopAsyncIteration
+        return self.chunks.pop(0)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_read_capped_reads_up_to_the_limit_and_closes_the_source() -> None:
+    whole = Chunks(b"abcd", b"ef", b"ghij")
+    assert await read_capped(whole, limit=10) == b"abcdefghij"
+    assert whole.closed
+    one = Chunks(b"abc")
+    assert await read_capped(one, limit=3) == b"abc"
+    assert await read_capped(Chunks(), limit=3) == b""
+    over = Chunks(b"abcd", b"efghijk", b"never read")
+    with pytest.raises(BodyTooLarge, match="exceeds 10 bytes"):
+        await read_capped(over, limit=10)
+    assert over.closed
+    assert over.chunks == [b"never read"]
+
+
+async def _plain(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_read_capped_takes_a_source_without_aclose() -> None:
+    class NoClose:
+        def __init__(self) -> None:
+            self.source = _plain(b"a", b"b")
+
+        def __aiter__(self) -> NoClose:
+            return self
+
+        async def __anext__(self) -> bytes:
+            return await self.source.__anext__()
+
+    assert await read_capped(NoClose(), limit=5) == b"ab"  # type: ignore[arg-type]
+
+
+BODY = b'{"resultCode": 100, "resultMessage": "ok"}' * 20
+
+
+def raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-15)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content"),
+    [
+        ("gzip", gzip.compress(BODY)),
+        ("x-gzip", gzip.compress(BODY)),
+        ("GZIP", gzip.compress(BODY)),
+        ("deflate", zlib.compress(BODY)),
+        ("deflate", raw_deflate(BODY)),
+        ("identity", BODY),
+        ("identity, gzip", gzip.compress(BODY)),
+        ("gzip, ", gzip.compress(BODY)),
+        ("gzip, deflate", zlib.compress(gzip.compress(BODY))),
+        (" deflate , gzip ", gzip.compress(zlib.compress(BODY))),
+        ("gzip", gzip.compress(BODY[:400]) + gzip.compress(BODY[400:])),
+    ],
+)
+def test_decode_undoes_each_layer(encoding: str, content: bytes) -> None:
+    assert decode(content, {"content-encoding": encoding}) == BODY
+
+
+def test_decode_leaves_an_unencoded_or_empty_body_alone() -> None:
+    assert decode(b"plain", {}) == b"plain"
+    assert decode(b"", {"content-encoding": "br"}) == b""
+    assert decode(b"plain", {"content-encoding": ""}) == b"plain"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content", "message"),
+    [
+        ("br", b"x", "unsupported Content-Encoding 'br'"),
+        ("gzip", gzip.compress(BODY)[:-4], "not valid gzip"),
+        ("gzip", gzip.compress(BODY) + b"junk", "not valid gzip"),
+        ("deflate", zlib.compress(BODY)[:-2], "not valid deflate"),
+        ("deflate", zlib.compress(BODY) + b"junk", "bytes after its deflate stream"),
+        ("gzip", b"not gzip at all", "not valid gzip"),
+    ],
+)
+def test_decode_refuses_what_it_cannot_undo_whole(
+    encoding: str, content: bytes, message: str
+) -> None:
+    with pytest.raises(BodyTooLarge, match=message):
+        decode(content, {"content-encoding": encoding})
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_decompressing_stops_at_the_limit(encoding: str) -> None:
+    data = b"0" * 1000
+    content = gzip.compress(data) if encoding == "gzip" else zlib.compress(data)
+    assert decode(content, {"content-encoding": encoding}, limit=1000) == data
+    with pytest.raises(BodyTooLarge, match="exceeds 999 bytes once decompressed"):
+        decode(content, {"content-encoding": encoding}, limit=999)
+
+
+def test_the_limit_covers_every_gzip_member_together() -> None:
+    content = gzip.compress(b"a" * 600) + gzip.compress(b"b" * 600)
+    assert decode(content, {"content-encoding": "gzip"}, limit=1200) == b"a" * 600 + b"b" * 600
+    with pytest.raises(BodyTooLarge, match="once decompressed"):
+        decode(content, {"content-encoding": "gzip"}, limit=1199)
+
+
+# -- the httpx backend -----------------------------------------------------------------------
+
+
+REQUEST = httpx.Request("GET", "https://epay.example/x")
+
+
+@pytest.mark.parametrize(
+    ("exc", "sent", "retryable", "timeout"),
+    [
+        (httpx.ConnectError("refused", request=REQUEST), False, True, False),
+        (httpx.ConnectTimeout("slow", request=REQUEST), False, True, True),
+        (httpx.PoolTimeout("busy", request=REQUEST), False, True, True),
+        (httpx.UnsupportedProtocol("ftp", request=REQUEST), False, False, False),
+        (httpx.ReadTimeout("slow", request=REQUEST), True, True, True),
+        (httpx.WriteTimeout("slow", request=REQUEST), True, True, True),
+        (httpx.ReadError("reset", request=REQUEST), True, True, False),
+        (httpx.RemoteProtocolError("bad", request=REQUEST), True, True, False),
+        (httpx.DecodingError("bad", request=REQUEST), True, False, False),
+        (httpx.TooManyRedirects("loop", request=REQUEST), True, False, False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_httpx_failures_are_classified(
+    exc: httpx.HTTPError, sent: bool, retryable: bool, timeout: bool
+) -> None:
+    failure = httpx_classify(exc)
+    assert (failure.kind, failure.sent, failure.retryable, failure.timeout) == (
+        type(exc).__name__,
+        sent,
+        retryable,
+        timeout,
+    )
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"])
+def test_a_proxy_in_the_environment_keeps_the_client_in_charge(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    assert not hb._environment_names_a_proxy()
+    direct = HttpxBackend.owned(httpx.Timeout(5.0), None)
+    assert isinstance(direct._direct, httpx.AsyncHTTPTransport)
+    assert direct.client.headers["user-agent"] == USER_AGENT
+    assert direct.client.follow_redirects is False
+    monkeypatch.setenv(variable, "http://proxy.example:3128")
+    assert hb._environment_names_a_proxy()
+    assert HttpxBackend.owned(httpx.Timeout(5.0), None)._direct is None
+
+
+def test_the_tls_context_is_built_once() -> None:
+    assert hb.shared_ssl_context() is hb.shared_ssl_context()
+
+
+def redirecting(status: int, seen: list[httpx.Request]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/elsewhere":
+            return httpx.Response(200, json={"followed": True})
+        return httpx.Response(status, headers={"Location": "https://epay.example/elsewhere"})
+
+    return httpx.MockTransport(handler)
+
+
+REDIRECTS = [300, 301, 302, 303, 307, 308]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("status", REDIRECTS)
+@pytest.mark.parametrize("lent", [False, True])
+async def test_the_httpx_backend_never_follows_a_redirect(status: int, lent: bool) -> None:
+    """A 3xx, 300 included, comes back as the answer: the transport decides what it means."""
+    seen: list[httpx.Request] = []
+    transport = redirecting(status, seen)
+    if lent:  # a lent client that follows redirects itself is overruled
+        client = httpx.AsyncClient(transport=transport, follow_redirects=True)
+        backend = HttpxBackend(client, direct=None)
+    else:
+        backend = HttpxBackend.owned(httpx.Timeout(5.0), transport)
+    try:
+        answer = await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    finally:
+        await backend.aclose()
+    assert answer.status_code == status
+    assert answer.headers["location"] == "https://epay.example/elsewhere"
+    assert [r.url.path for r in seen] == ["/x"]
+    assert backend.is_closed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_httpx_backend_sends_what_it_is_given() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, content=b"ok", headers={"X-Id": "1"})
+
+    backend = HttpxBackend.owned(httpx.Timeout(5.0), httpx.MockTransport(handler))
+    async with backend.client:
+        answer = await backend.exchange(
+            "POST", "https://epay.example/pay", {"X-Test": "1"}, b"body", httpx.Timeout(2.0)
+        )
+    assert isinstance(answer, Answer)
+    assert (answer.status_code, answer.content, answer.headers["x-id"]) == (201, b"ok", "1")
+    assert answer.elapsed >= 0
+    (request,) = seen
+    assert (request.method, request.content, request.headers["x-test"]) == ("POST", b"body", "1")
+    assert request.headers["user-agent"] == USER_AGENT
+    assert request.extensions["timeout"] == httpx.Timeout(2.0).as_dict()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_httpx_backend_refuses_an_oversized_answer() -> None:
+    big = b"x" * (MAX_RESPONSE_BYTES + 1)
+    backend = HttpxBackend.owned(
+        httpx.Timeout(5.0), httpx.MockTransport(lambda r: httpx.Response(200, content=big))
+    )
+    async with backend.client:
+        with pytest.raises(BodyTooLarge):
+            await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_httpx_backend_reports_a_failure_by_kind_unchained() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    backend = HttpxBackend.owned(httpx.Timeout(5.0), httpx.MockTransport(refuse))
+    async with backend.client:
+        with pytest.raises(SendError) as info:
+            await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert (info.value.kind, info.value.sent) == ("ConnectError", False)
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_closed_httpx_client_sends_nothing() -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    backend = HttpxBackend(client, direct=None)
+    await backend.aclose()
+    with pytest.raises(ClientClosed) as info:
+        await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert info.value.sent is False
+    assert info.value.detail == "the client was closed"
+
+
+def test_the_library_client_is_built_from_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    backend = HttpxBackend.owned(httpx.Timeout(7.0, connect=2.0), None)
+    direct = backend._direct
+    assert isinstance(direct, httpx.AsyncHTTPTransport)
+    assert backend.client._transport is direct
+    assert backend.client.timeout == httpx.Timeout(7.0, connect=2.0)
+    assert direct._pool._ssl_context is hb.shared_ssl_context()
+    assert direct._pool._max_connections == DEFAULT_LIMITS.max_connections
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_lent_client_gets_the_calls_timeout_or_keeps_its_own() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), timeout=9.0)
+    backend = HttpxBackend(client, direct=None)
+    async with client:
+        await backend.exchange("GET", "https://epay.example/x", {}, None, httpx.Timeout(2.0))
+        await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert seen[0].extensions["timeout"] == httpx.Timeout(2.0).as_dict()
+    assert seen[1].extensions["timeout"] == httpx.Timeout(9.0).as_dict()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_lent_clients_answer_is_read_under_the_cap_not_whole() -> None:
+    chunk = b"x" * 65536
+    sent: list[int] = []
+
+    class Endless(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for number in range(4 * MAX_RESPONSE_BYTES // len(chunk)):
+                sent.append(number)
+                yield chunk
+
+    client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, stream=Endless()))
+    )
+    backend = HttpxBackend(client, direct=None)
+    async with client:
+        with pytest.raises(BodyTooLarge):
+            await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert len(sent) <= MAX_RESPONSE_BYTES // len(chunk) + 2
+
+
+# -- the aiohttp backend ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exc", "sent", "retryable", "timeout"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect"), False, True, True),
+        (aiohttp.InvalidURL("nope"), False, False, False),
+        (aiohttp.NonHttpUrlClientError("ftp://x"), False, False, False),
+        (aiohttp.ServerDisconnectedError(), True, True, False),
+        (asyncio.TimeoutError(), True, True, True),
+        (aiohttp.SocketTimeoutError("read"), True, True, True),
+        (OSError(104, "reset"), True, True, False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_aiohttp_failures_are_classified(
+    exc: BaseException, sent: bool, retryable: bool, timeout: bool
+) -> None:
+    failure = aiohttp_classify(exc)
+    assert failure is not None
+    assert (failure.kind, failure.sent, failure.retryable, failure.timeout) == (
+        type(exc).__name__,
+        sent,
+        retryable,
+        timeout,
+    )
+
+
+def test_nothing_written_is_found_down_the_chain_but_not_too_far() -> None:
+    written = aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    chain: BaseException = written
+    for depth in range(3):
+        outer = aiohttp.ClientOSError(None, f"wrapper {depth}")
+        outer.__context__ = chain
+        chain = outer
+    failure = aiohttp_classify(chain)  # the refusal, three links down
+    assert failure is not None
+    assert failure.sent is False
+    assert failure.detail == "closed before the request was written"
+    assert failure.kind == "ClientOSError"
+    too_deep = aiohttp.ClientOSError(None, "wrapper 3")
+    too_deep.__cause__ = chain
+    failure = aiohttp_classify(too_deep)  # four links down: no longer believed
+    assert failure is not None
+    assert failure.sent is True
+    other = aiohttp.ClientConnectionResetError("Connection lost")
+    failure = aiohttp_classify(other)
+    assert failure is not None
+    assert failure.sent is True
+
+
+def test_client_timeout_maps_httpx_phases() -> None:
+    mapped = client_timeout(httpx.Timeout(30.0, connect=5.0, pool=2.0, read=20.0))
+    assert (mapped.total, mapped.connect, mapped.sock_connect, mapped.sock_read) == (
+        None,
+        7.0,
+        5.0,
+        20.0,
+    )
+    no_pool = client_timeout(httpx.Timeout(30.0, connect=5.0, pool=None))
+    assert no_pool.connect == 5.0
+    unbounded = client_timeout(httpx.Timeout(None))
+    assert (unbounded.connect, unbounded.sock_connect, unbounded.sock_read) == (None, None, None)
+
+
+MESSAGES = {
+    "auth": "the session's auth would send credentials of its own; lend one without",
+    "trust_env": "the session's trust_env reads .netrc credentials for the gateway; lend one"
+    " without (give it proxy= instead)",
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"auth": "basic"}, "auth"),
+        ({"trust_env": True}, "trust_env"),
+        ({"request_class": type("R", (aiohttp.ClientRequest,), {})}, "request_class"),
+        ({"response_class": type("S", (aiohttp.ClientResponse,), {})}, "response_class"),
+        ({"headers": {"Authorization": "x"}}, "Authorization"),
+        ({"headers": {"Host": "x"}}, "Host"),
+        ({"headers": {"Expect": "100-continue"}}, "Expect"),
+        ({"headers": {"Cookie": "a=b"}}, "Cookie"),
+        ({"headers": {"Content-Encoding": "gzip"}}, "Content-Encoding"),
+        ({"headers": {"Content-Length": "1"}}, "Content-Length"),
+        ({"headers": {"Transfer-Encoding": "chunked"}}, "Transfer-Encoding"),
+    ],
+)
+async def test_a_lent_session_with_a_setting_that_cannot_be_turned_off_is_refused(
+    settings: dict[str, object], named: str
+) -> None:
+    with warnings.catch_warnings():  # BasicAuth: deprecated in aiohttp 3.14, still taken
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if settings.get("auth") == "basic":
+            settings = {"auth": aiohttp.BasicAuth("u", "p")}
+        lent = aiohttp.ClientSession(**settings)  # type: ignore[arg-type]
+    async with lent as session:
+        with pytest.raises(ValidationError) as info:
+            check_lent_session(session)
+        assert info.value.field == "transport"
+        assert named in info.value.message
+        assert info.value.message == MESSAGES.get(named, info.value.message)
+        with pytest.raises(ValidationError):
+            AiohttpBackend(session, httpx.Timeout(5.0))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_plain_lent_session_is_taken_and_never_closed() -> None:
+    async with aiohttp.ClientSession(headers={"X-Shop": "1"}) as session:
+        backend = AiohttpBackend(session, httpx.Timeout(5.0))
+        assert backend.owned is False
+        assert backend.session is session
+        await backend.aclose()
+        assert backend.is_closed
+        assert not session.closed
+        with pytest.raises(ClientClosed) as info:
+            await backend.exchange("GET", "http://127.0.0.1:9/x", {}, None, None)
+        assert info.value.sent is False
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_library_session_is_made_on_first_use_and_closed_with_the_backend() -> None:
+    backend = AiohttpBackend(None, httpx.Timeout(5.0, connect=1.0))
+    assert backend.owned is True
+    assert backend._session is None
+    assert not backend.is_closed
+    session = backend.session
+    assert backend.session is session
+    assert session.auto_decompress is False
+    assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)
+    connector = session.connector
+    assert isinstance(connector, aiohttp.TCPConnector)
+    assert (connector.limit, connector.limit_per_host) == (
+        DEFAULT_LIMITS.max_connections,
+        0,
+    )
+    assert connector._keepalive_timeout == DEFAULT_LIMITS.keepalive_expiry
+    assert connector._ssl is hb.shared_ssl_context()
+    assert getattr(session, "_retry_connection", False) is False
+    await backend.aclose()
+    assert session.closed
+    assert backend.is_closed
+
+
+async def serve_once(
+    status: int, seen: list[bytes], body: bytes = b""
+) -> tuple[asyncio.Server, int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n")[0])
+        location = b"" if body else b"Location: /elsewhere\r\n"
+        writer.write(
+            b"HTTP/1.1 %d X\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+            % (status, location, len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("status", REDIRECTS)
+async def test_the_aiohttp_backend_never_follows_a_redirect(status: int) -> None:
+    seen: list[bytes] = []
+    server, port = await serve_once(status, seen)
+    backend = AiohttpBackend(None, httpx.Timeout(5.0))
+    try:
+        answer = await backend.exchange("GET", f"http://127.0.0.1:{port}/x", {}, None, None)
+    finally:
+        await backend.aclose()
+        server.close()
+        await server.wait_closed()
+    assert answer.status_code == status
+    assert answer.headers["location"] == "/elsewhere"
+    assert seen == [b"GET /x HTTP/1.1"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_aiohttp_backend_reads_an_error_answer_as_an_answer() -> None:
+    seen: list[bytes] = []
+    server, port = await serve_once(400, seen, b'{"code": 1}')
+    backend = AiohttpBackend(None, httpx.Timeout(5.0))
+    try:
+        answer = await backend.exchange(
+            "POST", f"http://127.0.0.1:{port}/pay", {"X-Test": "1"}, b"{}", None
+        )
+    finally:
+        await backend.aclose()
+        server.close()
+        await server.wait_closed()
+    assert (answer.status_code, answer.content) == (400, b'{"code": 1}')
+    assert answer.elapsed >= 0
+    assert seen == [b"POST /pay HTTP/1.1"]
+
+
+class Streamed(httpx.AsyncByteStream):
+    """An answer body as a server sends it, chunk by chunk; ``fail`` after the chunks."""
+
+    def __init__(self, *chunks: bytes, fail: bool = False) -> None:
+        self.chunks = chunks
+        self.fail = fail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.fail:
+            raise httpx.ReadError("connection reset mid-body")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_httpx_backend_undoes_a_streamed_encoding_itself() -> None:
+    packed = gzip.compress(BODY)
+    answer_stream = Streamed(packed[:10], packed[10:])
+    backend = HttpxBackend.owned(
+        httpx.Timeout(5.0),
+        httpx.MockTransport(
+            lambda r: httpx.Response(
+                200, headers={"Content-Encoding": "gzip"}, stream=answer_stream
+            )
+        ),
+    )
+    async with backend.client:
+        answer = await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+    assert answer.content == BODY
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_an_answer_cut_short_was_sent() -> None:
+    backend = HttpxBackend.owned(
+        httpx.Timeout(5.0),
+        httpx.MockTransport(lambda r: httpx.Response(200, stream=Streamed(b"{", fail=True))),
+    )
+    async with backend.client:
+        with pytest.raises(SendError) as info:
+            await backend.exchange("POST", "https://epay.example/pay", {}, b"{}", None)
+    assert (info.value.kind, info.value.sent) == ("answer cut short (ReadError)", True)
+    assert info.value.__cause__ is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_runtime_error_of_an_open_client_is_not_hidden() -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in a hook")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(broken))
+    backend = HttpxBackend(client, direct=None)
+    async with client:
+        with pytest.raises(RuntimeError, match="a bug in a hook"):
+            await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+
+
+def test_a_closed_client_error_says_why() -> None:
+    closed = ClientClosed("the client was closed", sent=True)
+    assert str(closed) == "ClientClosed: the client was closed"
+    assert closed.detail == "the client was closed"
+
+
+def test_an_unsupported_encoding_is_named_cut_to_20_characters() -> None:
+    with pytest.raises(BodyTooLarge) as info:
+        decode(b"x", {"content-encoding": "a" * 30})
+    assert info.value.detail == f"response body has an unsupported Content-Encoding {'a' * 20!r}"
+
+
+def test_decompressing_a_bomb_never_holds_more_than_the_cap() -> None:
+    """20 MB of zeros in about 20 KB of gzip: refused without ever inflating it whole."""
+    bomb = gzip.compress(b"\0" * 20_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BodyTooLarge, match="once decompressed"):
+            decode(bomb, {"content-encoding": "gzip"}, limit=100_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000
+
+
+class RawServer:
+    """Reads one request head per connection, waits ``delay`` (less if the client gives up),
+    writes ``answer`` and closes; ``seen`` holds the heads, ``stop()`` waits for every handler."""
+
+    def __init__(self, answer: bytes, seen: list[bytes], delay: float = 0.0) -> None:
+        self.answer, self.seen, self.delay = answer, seen, delay
+        self.handlers: list[asyncio.Task[None]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.append(task)
+        try:
+            self.seen.append(await reader.readuntil(b"\r\n\r\n"))
+            if self.delay:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(reader.read(1), self.delay)
+            writer.write(self.answer)
+            with contextlib.suppress(OSError):
+                await writer.drain()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def start(self) -> asyncio.Server:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return self.server
+
+    async def stop(self) -> None:
+        await asyncio.wait_for(asyncio.gather(*self.handlers), 5.0)
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def serve_raw(answer: bytes, seen: list[bytes], delay: float = 0.0) -> RawServer:
+    raw = RawServer(answer, seen, delay)
+    await raw.start()
+    return raw
+
+
+def port_of(raw: RawServer) -> int:
+    return int(raw.server.sockets[0].getsockname()[1])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_names_the_user_agent_only_on_its_own_session() -> None:
+    seen: list[bytes] = []
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    server = await serve_raw(ok, seen)
+    url = f"http://127.0.0.1:{port_of(server)}/x"
+    try:
+        own = AiohttpBackend(None, httpx.Timeout(5.0))
+        answer = await own.exchange("GET", url, {}, None, None)
+        await own.aclose()
+        assert answer.elapsed < 30.0
+        async with aiohttp.ClientSession(headers={"User-Agent": "shop/1"}) as session:
+            await AiohttpBackend(session, httpx.Timeout(5.0)).exchange("GET", url, {}, None, None)
+    finally:
+        await server.stop()
+    assert f"User-Agent: {USER_AGENT}".encode() in seen[0]
+    assert b"User-Agent: shop/1" in seen[1]
+    assert USER_AGENT.encode() not in seen[1]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_a_lent_session_never_decompresses_for_the_library() -> None:
+    packed = gzip.compress(BODY)
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s" % (len(packed), packed)
+    )
+    server = await serve_raw(answer, [])
+    try:
+        async with aiohttp.ClientSession() as session:  # auto_decompress on, by default
+            backend = AiohttpBackend(session, httpx.Timeout(5.0))
+            got = await backend.exchange(
+                "GET", f"http://127.0.0.1:{port_of(server)}/x", {}, None, None
+            )
+    finally:
+        await server.stop()
+    assert got.content == BODY
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_takes_the_timeout_of_the_call() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+    server = await serve_raw(ok, [], delay=0.5)
+    backend = AiohttpBackend(None, httpx.Timeout(5.0))
+    try:
+        with pytest.raises(SendError) as info:
+            await backend.exchange(
+                "GET",
+                f"http://127.0.0.1:{port_of(server)}/x",
+                {},
+                None,
+                httpx.Timeout(5.0, read=0.05),
+            )
+    finally:
+        await backend.aclose()
+        await server.stop()
+    assert info.value.sent
+    assert info.value.timeout
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_an_answer_cut_short_names_the_failure() -> None:
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n{}"
+    server = await serve_raw(cut, [])
+    backend = AiohttpBackend(None, httpx.Timeout(5.0))
+    try:
+        with pytest.raises(SendError) as info:
+            await backend.exchange("GET", f"http://127.0.0.1:{port_of(server)}/x", {}, None, None)
+    finally:
+        await backend.aclose()
+        await server.stop()
+    assert info.value.kind == "answer cut short (ClientPayloadError)"
+    assert info.value.sent
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_aiohttp_a_session_closed_by_its_owner_sends_nothing() -> None:
+    session = aiohttp.ClientSession()
+    backend = AiohttpBackend(session, httpx.Timeout(5.0))
+    await session.close()
+    with pytest.raises(ClientClosed) as info:
+        await backend.exchange("GET", "http://127.0.0.1:9/x", {}, None, None)
+    assert (info.value.detail, info.value.sent) == ("the session was closed", False)
+    await backend.aclose()
+    with pytest.raises(ClientClosed) as info:
+        await backend.exchange("GET", "http://127.0.0.1:9/x", {}, None, None)
+    assert (info.value.detail, info.value.sent) == ("the client is closed", False)
