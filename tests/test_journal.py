@@ -29,6 +29,10 @@ from epay_async.journal import (
 from epay_async.journal._common import check_finish_state, payment_state_text, short
 from epay_async.types.status import PaymentState
 
+from .conftest import BOTH_BACKENDS
+
+ANYIO_BACKENDS = BOTH_BACKENDS  # sqlite3 on a worker thread under both loops
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: What a card payment carries that must never reach the journal.

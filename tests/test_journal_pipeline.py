@@ -19,9 +19,10 @@ from epay_async.errors import (
 from epay_async.journal import Journal, JournalRecord, JournalState, SqliteJournal
 from epay_async.testing import Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # locks, worker threads and cancellation under both loops
 
 VISA, LOCKED = "4405639704015096", "4003032704547597"
 

@@ -15,9 +15,10 @@ from epay_async._tokens import Credentials, OperationGrant, TokenAcquirer
 from epay_async._transport import Transport
 from epay_async.testing import TEST_CLIENT_SECRET, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
 
 pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # locks, worker threads and cancellation under both loops
 
 TOKEN_URL = "https://auth.example.invalid/oauth2/token"
 CREDS = Credentials("test", TEST_CLIENT_SECRET, "67e34d63-102f-4bd1-898e-370781d0074d")
