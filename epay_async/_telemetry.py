@@ -207,7 +207,14 @@ class Telemetry:
     client). The instrumentation scope is ``epay_async`` at the package's version.
     """
 
-    __slots__ = ("_meter_provider", "_otel", "_resolved", "_tracer_provider")
+    __slots__ = (
+        "_configured",
+        "_meter_provider",
+        "_next_check",
+        "_otel",
+        "_resolved",
+        "_tracer_provider",
+    )
 
     def __init__(
         self, tracer_provider: object | None = None, meter_provider: object | None = None
@@ -217,6 +224,8 @@ class Telemetry:
         #: Resolved at the first use; None when opentelemetry-api is missing (or turned off).
         self._otel: _Otel | None = None
         self._resolved = False
+        self._configured = False
+        self._next_check = 0.0
 
     @classmethod
     def disabled(cls) -> Telemetry:
@@ -231,6 +240,15 @@ class Telemetry:
         except ImportError:
             self._otel = None
         self._resolved = True
+
+    def _sdk_configured(self, otel: _Otel) -> bool:
+        """Whether the global providers are real ones, looked at once a second at most (an
+        application configures OpenTelemetry at start-up; the look costs ~2 us)."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._configured = otel.configured()
+            self._next_check = now + 1.0
+        return self._configured
 
     @property
     def enabled(self) -> bool:
@@ -255,7 +273,7 @@ class Telemetry:
         if not self._resolved:
             self._resolve()
         otel = self._otel
-        if otel is None or (otel.global_providers and not otel.configured()):
+        if otel is None or (otel.global_providers and not self._sdk_configured(otel)):
             return _NOOP_CALL
         return CallTelemetry(otel, operation, invoice_id, transaction_id, moves_money)
 
