@@ -153,8 +153,12 @@ class CallScope:
             deadline_passed = await self._scope.exit(exc)
         finally:
             _CALL.reset(self._reset)
-        for job in call.after:
-            await job()
+        held: BaseException | None = None
+        for job in call.after:  # each runs to its end; a cancellation meanwhile is held
+            try:
+                await job()
+            except anyio.get_cancelled_exc_class() as cancelled:
+                held = held or cancelled
         if deadline_passed:
             raise await self._deadline_passed(call)
         # Not cut by the deadline (a cancellation that came with it is the caller's): the
@@ -169,6 +173,8 @@ class CallScope:
                 reason = "cancelled by the caller while the request was under way"
                 call.span.mark_outcome_unknown()
                 await report(request.outcome_unknown(reason), self._on_outcome_unknown)
+        if held is not None and exc is None:
+            raise held  # cancelled while the records were written: the task ends cancelled
 
     async def _deadline_passed(self, call: Call) -> Exception:
         if call.exchange is not None:  # cut while an exchange was under way

@@ -29,11 +29,12 @@ async def run_to_end(job: Callable[[], Awaitable[None]], timeout: float) -> None
 
     task = asyncio.ensure_future(bounded())
     held: BaseException | None = None
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError as exc:
-            held = held or exc
+    with anyio.CancelScope(shield=True):  # anyio's own cancellations wait outside
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError as exc:  # a native task.cancel()
+                held = held or exc
     task.result()
     if held is not None:
         raise held

@@ -155,3 +155,25 @@ async def test_a_failure_before_the_first_attempt_is_not_sent_and_blocks_nothing
         assert sandbox.requests_to(f"/operation/{payment.id}/charge") == []
         await epay.charge(payment.id)  # not blocked by a record of a charge never sent
         assert await journal.open_records() == []
+
+
+async def test_a_payment_cancelled_mid_exchange_is_in_doubt_in_the_journal_and_the_callback(
+    sandbox: Sandbox, journal: SqliteJournal
+) -> None:
+    # The journal's outcome and the in-doubt callback both run, in that order, while the
+    # caller's cancel scope keeps cancelling; the call still ends cancelled.
+    card = sandbox.save_card(VISA, account_id="j")
+    records: list[OutcomeUnknownError] = []
+    async with (
+        journal,
+        sandbox.client(
+            journal=journal, retry=FAST_RETRY, on_outcome_unknown=records.append
+        ) as epay,
+    ):
+        await epay.list_cards("j")  # the read token, so the payment's exchange is what hangs
+        sandbox.fail("cards/auth", Fault.slow(5))
+        with anyio.move_on_after(0.3) as scope:
+            await epay.pay_with_saved_card(order("000300301"), card)
+        assert scope.cancelled_caught
+        assert (await only_record(journal, "000300301")).state is JournalState.IN_DOUBT
+    assert [r.invoice_id for r in records] == ["000300301"]
