@@ -11,7 +11,6 @@ import pytest
 from epay_async import ProtocolError, ResultCode, StatusName, TransactionStatus
 from epay_async._converter import (
     _build,
-    camel,
     dumps,
     loads,
     structure,
@@ -21,9 +20,9 @@ from epay_async._converter import (
     to_int,
     to_str,
     unstructure,
-    wire_name,
 )
 from epay_async._tokens import TokenResponse
+from epay_async.types._fields import camel, wire_name
 
 SEED_002 = b"""{
 "resultCode": "100",
