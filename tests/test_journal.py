@@ -321,6 +321,7 @@ _RACER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 def test_processes_racing_begin_on_one_invoice_exactly_one_wins(tmp_path: Path) -> None:
     db, go = tmp_path / "journal.db", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -59,6 +59,7 @@ def test_the_served_sandbox_answers_over_http(epay_sandbox, epay_sandbox_url):
 """
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 def test_a_merchants_tests_use_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeini(
         "[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n"
@@ -68,6 +69,7 @@ def test_a_merchants_tests_use_the_fixtures(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=7)  # anyio runs each async test on asyncio and on trio
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_shop="def test_x(epay_sandbox):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:epay_async", "-q")

@@ -311,6 +311,7 @@ async def test_memory_stays_flat_from_1000_to_100000_operations() -> None:
     assert peaks[100_000] < 2 * peaks[1_000] + 2_000_000, peaks
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 @pytest.mark.parametrize("reading", ["skip", "number"])
 async def test_windows_on_sub_millisecond_instants_lose_nothing(
     sandbox: Sandbox, epay: EpayClient, reading: str

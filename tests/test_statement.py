@@ -106,6 +106,7 @@ def month(sandbox: Sandbox) -> tuple[list[LocalOrder], set[tuple[K, str]], int]:
     return orders, expected, 19_880 + 50 + 40 + 5 + len(planted) + 11
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 async def test_a_month_of_20000_operations_finds_exactly_the_planted_discrepancies(
     sandbox: Sandbox,
 ) -> None:

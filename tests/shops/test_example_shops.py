@@ -409,6 +409,7 @@ async def test_back_page_loads_cost_at_most_one_status_check_per_order(served: S
 # -- 5, 6. run.py --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 @pytest.mark.parametrize("kind", ["fastapi", "aiohttp"])
 def test_run_on_a_port_in_use_prints_one_line(kind: str, tmp_path: Path) -> None:
     import socket  # noqa: PLC0415
@@ -441,6 +442,7 @@ def test_run_on_a_port_in_use_prints_one_line(kind: str, tmp_path: Path) -> None
     ]
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 async def test_run_prints_how_to_reach_the_admin_page(tmp_path: Path) -> None:
     port, sandbox_port = free_port(), free_port()
     command = [
@@ -723,6 +725,7 @@ def origin(http: httpx.AsyncClient) -> str:
     return str(http.base_url).rstrip("/")
 
 
+@pytest.mark.slow  # a subprocess or a soak: make test-slow
 @pytest.mark.parametrize("kind", ["fastapi", "aiohttp"])
 async def test_a_killed_shop_settles_what_it_left_in_doubt_at_its_next_start(
     kind: str, tmp_path: Path
