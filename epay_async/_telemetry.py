@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import (  # type: ignore[import-not-found, unused-ignore]
         Counter,
         Histogram,
+        Meter,
         MeterProvider,
     )
     from opentelemetry.trace import (  # type: ignore[import-not-found, unused-ignore]
@@ -158,17 +159,17 @@ class _Otel:
         self._providers = (trace.get_tracer_provider, metrics.get_meter_provider)
         self.tracer: Tracer = tp.get_tracer(SCOPE, __version__)
         meter = mp.get_meter(SCOPE, __version__)
-        self.call_duration: Histogram = meter.create_histogram(
+        self.call_duration: Histogram = _histogram(
+            meter,
             "epay.client.call.duration",
-            unit="s",
-            description="Duration of a public call of the client, retries included.",
-            explicit_bucket_boundaries_advisory=_CALL_BUCKETS,
+            "Duration of a public call of the client, retries included.",
+            _CALL_BUCKETS,
         )
-        self.request_duration: Histogram = meter.create_histogram(
+        self.request_duration: Histogram = _histogram(
+            meter,
             "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests.",
-            explicit_bucket_boundaries_advisory=_REQUEST_BUCKETS,
+            "Duration of HTTP client requests.",
+            _REQUEST_BUCKETS,
         )
         self.retries: Counter = meter.create_counter(
             "epay.client.retries",
@@ -192,6 +193,17 @@ class _Otel:
         application may configure OpenTelemetry after building the client)."""
         tracer_provider, meter_provider = self._providers
         return not (_is_proxy(tracer_provider()) and _is_proxy(meter_provider()))
+
+
+def _histogram(meter: Meter, name: str, description: str, buckets: tuple[float, ...]) -> Histogram:
+    """A histogram in seconds with the advised buckets, where the API knows the advice
+    (opentelemetry-api 1.28 and later); the SDK's default buckets before."""
+    try:
+        return meter.create_histogram(
+            name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
+        )
+    except TypeError:
+        return meter.create_histogram(name, unit="s", description=description)
 
 
 def _is_proxy(provider: object) -> bool:
@@ -238,6 +250,9 @@ class Telemetry:
         try:
             self._otel = _Otel(self._tracer_provider, self._meter_provider)
         except ImportError:
+            self._otel = None
+        except Exception as exc:  # telemetry never stops a payment: record nothing instead
+            logger.warning("OpenTelemetry could not be set up (%s): no spans", type(exc).__name__)
             self._otel = None
         self._resolved = True
 
@@ -353,7 +368,7 @@ class CallTelemetry:
                     span.set_status(otel.error_status)
             attributes: _Attributes = {"epay.operation": self._operation}
             if in_doubt:
-                otel.outcome_unknown.add(1, attributes)
+                otel.outcome_unknown.add(1, dict(attributes))  # some SDKs keep the dict itself
             if error_type is not None:
                 attributes["error.type"] = error_type
             otel.call_duration.record(elapsed, attributes)
