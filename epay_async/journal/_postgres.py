@@ -11,8 +11,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-import sniffio
-
 from epay_async.errors import RequestInFlightError, ValidationError
 from epay_async.journal._common import check_finish_state, payment_state_text, short
 from epay_async.journal._errors import JournalUnavailableError
@@ -99,9 +97,10 @@ class PostgresJournal:
 
     async def _get_pool(self, action: str) -> asyncpg.Pool:
         try:
-            library = sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError:
-            library = "none"
+            asyncio.get_running_loop()
+            library = "asyncio"
+        except RuntimeError:  # trio (sniffio is not a dependency of this package)
+            library = "trio"
         if library != "asyncio":
             raise JournalUnavailableError(
                 action, f"PostgresJournal runs under asyncio only (asyncpg), not {library}"
