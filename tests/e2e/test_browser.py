@@ -318,7 +318,7 @@ async def test_the_nightly_statement_page(world: World, kind: str) -> None:
     statement of today from its page and sees each under its kind."""
     base = "710000000" if kind == "fastapi" else "720000000"
     restored, no_order = str(int(base) + 1), str(int(base) + 2)
-    with contextlib.closing(sqlite3.connect(world.folder / f"{kind}.sqlite3")) as db:
+    with contextlib.closing(sqlite3.connect(world.folder / f"{kind}.sqlite3")) as db, db:
         db.execute(
             "INSERT INTO orders (invoice_id, amount, currency, description, status,"
             " secret_hash, created_at, product) VALUES (?, '1500.00', 'KZT',"

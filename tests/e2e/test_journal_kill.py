@@ -132,7 +132,7 @@ class Served:
         return sum(1 for r in requests if r.json().get("invoiceId") == invoice_id)
 
     def transaction(self, invoice_id: str) -> Any:
-        return self.call(self.sandbox.gateway.find, "payment", invoice_id)
+        return self.call(self.sandbox.gateway.ledger.find_transaction, "payment", invoice_id)
 
     def wait_until(self, what: str, condition: Callable[[], bool]) -> None:
         deadline = time.monotonic() + WAIT
