@@ -24,8 +24,11 @@ types: $(STAMP)
 	$(BIN)/python -m tests.readme_snippets build/readme_snippets.py
 	$(BIN)/mypy --strict build/readme_snippets.py
 
+# The fast tests, spread over one worker per core (pytest-xdist); TEST_WORKERS=0 runs them in
+# this process.
+TEST_WORKERS ?= auto
 unit: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS)
 
 # The soak, load and subprocess tests (marked `slow`): CI runs them after `make test`.
 test-slow: $(STAMP)

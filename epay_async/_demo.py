@@ -34,7 +34,7 @@ def _show(status: TransactionStatus) -> str:
     if transaction is None:
         return f"resultCode {int(status.result_code)} ({status.result_code.name})"
     return (
-        f"{transaction.status_name} {transaction.amount} {transaction.currency} "
+        f"{transaction.status_name} {transaction.amount:.2f} {transaction.currency} "
         f"(transaction {transaction.id[:8]}…, final={status.is_final})"
     )
 
@@ -53,7 +53,7 @@ def _order(invoice_id: str, amount: str, **fields: object) -> Order:
 async def _money_flows(sandbox: Sandbox, epay: EpayClient, out: Callable[[str], None]) -> None:
     out("\n== card payment (cryptogram), card saved, then charged and partly refunded")
     paid = await epay.pay_with_card(_order("200000001", "15000.00", card_save=True), VISA)
-    out(f"paid: {paid.status} {paid.amount} {paid.currency}, card {VISA.masked_pan}")
+    out(f"paid: {paid.status} {paid.amount:.2f} {paid.currency}, card {VISA.masked_pan}")
     await epay.charge(paid.id, Decimal("12000.00"))
     await epay.refund(paid.id, Decimal("2000.00"), external_id="refund-1")
     out(f"after charge 12000.00 and refund 2000.00: {_show(await epay.get_status('200000001'))}")
@@ -118,7 +118,7 @@ async def _more_flows(epay: EpayClient, out: Callable[[str], None]) -> None:
     paid_out = await epay.payout(
         _order("300000002", "15000"), kind="oct", sender=sender, receiver=phone
     )
-    out(f"OCT payout by phone: {paid_out.status} {paid_out.amount} {paid_out.currency}")
+    out(f"OCT payout by phone: {paid_out.status} {paid_out.amount:.2f} {paid_out.currency}")
     link = InvoiceLink(
         shop_id="04f25a4b-d2bd-4dd8-b3a7-9390be4774c4",
         account_id="0003413423",
