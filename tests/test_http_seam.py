@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from epay_async import ValidationError
 from epay_async._constants import DEFAULT_LIMITS, MAX_RESPONSE_BYTES, USER_AGENT
@@ -259,6 +261,54 @@ def test_a_proxy_in_the_environment_keeps_the_client_in_charge(
 
 def test_the_tls_context_is_built_once() -> None:
     assert hb.shared_ssl_context() is hb.shared_ssl_context()
+
+
+#: Path segments: plain ones, and each kind of character httpx escapes or normalises.
+_SEGMENT = st.one_of(
+    st.text("abcXYZ019_~-", min_size=1, max_size=12),
+    st.sampled_from(["", ".", "..", "%", "%2e", "%41", "a b", "é", "a?b=1", "#f", ":", "@"]),
+    st.text("abc_~-.%/?#:@ é", max_size=6),
+)
+_URLS = st.builds(
+    "{}://{}{}{}".format,
+    st.sampled_from(["https", "http", "HTTPS"]),
+    st.sampled_from(["epay.homebank.kz", "TestEpay.HomeBank.kz", "127.0.0.1", "xn--80ak6aa92e.kz"]),
+    st.sampled_from(["", ":443", ":80", ":8443"]),
+    st.lists(_SEGMENT, max_size=5).map(lambda parts: "".join("/" + part for part in parts)),
+)
+
+
+@given(_URLS)
+def test_request_url_agrees_with_httpx_parsing_the_whole_url(url: str) -> None:
+    """The origin parsed once and a plain path put in is the URL httpx parses, and a path that
+    is not plain is parsed whole."""
+    try:
+        expected = httpx.URL(url)
+    except httpx.InvalidURL:
+        with pytest.raises(httpx.InvalidURL):
+            hb.request_url(url)
+        return
+    got = hb.request_url(url)
+    assert str(got) == str(expected)
+    assert (got.scheme, got.host, got.port, got.raw_path) == (
+        expected.scheme,
+        expected.host,
+        expected.port,
+        expected.raw_path,
+    )
+    assert got == expected
+
+
+def test_request_url_parses_only_the_path_of_a_plain_url() -> None:
+    origin = hb._origin("https://epay.homebank.kz")
+    url = hb.request_url("https://epay.homebank.kz/check-status/payment/transaction/000123456")
+    assert url.raw_path == b"/check-status/payment/transaction/000123456"
+    assert url.host == origin.host
+    assert hb._origin("https://epay.homebank.kz") is origin  # parsed once
+    for unplain in ("/a/../b", "/a?b=1", "/a b", "/a/./b", "/%2e%2e"):
+        assert str(hb.request_url(f"https://epay.homebank.kz{unplain}")) == str(
+            httpx.URL(f"https://epay.homebank.kz{unplain}")
+        )
 
 
 def redirecting(status: int, seen: list[httpx.Request]) -> httpx.MockTransport:
