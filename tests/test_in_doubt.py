@@ -90,6 +90,22 @@ def money_operations() -> dict[str, tuple[str, Callable[..., Any]]]:
 OPERATIONS = money_operations()
 
 
+async def cancel_when(seen: Callable[[], bool], start: Callable[[], Awaitable[object]]) -> None:
+    """Run ``start()`` and cancel it as soon as ``seen()`` holds (the sandbox has the request
+    it holds back): the moment a caller's timeout would hit, without waiting for a clock."""
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            with anyio.fail_after(10):
+                while not seen():  # noqa: ASYNC110 (the sandbox keeps a list, no event)
+                    await anyio.sleep(0.002)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        await start()
+        raise AssertionError("the call ended before it was cancelled")
+
+
 @pytest.fixture
 def records() -> list[OutcomeUnknownError]:
     return []
@@ -110,8 +126,7 @@ async def test_cancelled_after_the_request_left_is_recorded_once(
     path, prepare = OPERATIONS[name]
     start = await prepare(recording, sandbox, "600000001")
     sandbox.fail(path, Fault.slow(30))  # processed, the answer held back
-    with anyio.move_on_after(0.3):
-        await start()
+    await cancel_when(lambda: bool(sandbox.requests_to(path)), start)
     assert len(sandbox.requests_to(path)) == 1
     assert len(records) == 1
     record = records[0]
@@ -127,8 +142,8 @@ async def test_cancelled_before_anything_left_records_nothing(
     start = await prepare(recording, sandbox, "600000002")
     recording._pipeline.tokens._cache.token = None  # the next call must ask for a token first
     sandbox.fail("oauth2/token", Fault.slow(30), times=5)  # and the token never comes
-    with anyio.move_on_after(0.3):
-        await start()
+    asked = len(sandbox.token_requests)
+    await cancel_when(lambda: len(sandbox.token_requests) > asked, start)
     assert sandbox.requests_to(path) == []
     assert records == []
 
@@ -173,8 +188,10 @@ async def test_reads_are_never_recorded(
 ) -> None:
     sandbox.add_transaction("600000006", status=StatusName.AUTH)
     sandbox.fail("/check-status/", Fault.slow(30))
-    with anyio.move_on_after(0.3):
-        await recording.get_status("600000006")
+    await cancel_when(
+        lambda: bool(sandbox.requests_to("/check-status/")),
+        lambda: recording.get_status("600000006"),
+    )
     assert records == []
 
 
@@ -228,9 +245,10 @@ async def test_an_async_callback_runs_shielded_from_the_cancellation(
     card_id = sandbox.save_card(VISA.pan, account_id="a")
     sandbox.fail("/payments/cards/auth", Fault.slow(30))
     async with sandbox.client(retry=FAST_RETRY, on_outcome_unknown=store) as epay:
-        with anyio.move_on_after(0.3) as scope:
-            await epay.pay_with_saved_card(order("600000008"), card_id)
-    assert scope.cancelled_caught
+        await cancel_when(
+            lambda: bool(sandbox.requests_to("/payments/cards/auth")),
+            lambda: epay.pay_with_saved_card(order("600000008"), card_id),
+        )
     assert stored == ["600000008"]
 
 
@@ -263,8 +281,10 @@ async def test_cancelled_after_the_write_over_loopback_is_recorded() -> None:
             on_outcome_unknown=records.append,
         ) as epay:
             sandbox.fail("/payments/cards/auth", Fault.slow(30))
-            with anyio.move_on_after(0.5):
-                await epay.pay_with_saved_card(order("600000010"), card_id)
+            await cancel_when(
+                lambda: bool(sandbox.requests_to("/payments/cards/auth")),
+                lambda: epay.pay_with_saved_card(order("600000010"), card_id),
+            )
             assert len(sandbox.requests_to("/payments/cards/auth")) == 1
             assert [r.invoice_id for r in records] == ["600000010"]
         tasks.cancel_scope.cancel()
