@@ -4,7 +4,7 @@ that ``mypy --strict`` checks (``make types``).
 Each block becomes the body of its own ``async def``, so top-level ``await`` and ``async with``
 are what they are in a notebook or a handler. The names the blocks take from their context (a
 client, an order, a web app) are declared once here with their real types. The first block,
-the quick start, is complete and also runs in ``tests/test_newcomer.py``.
+the quick start, is complete and also runs in ``tests/test_readme.py``.
 
     python -m tests.readme_snippets build/readme_snippets.py
 """

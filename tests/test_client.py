@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 
+import anyio
 import httpx
 import pytest
 import respx
@@ -11,13 +13,15 @@ from epay_async import (
     Environment,
     EpayClient,
     ProtocolError,
+    RetryPolicy,
     StatusName,
     TransportError,
     ValidationError,
 )
-from epay_async.testing import TEST_CLIENT_SECRET, Sandbox
+from epay_async.testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .factories import CARD_ID, CREDENTIALS, MOCK_TOKEN, mock_order, raw_mock_client
 
 pytestmark = pytest.mark.anyio
 
@@ -184,3 +188,58 @@ async def test_400_with_a_status_envelope_is_read_as_a_status() -> None:
         async with make() as epay:
             status = await epay.get_status("123456")
     assert status.result_code == 101
+
+
+# -- aclose() with calls in flight ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_aclose_during_calls_gives_typed_errors() -> None:
+    async def handle(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(0.2)
+        if request.url.path == "/token":
+            return httpx.Response(200, json=MOCK_TOKEN)
+        return httpx.Response(200, json={"resultCode": "102", "resultMessage": "x"})
+
+    epay = raw_mock_client(handle, retry=FAST_RETRY)
+    errors: list[BaseException] = []
+
+    async def call(coro: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await coro()
+        except Exception as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(call, lambda: epay.get_status("123456789"))
+        tg.start_soon(call, lambda: epay.pay_with_saved_card(mock_order(), CARD_ID))
+        await anyio.sleep(0.05)
+        await epay.aclose()
+    assert len(errors) == 2
+    assert all(isinstance(e, TransportError) for e in errors), errors  # nothing was sent
+
+
+# -- from_env -------------------------------------------------------------------------------------
+
+
+async def test_from_env_passes_every_other_option_to_the_constructor() -> None:
+    sandbox = Sandbox(key_bits=2048)
+    records: list[object] = []
+    epay = EpayClient.from_env(
+        environ={
+            "EPAY_CLIENT_ID": TEST_CLIENT_ID,
+            "EPAY_CLIENT_SECRET": TEST_CLIENT_SECRET,
+            "EPAY_TERMINAL_ID": TEST_TERMINAL_ID,
+        },
+        environment=Sandbox.environment(),
+        transport=sandbox.transport,
+        retry=RetryPolicy.none(),
+        on_outcome_unknown=records.append,
+    )
+    async with epay:
+        sandbox.fail("/check-status/", Fault.status(503), times=5)
+        with pytest.raises(ApiError):
+            await epay.get_status("123456789")
+    assert len(sandbox.requests_to("/check-status/")) == 1  # retry=RetryPolicy.none()
+    with pytest.raises(TypeError):
+        EpayClient.from_env(environ=CREDENTIALS, retyr=None)  # type: ignore[call-arg]

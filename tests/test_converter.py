@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -8,7 +9,7 @@ import attrs
 import cattrs
 import pytest
 
-from epay_async import ProtocolError, ResultCode, StatusName, TransactionStatus
+from epay_async import OutcomeUnknownError, ProtocolError, ResultCode, StatusName, TransactionStatus
 from epay_async._converter import (
     _build,
     dumps,
@@ -23,6 +24,9 @@ from epay_async._converter import (
 )
 from epay_async._tokens import TokenResponse
 from epay_async.types._fields import camel, wire_name
+
+from .conftest import BOTH_BACKENDS
+from .factories import CARD_ID, answering, mock_client, mock_order
 
 SEED_002 = b"""{
 "resultCode": "100",
@@ -681,3 +685,49 @@ def test_dumps_keeps_non_ascii_keys_and_refuses_non_finite_by_name() -> None:
     assert dumps({"ключ": "знач"}) == '{"ключ":"знач"}'.encode()
     with pytest.raises(ValueError, match=r"^cannot send a non-finite amount$"):
         dumps(Decimal("NaN"))
+
+
+# -- numbers in answers are bounded (a huge one would block the event loop) -----------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"resultCode": 1e999999, "resultMessage": "x"}',
+        b'{"resultCode": 1e9999999, "resultMessage": "x"}',
+        b'{"resultCode": "100", "transaction": {"amount": 1e999999}}',
+        b'{"resultCode": ' + b"9" * 4000 + b"}",
+    ],
+)
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_huge_numbers_in_a_status_answer_fail_fast(body: bytes) -> None:
+    started = time.perf_counter()
+    async with mock_client(answering(body)) as epay:
+        with pytest.raises(ProtocolError):
+            await epay.get_status("123456789")
+    assert time.perf_counter() - started < 5  # seconds, not the minutes it took before
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_a_huge_code_in_a_payment_answer_is_outcome_unknown() -> None:
+    async with mock_client(answering(b'{"id": "x", "code": 1e999999}')) as epay:
+        with pytest.raises(OutcomeUnknownError):
+            await epay.pay_with_saved_card(mock_order(), CARD_ID)
+
+
+def test_the_parser_bounds_every_number() -> None:
+    assert loads(b'{"a": 12.22, "b": 100}') == {"a": Decimal("12.22"), "b": 100}
+    for text in (b"1e41", b"1e-41", b"1" + b"0" * 41, b"0." + b"0" * 40 + b"1"):
+        with pytest.raises(ProtocolError):
+            loads(text)
+    assert loads(b"1e40") == Decimal("1e40")
+    with pytest.raises(ProtocolError):
+        to_decimal("1e999999")
+
+
+def test_to_decimal_refuses_booleans() -> None:
+    for value in (True, False):
+        with pytest.raises(ProtocolError):
+            to_decimal(value)

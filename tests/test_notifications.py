@@ -25,6 +25,9 @@ from epay_async.notifications import MAX_NOTIFICATION_BYTES, parse_notification
 from epay_async.testing import Sandbox
 from epay_async.types.status import PaymentState, TransactionStatus
 
+from .conftest import BOTH_BACKENDS
+from .factories import TX
+
 pytestmark = pytest.mark.anyio
 
 SUCCESS: dict[str, Any] = {
@@ -583,4 +586,62 @@ class Hostile(Mapping[str, Any]):
 def test_a_mapping_that_cannot_be_read_is_a_validation_error_of_the_body() -> None:
     with pytest.raises(ValidationError) as info:
         parse_notification(Hostile())
+    assert info.value.field == "body"
+
+
+# -- verification against check-status, and the size limit ----------------------------------------
+
+
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_verify_notification_takes_an_expected_currency(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    sandbox.add_transaction(
+        "123456780", amount=Decimal(100), currency="USD", status=StatusName.CHARGE
+    )
+    note = parse_notification(
+        {"code": "ok", "invoiceId": "123456780", "amount": 100, "currency": "USD"}
+    )
+    await epay.verify_notification(note)
+    with pytest.raises(NotificationMismatchError, match="currency"):
+        await epay.verify_notification(note, expected_currency="KZT")
+
+
+def test_verify_notification_checks_the_invoice_and_the_terminal_on_their_own() -> None:
+    status = structure(
+        {
+            "resultCode": "100",
+            "resultMessage": "SUCCESS",
+            "transaction": {
+                "id": TX,
+                "invoiceID": "123456789",
+                "amount": 100,
+                "currency": "KZT",
+                "statusName": "CHARGE",
+                "terminal": "98120001",
+                "terminalID": "terminal-uuid",
+            },
+        },
+        TransactionStatus,
+        what="status",
+    )
+    good = {"code": "ok", "id": TX, "invoiceId": "123456789", "amount": 100, "currency": "KZT"}
+    assert mismatches(parse_notification(good), status, terminal_id="terminal-uuid") == []
+    other_invoice = parse_notification({**good, "invoiceId": "123456780"})
+    assert mismatches(other_invoice, status, terminal_id="terminal-uuid") == ["invoice id differs"]
+    other_terminal = parse_notification({**good, "terminal": "99999999"})
+    assert mismatches(other_terminal, status, terminal_id="terminal-uuid") == ["terminal differs"]
+    assert mismatches(parse_notification({**good, "terminal": "98120001"}), status,
+                      terminal_id="terminal-uuid") == []  # fmt: skip
+
+
+def test_the_notification_size_limit_is_exact() -> None:
+    head = b'{"code": "ok", "invoiceId": "123456789", "pad": "'
+    tail = b'"}'
+    fits = head + b"x" * (MAX_NOTIFICATION_BYTES - len(head) - len(tail)) + tail
+    assert len(fits) == MAX_NOTIFICATION_BYTES
+    assert parse_notification(fits).invoice_id == "123456789"
+    too_big = head + b"x" * (MAX_NOTIFICATION_BYTES + 1 - len(head) - len(tail)) + tail
+    with pytest.raises(ValidationError) as info:
+        parse_notification(too_big)
     assert info.value.field == "body"

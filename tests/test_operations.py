@@ -18,8 +18,8 @@ from epay_async import (
 )
 from epay_async.testing import Fault, Sandbox
 
-from .conftest import FAST_RETRY
-from .factories import VISA
+from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .factories import TX, VISA, answering, mock_client
 
 pytestmark = pytest.mark.anyio
 
@@ -134,7 +134,6 @@ async def test_saved_cards(sandbox: Sandbox, epay: EpayClient) -> None:
 ENV = Environment.custom(
     token_url="https://auth.example.invalid/token", api_url="https://api.example.invalid"
 )
-TX = "7943816b-58a8-47f6-a11e-67b63c4228c7"
 OP_URL = "https://api.example.invalid/operation/7943816b-58a8-47f6-a11e-67b63c4228c7/charge"
 
 
@@ -202,3 +201,46 @@ async def test_card_list_shapes() -> None:
             with pytest.raises(ProtocolError, match="JSON array"):
                 await epay.list_cards("acc")
     assert route.call_count == 3
+
+
+# -- operation answers that are refusals, and the refund minimum ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"code": "-1", "message": "error"}',
+        b'{"code": "1", "message": "insufficient funds"}',
+        b'{"code": -1.0}',
+        b'{"code": 100, "message": ""}',
+    ],
+)
+@pytest.mark.parametrize("operation", ["charge", "cancel", "refund"])
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_an_error_code_in_a_200_is_a_refusal(body: bytes, operation: str) -> None:
+    async with mock_client(answering(body)) as epay:
+        with pytest.raises(ApiError):
+            await getattr(epay, operation)(TX)
+
+
+@pytest.mark.parametrize("body", [b'{"code": "ok"}', b'{"code": [1]}', b"[1]"])
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_an_unreadable_code_is_outcome_unknown(body: bytes) -> None:
+    async with mock_client(answering(body)) as epay:
+        with pytest.raises(OutcomeUnknownError):
+            await epay.refund(TX)
+
+
+@pytest.mark.parametrize("body", [b"", b'{"code": 0}', b'{"code": "0", "message": "ok"}'])
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_success_answers_of_operations(body: bytes) -> None:
+    async with mock_client(answering(body)) as epay:
+        assert (await epay.charge(TX)).transaction_id == TX
+
+
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_a_refund_under_the_minimum_is_refused_locally() -> None:
+    async with mock_client(answering(b"")) as epay:
+        with pytest.raises(ValidationError, match="10"):
+            await epay.refund(TX, Decimal("9.99"))
+        assert (await epay.refund(TX, Decimal(10))).amount == Decimal(10)

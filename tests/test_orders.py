@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from epay_async import Card, CardPan, Order, SavedCardRef, ValidationError
-from epay_async._validation import luhn_ok, mask_pan
+from epay_async import Card, CardPan, Order, SavedCardRef, StatusName, ValidationError
+from epay_async.testing import Sandbox
 
 GOOD: dict[str, Any] = {
     "invoice_id": "000000001",
@@ -145,13 +145,6 @@ def test_card_pan_and_ref() -> None:
     assert info.value.field == "card_id"
 
 
-def test_luhn_and_mask() -> None:
-    assert luhn_ok("4405639704015096")
-    assert luhn_ok("377514500004820")
-    assert not luhn_ok("4405639704015095")
-    assert mask_pan("377514500004820") == "377514*****4820"
-
-
 def test_cards_take_positional_arguments_as_documented() -> None:
     assert Card("4405639704015096", 1, 27, "321").exp_date == "0127"
     assert CardPan("5578342710750560").exp_month is None
@@ -188,3 +181,42 @@ def test_an_order_keeps_the_documented_invoice_rule() -> None:
     with pytest.raises(ValidationError) as info:
         Order(invoice_id="12-1738952601", amount="1", description="x")
     assert info.value.field == "invoice_id"
+
+
+# -- amounts, and what a merchant passes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        Decimal("1.0000000000000000000000000001"),
+        Decimal("100.001"),
+        "1_000",
+        "١٠٠",
+        "1e3",
+        " 12.5.0",
+        Decimal("-1"),
+        Decimal("NaN"),
+        Decimal("1e13"),
+        10**13,
+        1.5,
+    ],
+)
+def test_amounts_refused(amount: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        order(amount=amount)
+    assert info.value.field == "amount"
+
+
+def test_trailing_zeros_are_sent_with_two_decimals() -> None:
+    assert str(order(amount="100.000").amount) == "100.00"
+    assert str(order(amount=Decimal("7.50000")).amount) == "7.50"
+    assert order(amount="12.5").amount == Decimal("12.5")
+
+
+def test_typed_inputs_accept_what_a_merchant_passes() -> None:
+    order = Order(invoice_id=123456789, amount="10.50", description="x", language="kaz")
+    assert order.invoice_id == "123456789"
+    assert order.amount == Decimal("10.50")
+    sandbox = Sandbox()
+    assert sandbox.add_transaction("700000004", status="AUTH").status is StatusName.AUTH

@@ -27,8 +27,8 @@ from epay_async import (
 from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 from epay_async.testing._keys import public_pem
 
-from .conftest import FAST_RETRY
-from .factories import VISA
+from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .factories import CARD_ID, PAID, VISA, answering, mock_client, mock_order
 
 pytestmark = pytest.mark.anyio
 
@@ -452,3 +452,23 @@ async def test_unreadable_or_inconsistent_answers_are_outcome_unknown(
     with pytest.raises(OutcomeUnknownError) as info:
         await pay_against(response)
     assert info.value.invoice_id == "938290483290"
+
+
+# -- payment answers that are not a success -------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["REJECT", "FAILED", "3D"])
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_a_refused_status_in_a_200_is_a_decline(status: str) -> None:
+    body = json.dumps({**PAID, "status": status}).encode()
+    async with mock_client(answering(body)) as epay:
+        with pytest.raises(PaymentDeclinedError):
+            await epay.pay_with_saved_card(mock_order(), CARD_ID)
+
+
+@pytest.mark.parametrize("http_status", [201, 202, 302])
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_an_unexpected_success_status_is_outcome_unknown(http_status: int) -> None:
+    async with mock_client(answering(json.dumps(PAID).encode(), http_status)) as epay:
+        with pytest.raises(OutcomeUnknownError):
+            await epay.pay_with_saved_card(mock_order(), CARD_ID)

@@ -1,4 +1,8 @@
-"""Property-based tests: hostile input only ever produces the library's own errors."""
+"""Property-based tests: hostile input only ever produces the library's own errors.
+
+Across modules on purpose: the input checks (``_validation``) and the models built on them
+(``Order``, ``Card``), the converter (``_converter``: round trips, the status parser, the
+compiled structure path against cattrs' own) and ``parse_notification``."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """The sandbox behaves like the real gateway as far as public facts show (issue 22 §2):
 unknown invoices are 102, notifications go out over real HTTP in the captured production
 shape, a shopper can pay a hosted page, status scripts can precede the invoice, amounts keep
-their scale."""
+their scale; served, it has its own 3-D Secure page; ``save_card`` takes card numbers only."""
 
 from __future__ import annotations
 
-import ast
+import html.parser
 import json
 import logging
 import re
@@ -13,16 +13,15 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
+import httpx
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-import epay_async
-from epay_async import EpayClient, Order, ResultCode, StatusName
+from epay_async import EpayClient, Order, PaymentDeclinedError, ResultCode, StatusName
 from epay_async.notifications import parse_notification
 from epay_async.testing import (
     TEST_CARDS,
@@ -35,7 +34,7 @@ from epay_async.types.cards import Card
 from epay_async.types.order import CardVerification
 
 from .conftest import FAST_RETRY, served
-from .factories import VISA
+from .factories import CREDENTIALS, VISA
 
 pytestmark = pytest.mark.anyio
 
@@ -514,94 +513,109 @@ def test_test_cards_by_name() -> None:
     assert TEST_CARDS.amex.pan in TEST_CARDS
 
 
-# -- no import circle (issue 24) ---------------------------------------------------------------
+# -- the served sandbox's own 3-D Secure page -----------------------------------------------------
 
 
-def _imports(package: Path) -> dict[str, set[str]]:
-    """Each module of ``package`` and the modules of ``package`` it imports when loaded:
-    module-level imports, relative ones resolved, those under ``if TYPE_CHECKING:`` left out
-    (a package's own ``__init__``, imported on the way to a submodule, is not counted)."""
-    root = package.name
-    modules: dict[str, Path] = {}
-    for path in package.rglob("*.py"):
-        parts = path.relative_to(package.parent).with_suffix("").parts
-        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+class _Forms(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, str]] = []
 
-    def wanted(statements: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
-        found: list[ast.Import | ast.ImportFrom] = []
-        for node in statements:
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                found.append(node)
-            elif isinstance(node, ast.If):
-                test = ast.unparse(node.test)
-                if test not in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
-                    found += wanted(node.body)
-                found += wanted(node.orelse)
-            elif isinstance(node, ast.Try):
-                for block in (
-                    node.body,
-                    node.orelse,
-                    node.finalbody,
-                    *(h.body for h in node.handlers),
-                ):
-                    found += wanted(block)
-        return found
-
-    graph: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        targets: set[str] = set()
-        for node in wanted(ast.parse(path.read_text(encoding="utf-8")).body):
-            if isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-                continue
-            base = here[: len(here) - node.level + 1] if node.level else []
-            module = ".".join([*base, *([node.module] if node.module else [])])
-            for alias in node.names:  # ``from . import x`` imports the submodule x
-                targets.add(
-                    f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module
-                )
-        graph[name] = {t for t in targets if t in modules and t != name and t.split(".")[0] == root}
-    return graph
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"__action__": values.get("action", "")})
+        elif tag in ("input", "button") and self.forms and "name" in values:
+            self.forms[-1].setdefault(values["name"], values.get("value", ""))
 
 
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import circle of ``graph`` (its modules in order, the first again last), if any."""
-    done: set[str] = set()
-    path: list[str] = []
-
-    def visit(module: str) -> list[str] | None:
-        if module in path:
-            return [*path[path.index(module) :], module]
-        if module in done:
-            return None
-        path.append(module)
-        for target in sorted(graph[module]):
-            if found := visit(target):
-                return found
-        path.pop()
-        done.add(module)
-        return None
-
-    return next((c for m in sorted(graph) if (c := visit(m))), None)
+def forms(page: str) -> list[dict[str, str]]:
+    parser = _Forms()
+    parser.feed(page)
+    return parser.forms
 
 
-def test_the_package_has_no_import_circle() -> None:
-    graph = _imports(Path(epay_async.__file__).parent)
-    assert len(graph) > 50
-    assert "epay_async.testing._ledger" in graph["epay_async.testing._gateway"]
-    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+@pytest.fixture
+async def served_url() -> AsyncIterator[str]:
+    """A sandbox served on 127.0.0.1 for the test; its base URL."""
+    async with served(Sandbox(key_bits=2048)) as url:
+        yield url
 
 
-def test_the_circle_check_sees_circles(tmp_path: Path) -> None:
-    package = tmp_path / "pkg"
-    (package / "sub").mkdir(parents=True)
-    (package / "__init__.py").write_text("from .a import A\n")
-    (package / "a.py").write_text("from .sub import b\nA = 1\n")
-    (package / "sub" / "__init__.py").write_text("")
-    (package / "sub" / "b.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .. import a\n"
-    )
-    assert _cycle(_imports(package)) is None  # under TYPE_CHECKING: not a circle
-    (package / "sub" / "b.py").write_text("def f():\n    pass\nfrom ..a import A\n")
-    assert _cycle(_imports(package)) == ["pkg.a", "pkg.sub.b", "pkg.a"]
+@pytest.mark.parametrize("approve", [True, False])
+async def test_the_served_sandbox_has_its_own_acs_page(served_url: str, approve: bool) -> None:
+    url = served_url
+    async with (
+        EpayClient.from_env(environ={**CREDENTIALS, "EPAY_ENVIRONMENT": url}) as epay,
+        httpx.AsyncClient() as browser,
+    ):
+        order = Order(invoice_id="700000001", amount="150", description="tickets")
+        result = await epay.pay_with_card(order, Card("5522042705066736", 1, 2027, "775"))
+        assert result.secure3d is not None
+        assert result.secure3d.action == f"{url}/acs"  # not the bank's ACS host
+        term_url = "https://shop.example/epay/3ds"
+        page = await browser.post(
+            result.secure3d.action,
+            data={"PaReq": result.secure3d.pa_req, "MD": result.secure3d.md, "TermUrl": term_url},
+        )
+        assert page.status_code == 200
+        assert "150" in page.text
+        (challenge,) = forms(page.text)
+        answer = await browser.post(
+            f"{url}{challenge['__action__']}",
+            data={
+                "MD": challenge["MD"],
+                "TermUrl": challenge["TermUrl"],
+                "answer": "approve" if approve else "decline",
+            },
+        )
+        (back,) = forms(answer.text)
+        assert back["__action__"] == term_url
+        confirmed = await epay.confirm_3ds(result.id, pa_res=back["PaRes"], md=back["MD"])
+        assert confirmed.success is approve
+        status = await epay.get_status("700000001")
+        assert status.status_name is (StatusName.AUTH if approve else StatusName.THREE_D)
+
+
+# -- what the sandbox takes and answers -----------------------------------------------------------
+
+
+async def test_a_locked_saved_card_is_declined_as_by_card_data(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    card_id = sandbox.save_card("4003032704547597", account_id="a")
+    order = Order(invoice_id="700000002", amount=10, description="x")
+    with pytest.raises(PaymentDeclinedError) as info:
+        await epay.pay_with_saved_card(order, card_id)
+    assert info.value.code == 487
+
+
+@pytest.mark.parametrize("pan", ["not-a-pan", "4405639704015097", "123"])
+def test_save_card_takes_card_numbers_only(sandbox: Sandbox, pan: str) -> None:
+    with pytest.raises(ValueError, match="pan"):
+        sandbox.save_card(pan, account_id="a")
+
+
+async def test_an_invoice_id_given_as_a_transaction_id_gets_a_hint(sandbox: Sandbox) -> None:
+    sandbox.add_transaction("700000003", status="CHARGE")
+    async with sandbox.http_client() as http:
+        token = await http.post(
+            sandbox.environment().token_url,
+            data={
+                "grant_type": "client_credentials",
+                "scope": "webapi",
+                "client_id": "test",
+                "client_secret": TEST_CLIENT_SECRET,
+                "terminal": TEST_TERMINAL_ID,
+            },
+        )
+        answer = await http.post(
+            f"{sandbox.environment().api_url}/operation/700000003/refund",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+    assert answer.json()["code"] == 522
+    assert "transaction id" in answer.json()["message"]
+
+
+def test_sandbox_clients_need_no_network(sandbox: Sandbox) -> None:
+    assert sandbox.client(retry=FAST_RETRY).environment.api_url.endswith(".invalid")

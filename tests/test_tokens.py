@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qs
 
 import anyio
@@ -16,6 +17,7 @@ from epay_async._transport import Transport
 from epay_async.testing import TEST_CLIENT_SECRET, Sandbox
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .factories import CARD_ID, PAID, mock_order, raw_mock_client
 
 pytestmark = pytest.mark.anyio
 ANYIO_BACKENDS = BOTH_BACKENDS  # locks, worker threads and cancellation under both loops
@@ -527,3 +529,78 @@ async def test_a_malformed_token_answer_says_what_is_wrong(
             with pytest.raises(ProtocolError) as info:
                 await TokenAcquirer(Transport(http, FAST_RETRY), TOKEN_URL, CREDS).read_token()
     assert str(info.value).startswith(message)
+
+
+# -- unusable tokens, short lifetimes, a failing endpoint -----------------------------------------
+
+
+async def test_a_failing_token_endpoint_is_asked_once_per_refresh() -> None:
+    token_requests = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal token_requests
+        if request.url.path == "/token":
+            token_requests += 1
+            await anyio.sleep(0.05)
+            return httpx.Response(401, json={"error": "invalid_client"})
+        raise AssertionError("never reached")
+
+    epay = raw_mock_client(handle, retry=FAST_RETRY)
+    failures: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            await epay.get_status("123456789")
+        except Exception as exc:
+            failures.append(exc)
+
+    async with epay, anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(one)
+    assert len(failures) == 20
+    assert token_requests == 1
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        {"access_token": "тoken", "expires_in": 7200},
+        {"access_token": "a\r\nX-Injected: 1", "expires_in": 7200},
+        {"access_token": "a\x00b", "expires_in": 7200},
+        {"access_token": "   ", "expires_in": 7200},
+        {"access_token": "", "expires_in": 7200},
+        {"access_token": "ok", "token_type": "mac", "expires_in": 7200},
+    ],
+)
+async def test_unusable_tokens_are_refused_and_nothing_is_sent(token: dict[str, Any]) -> None:
+    payments = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal payments
+        if request.url.path == "/token":
+            return httpx.Response(200, json=token)
+        payments += 1
+        return httpx.Response(200, json=PAID)
+
+    epay = raw_mock_client(handle, retry=FAST_RETRY)
+    async with epay:
+        with pytest.raises(ProtocolError):  # not OutcomeUnknownError: nothing left
+            await epay.pay_with_saved_card(mock_order(), CARD_ID)
+    assert payments == 0
+
+
+async def test_a_short_lived_token_is_reused_for_half_its_life() -> None:
+    tokens = 0
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal tokens
+        if request.url.path == "/token":
+            tokens += 1
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 30})
+        return httpx.Response(200, json={"resultCode": "102", "resultMessage": "x"})
+
+    epay = raw_mock_client(handle)
+    async with epay:
+        for _ in range(10):
+            await epay.get_status("123456789")
+    assert tokens == 1

@@ -6,10 +6,16 @@ from __future__ import annotations
 from datetime import date, datetime, timezone, tzinfo
 from decimal import Decimal, localcontext
 
+import httpx
 import pytest
 
-from epay_async import ValidationError
+from epay_async import ApiError, EpayClient, ValidationError, _validation
 from epay_async import _validation as v
+from epay_async._validation import luhn_ok, mask_pan
+from epay_async.testing import Sandbox
+
+from .conftest import BOTH_BACKENDS
+from .factories import mock_client
 
 
 def refused(call: object, *args: object, **kwargs: object) -> ValidationError:
@@ -454,3 +460,60 @@ def test_expiry_is_judged_on_todays_date_in_utc(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(v, "datetime", Clock)
     v.not_expired(6, 2026)
     assert asked == [timezone.utc]
+
+
+# -- ids that would escape the path, checked before anything is sent ------------------------------
+
+
+@pytest.mark.parametrize("value", ["..", ".", "a/b", "x" * 100_000, "", "%2e%2e", " "])
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_path_ids_are_checked_before_anything_is_sent(value: str) -> None:
+    sent: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(200, json=[])
+
+    async with mock_client(handle) as epay:
+        for call in (
+            lambda: epay.list_cards(value),
+            lambda: epay.deactivate_card(value),
+            lambda: epay.charge(value),
+            lambda: epay.refund(value),
+        ):
+            with pytest.raises(ValidationError):
+                await call()
+    assert sent == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_ids_of_the_documented_shape_go_through(sandbox: Sandbox, epay: EpayClient) -> None:
+    assert await epay.list_cards("user.42@shop-1") == []
+    with pytest.raises(ApiError):
+        await epay.deactivate_card("00000000-0000-4000-8000-00000000dead")
+
+
+# -- bounds ---------------------------------------------------------------------------------------
+
+
+def test_text_and_card_number_checks_hold_at_their_bounds() -> None:
+    with pytest.raises(ValidationError):
+        _validation.text(123, "x")
+    with pytest.raises(ValidationError):
+        _validation.text("\ud800", "x")
+    assert _validation.text("ok", "x") == "ok"
+    shortest, longest = "000000000000", "0000000000000000000"  # 12 and 19 digits, Luhn-valid
+    assert _validation.pan(shortest) == shortest
+    assert _validation.pan(longest) == longest
+    for wrong in ("00000000000", "00000000000000000000"):  # 11 and 20 digits
+        with pytest.raises(ValidationError, match="12 to 19"):
+            _validation.pan(wrong)
+
+
+def test_luhn_and_mask() -> None:
+    assert luhn_ok("4405639704015096")
+    assert luhn_ok("377514500004820")
+    assert not luhn_ok("4405639704015095")
+    assert mask_pan("377514500004820") == "377514*****4820"

@@ -22,7 +22,7 @@ from epay_async import (
 from epay_async.notifications import parse_notification
 from epay_async.testing import TEST_CLIENT_SECRET, Fault, Sandbox
 
-from .conftest import FAST_RETRY
+from ..conftest import FAST_RETRY
 
 pytestmark = pytest.mark.anyio
 

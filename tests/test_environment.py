@@ -1,0 +1,34 @@
+"""The environments (epay_async.environment) as the ``EPAY_ENVIRONMENT`` variable names them:
+a sandbox, a URL, or a documented name."""
+
+from __future__ import annotations
+
+import pytest
+
+from epay_async import EpayClient, ValidationError
+
+from .factories import CREDENTIALS
+
+
+@pytest.mark.parametrize(
+    ("value", "api_url"),
+    [
+        ("sandbox", "http://127.0.0.1:8080"),
+        ("SANDBOX", "http://127.0.0.1:8080"),
+        ("http://127.0.0.1:8099", "http://127.0.0.1:8099"),
+        ("http://localhost:8099/", "http://localhost:8099"),
+        ("test", "https://testepay.homebank.kz/api"),
+    ],
+)
+def test_the_environment_variable_takes_a_sandbox_or_a_url(value: str, api_url: str) -> None:
+    epay = EpayClient.from_env(environ={**CREDENTIALS, "EPAY_ENVIRONMENT": value})
+    assert epay.environment.api_url == api_url
+    if value != "test":
+        assert epay.environment.token_url == f"{api_url}/oauth2/token"
+
+
+@pytest.mark.parametrize("value", ["ftp://x", "http://", "staging", "http://h/?q=1"])
+def test_a_wrong_environment_names_the_variable(value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        EpayClient.from_env(environ={**CREDENTIALS, "EPAY_ENVIRONMENT": value})
+    assert info.value.field == "EPAY_ENVIRONMENT"
