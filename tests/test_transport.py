@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import anyio
 import httpx
 import pytest
 import respx
+import trio
+from trio.testing import MockClock
 
 from epay_async import (
     ApiError,
@@ -15,7 +21,10 @@ from epay_async import (
     RetryPolicy,
     TransportError,
 )
-from epay_async._transport import ApiRequest, Transport
+from epay_async._call import CallScope, current_call
+from epay_async._http import Answer, BodyTooLarge, ClientClosed, SendError
+from epay_async._secret import Secret
+from epay_async._transport import ApiRequest, Attempts, Transport
 from epay_async.testing import Fault, Sandbox
 
 from .conftest import BOTH_BACKENDS
@@ -281,3 +290,287 @@ def test_deadline_must_be_positive() -> None:
     with pytest.raises(ValueError, match="deadline"):
         RetryPolicy(deadline=0)
     assert RetryPolicy(deadline=None).deadline is None
+
+
+# The retry rule over a scripted backend: what the backend is handed, the deadline under trio's
+# mock clock (exact times, no waiting), the log lines and each network failure's meaning.
+
+
+class Scripted:
+    """A backend answering from a script: an ``Answer``, a ``SendError`` to raise, or a number
+    of seconds to sleep first (then the next item)."""
+
+    def __init__(self, *script: object) -> None:
+        self.script = list(script)
+        self.calls: list[tuple[str, str, httpx.Headers, bytes | None, httpx.Timeout | None]] = []
+        self.is_closed = False
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        timeout: httpx.Timeout | None,
+    ) -> Answer:
+        self.calls.append((method, url, httpx.Headers(headers), content, timeout))
+        item = self.script.pop(0) if self.script else ok()
+        while isinstance(item, float):
+            await anyio.sleep(item)
+            item = self.script.pop(0) if self.script else ok()
+        if isinstance(item, SendError):
+            raise item
+        assert isinstance(item, Answer)
+        return item
+
+    async def aclose(self) -> None:
+        self.is_closed = True
+
+
+def ok(status: int = 200, **headers: str) -> Answer:
+    return Answer(status, httpx.Headers(headers), b"{}", 0.0)
+
+
+def on_mock_clock(test: Callable[[], Awaitable[None]]) -> None:
+    """Run ``test`` under trio with a clock that jumps to the next deadline at once."""
+    trio.run(test, clock=MockClock(autojump_threshold=0))
+
+
+async def test_the_backend_gets_the_headers_body_query_and_timeout() -> None:
+    backend = Scripted()
+    timeout = httpx.Timeout(3.0)
+    http = Transport(backend, POLICY, timeout=timeout)
+    request = ApiRequest(
+        "POST", URL, operation="pay", idempotent=False, content=b'{"a":1}', token="own"
+    )
+    await http.send(request, token="given")
+    await http.send(request)
+    form = ApiRequest(
+        "POST",
+        URL,
+        operation="token",
+        idempotent=True,
+        form={"grant_type": "x y", "scope": Secret("s"), "n": 2},  # type: ignore[dict-item]
+    )
+    await http.send(form)
+    await http.send(read(params={"page": "2", "q": "a b"}, accept="text/html"))
+    (method, url, headers, content, given) = backend.calls[0]
+    assert (method, url, content, given) == ("POST", URL, b'{"a":1}', timeout)
+    assert headers["Authorization"] == "Bearer given"
+    assert headers["Accept"] == "application/json"
+    assert headers["Accept-Encoding"] == "identity"
+    assert headers["Content-Type"] == "application/json"
+    assert backend.calls[1][2]["Authorization"] == "Bearer own"
+    (_, _, headers, content, _) = backend.calls[2]
+    assert content == b"grant_type=x+y&scope=s&n=2"
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert "Authorization" not in headers
+    (method, url, headers, content, _) = backend.calls[3]
+    assert (method, url, content) == ("GET", f"{URL}?page=2&q=a+b", None)
+    assert "Content-Type" not in headers
+    assert headers["Accept"] == "text/html"
+
+
+async def test_a_closed_backend_sends_nothing() -> None:
+    backend = Scripted()
+    await backend.aclose()
+    with pytest.raises(TransportError) as info:
+        await Transport(backend, POLICY).send(read())
+    assert str(info.value) == "read: the client is closed; nothing was sent"
+    assert backend.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "request_of", "expected", "message"),
+    [
+        (ClientClosed("mid-air", sent=True), read, TransportError, "read: the client was closed"),
+        (ClientClosed("mid-air", sent=False), money, TransportError, "pay: the client was closed"),
+        (
+            ClientClosed("mid-air", sent=True),
+            money,
+            OutcomeUnknownError,
+            "the client was closed while the request was under way",
+        ),
+        (BodyTooLarge("answer over 1 MiB"), read, ProtocolError, "read: answer over 1 MiB"),
+        (BodyTooLarge("answer over 1 MiB"), money, OutcomeUnknownError, "answer over 1 MiB"),
+        (
+            SendError("ReadTimeout", "slow", sent=True, retryable=False),
+            read,
+            TransportError,
+            "read: could not reach the gateway (ReadTimeout)",
+        ),
+        (
+            SendError("ConnectError", "refused", sent=False, retryable=False),
+            money,
+            TransportError,
+            "pay: could not reach the gateway (ConnectError)",
+        ),
+        (
+            SendError("ReadTimeout", "slow", sent=True, retryable=False),
+            money,
+            OutcomeUnknownError,
+            "ReadTimeout: slow",
+        ),
+    ],
+)
+async def test_what_each_network_failure_means(
+    error: SendError, request_of: Callable[[], ApiRequest], expected: type, message: str
+) -> None:
+    backend = Scripted(error)
+    with pytest.raises(expected) as info:
+        await Transport(backend, POLICY, sleep=Sleeps()).send(request_of())
+    assert type(info.value) is expected
+    if isinstance(info.value, OutcomeUnknownError):
+        assert info.value.reason == message
+        assert info.value.invoice_id == "123456"
+    else:
+        assert str(info.value).startswith(message)
+    if isinstance(error, ClientClosed) and expected is TransportError:
+        assert str(info.value) == f"{message} (ClientClosed: mid-air)"
+    assert len(backend.calls) == 1
+
+
+async def test_retries_are_logged_with_the_operation_the_reason_and_the_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = Scripted(ok(503), SendError("ConnectError", "refused", sent=False))
+    caplog.set_level(logging.INFO, logger="epay_async")
+    response = await Transport(backend, POLICY, sleep=Sleeps(), rand=lambda: 0.5).send(read())
+    assert response.status_code == 200
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert retries == [
+        "retrying read in 0.50 s after HTTP 503 (attempt 1 of 3)",
+        "retrying read in 1.00 s after ConnectError (attempt 2 of 3)",
+    ]
+
+
+async def test_each_attempt_is_logged_at_debug_with_its_outcome(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="epay_async")
+    backend = Scripted(ok(503), SendError("ReadTimeout", "slow", sent=True), ok(201))
+    attempts = Attempts()
+    timeout = httpx.Timeout(4.0)
+    request = read(params={"id": "1"}, content=b"{}")
+    http = Transport(backend, POLICY, sleep=Sleeps(), timeout=timeout)
+    response = await http.send(request, token="tok", attempts=attempts)
+    assert response.status_code == 201
+    assert (attempts.count, attempts.answer) == (3, response)
+    for method, url, headers, content, given in backend.calls:
+        assert (method, url, content, given) == ("GET", f"{URL}?id=1", b"{}", timeout)
+        assert headers["Authorization"] == "Bearer tok"
+        assert headers["Content-Type"] == "application/json"
+    lines = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
+    assert [line.split(" in ")[0] for line in lines] == [
+        "GET /thing -> 503",
+        "GET /thing -> error",
+        "GET /thing -> 201",
+    ]
+    assert [line.split(" ms ")[1] for line in lines] == [
+        "(read, attempt 1)",
+        "(read, attempt 2)",
+        "(read, attempt 3)",
+    ]
+
+
+def test_the_debug_line_shows_the_exchanges_own_time(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="epay_async")
+
+    async def main() -> None:
+        await anyio.sleep(1.0)  # the clock is not at zero when the exchange starts
+        await Transport(Scripted(0.25, ok()), POLICY).send(read())
+
+    on_mock_clock(main)
+    (line,) = [r.getMessage() for r in caplog.records if " -> " in r.getMessage()]
+    assert line == "GET /thing -> 200 in 250.0 ms (read, attempt 1)"
+
+
+def test_without_a_call_an_attempt_is_cut_at_the_policys_deadline() -> None:
+    policy = RetryPolicy(deadline=2.0)
+
+    async def main() -> None:
+        backend = Scripted(5.0, 5.0)
+        with pytest.raises(TransportError) as info:
+            await Transport(backend, policy).send(read())
+        assert str(info.value) == "read: no answer within the 2.0 s deadline"
+        with pytest.raises(OutcomeUnknownError) as unknown:
+            await Transport(backend, policy).send(money())
+        assert unknown.value.reason == "no answer within the 2.0 s deadline"
+
+    on_mock_clock(main)
+
+
+def test_the_deadline_counts_from_the_start_of_the_request() -> None:
+    policy = RetryPolicy(deadline=5.0, retry_after_cap=60.0, jitter=0.0)
+
+    async def main() -> None:
+        # 2 s for the first answer, then Retry-After 3: the retry would start at 5 s, the
+        # deadline: not sent.
+        backend = Scripted(2.0, ok(503, **{"Retry-After": "3"}))
+        with pytest.raises(ApiError):
+            await Transport(backend, policy).send(read())
+        assert len(backend.calls) == 1
+        # The same after a network error whose retry would end at the deadline.
+        backend = Scripted(2.0, SendError("ConnectError", sent=False), 0.0)
+        http = Transport(backend, RetryPolicy(deadline=5.0, backoff_base=3.0, jitter=0.0))
+        with pytest.raises(TransportError):
+            await http.send(read())
+        assert len(backend.calls) == 1
+        # Within a call, its own deadline holds, not a new one from the policy.
+        backend = Scripted(ok(503, **{"Retry-After": "3"}))
+        async with CallScope("read", 2.0, None):
+            with pytest.raises(ApiError):
+                await Transport(backend, policy).send(read())
+        assert len(backend.calls) == 1
+
+    on_mock_clock(main)
+
+
+def test_no_deadline_means_retries_are_bounded_by_the_attempts_alone() -> None:
+    policy = RetryPolicy(deadline=None, retry_after_cap=600.0, jitter=0.0)
+
+    async def main() -> None:
+        backend = Scripted(ok(503, **{"Retry-After": "500"}), 100.0)
+        assert (await Transport(backend, policy).send(read())).status_code == 200
+        assert len(backend.calls) == 2
+
+    on_mock_clock(main)
+
+
+async def test_a_pause_that_would_end_at_the_deadline_is_not_taken() -> None:
+    policy = RetryPolicy(backoff_base=1.0, jitter=0.0, deadline=100.0)
+    sleeps = Sleeps()
+    http = Transport(Scripted(), policy, sleep=sleeps, clock=lambda: 10.0)
+    assert not await http.pause("read", 1, None, "HTTP 503", deadline=11.0)
+    assert await http.pause("read", 1, None, "HTTP 503", deadline=11.5)
+    assert sleeps == [1.0]
+
+
+async def test_a_pause_within_a_call_keeps_to_the_calls_deadline() -> None:
+    policy = RetryPolicy(retry_after_cap=60.0, jitter=0.0, deadline=100.0)
+    sleeps = Sleeps()
+    http = Transport(Scripted(), policy, sleep=sleeps)
+    async with CallScope("read", 1.0, None):
+        assert not await http.pause("read", 1, 5.0, "HTTP 503")
+    assert sleeps == []
+    assert await http.pause("read", 1, 5.0, "HTTP 503")  # no call: the policy's 100 s
+    assert sleeps == [5.0]
+
+
+async def test_an_exchange_is_marked_on_the_call_while_it_is_under_way() -> None:
+    seen: list[object] = []
+
+    class Watching(Scripted):
+        async def exchange(self, *args: Any) -> Answer:
+            call = current_call()
+            assert call is not None
+            seen.append(call.exchange)
+            return await super().exchange(*args)
+
+    request = money()
+    async with CallScope("pay", 30.0, None):
+        await Transport(Watching(), POLICY).send(request)
+        call = current_call()
+        assert call is not None
+        assert call.exchange is None
+    assert seen == [request]

@@ -1,0 +1,200 @@
+"""One public call's scope (``_call``): its deadline, nested calls, and the in-doubt record of
+a money request cut by the deadline or cancelled by the caller while its exchange was under
+way."""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+import pytest
+
+from epay_async import OutcomeUnknownError, TransportError
+from epay_async._call import Call, CallScope, current_call, deadline_failure
+from epay_async._request import ApiRequest
+from epay_async._telemetry import NO_CALL_TELEMETRY
+
+from .conftest import BOTH_BACKENDS
+
+pytestmark = pytest.mark.anyio
+ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines and cancel scopes
+
+URL = "https://gw.test/api/thing"
+
+
+def read() -> ApiRequest:
+    return ApiRequest("GET", URL, operation="status", idempotent=True, invoice_id="100001")
+
+
+def money() -> ApiRequest:
+    return ApiRequest("POST", URL, operation="refund", idempotent=False, invoice_id="100002")
+
+
+def this_call() -> Call:
+    call = current_call()
+    assert call is not None
+    return call
+
+
+def test_a_new_call_has_no_exchange_no_jobs_and_a_span_that_records_nothing() -> None:
+    call = Call(12.5)
+    assert call.deadline == 12.5
+    assert call.exchange is None
+    assert call.after == []
+    assert call.span is NO_CALL_TELEMETRY
+
+
+def test_the_deadline_failure_of_a_read_and_of_money() -> None:
+    failure = deadline_failure(read(), 0.5)
+    assert type(failure) is TransportError
+    assert str(failure) == "status: no answer within the 0.5 s deadline"
+    unknown = deadline_failure(money(), 0.5)
+    assert isinstance(unknown, OutcomeUnknownError)
+    assert (unknown.operation, unknown.invoice_id) == ("refund", "100002")
+    assert unknown.reason == "no answer within the 0.5 s deadline"
+
+
+async def test_a_call_sets_its_deadline_and_leaves_no_call_behind() -> None:
+    assert current_call() is None
+    started = anyio.current_time()
+    async with CallScope("status", 30.0, None):
+        deadline = this_call().deadline
+    assert started + 30.0 <= deadline < math.inf
+    assert current_call() is None
+
+
+async def test_a_call_without_a_deadline_runs_unbounded() -> None:
+    async with CallScope("status", None, None):
+        assert this_call().deadline == math.inf
+        await anyio.sleep(0.02)
+    assert current_call() is None
+
+
+async def test_a_nested_call_keeps_the_outer_deadline() -> None:
+    async with CallScope("outer", 30.0, None):
+        outer = this_call()
+        async with CallScope("inner", 0.01, None):
+            assert this_call() is outer
+            await anyio.sleep(0.05)  # past the inner deadline: only the outer one holds
+        assert this_call() is outer
+    assert current_call() is None
+
+
+async def test_the_deadline_before_anything_was_sent_is_a_transport_error() -> None:
+    records: list[OutcomeUnknownError] = []
+    with pytest.raises(TransportError) as info:
+        async with CallScope("status", 0.05, records.append):
+            await anyio.sleep_forever()
+    message = "status: the 0.05 s deadline passed before anything was sent"
+    assert str(info.value) == message
+    assert records == []
+    assert current_call() is None
+
+
+async def exchange_forever(
+    operation: str, request: ApiRequest, records: list[OutcomeUnknownError]
+) -> None:
+    """A call whose exchange of ``request`` never ends."""
+    async with CallScope(operation, 0.05, records.append):
+        this_call().exchange = request
+        await anyio.sleep_forever()
+
+
+async def test_the_deadline_during_a_reads_exchange_is_a_transport_error() -> None:
+    records: list[OutcomeUnknownError] = []
+    with pytest.raises(TransportError) as info:
+        await exchange_forever("status", read(), records)
+    assert str(info.value) == "status: no answer within the 0.05 s deadline"
+    assert records == []
+
+
+async def test_the_deadline_during_a_money_exchange_is_in_doubt_and_recorded() -> None:
+    records: list[OutcomeUnknownError] = []
+    with pytest.raises(OutcomeUnknownError) as info:
+        await exchange_forever("refund", money(), records)
+    assert info.value.reason == "no answer within the 0.05 s deadline"
+    assert records == [info.value]
+
+
+async def test_a_raised_outcome_unknown_is_recorded() -> None:
+    records: list[OutcomeUnknownError] = []
+    error = money().outcome_unknown("HTTP 503")
+    with pytest.raises(OutcomeUnknownError) as info:
+        async with CallScope("refund", 30.0, records.append):
+            raise error
+    assert info.value is error
+    assert records == [error]
+
+
+@pytest.mark.parametrize(("request_of", "recorded"), [(money, 1), (read, 0), (None, 0)])
+async def test_a_caller_cancelling_a_money_exchange_is_recorded_and_propagates(
+    request_of: object, recorded: int
+) -> None:
+    records: list[OutcomeUnknownError] = []
+    reached = False
+    with anyio.CancelScope() as outer:
+        async with CallScope("refund", 30.0, records.append):
+            if callable(request_of):
+                this_call().exchange = request_of()
+            outer.cancel()
+            await anyio.sleep_forever()
+        reached = True
+    assert outer.cancelled_caught
+    assert not reached
+    assert len(records) == recorded
+    for record in records:
+        assert record.operation == "refund"
+        assert record.invoice_id == "100002"
+        assert record.reason == "cancelled by the caller while the request was under way"
+
+
+async def test_the_call_end_jobs_run_outside_the_deadline_and_all_run() -> None:
+    done: list[str] = []
+
+    async def slow() -> None:
+        await anyio.sleep(0.1)  # longer than the call's deadline
+        done.append("slow")
+
+    async def quick() -> None:
+        done.append("quick")
+
+    async with CallScope("refund", 0.05, None):
+        this_call().after.extend([slow, quick])
+    assert done == ["slow", "quick"]
+
+
+async def test_a_cancellation_during_the_call_end_jobs_is_held_then_raised() -> None:
+    done: list[str] = []
+    reached = False
+
+    with anyio.CancelScope() as outer:
+
+        async def cancelled() -> None:
+            outer.cancel()
+            await anyio.sleep_forever()
+
+        async def then() -> None:
+            done.append("then")
+
+        async with CallScope("refund", 30.0, None):
+            this_call().after.extend([cancelled, then])
+        reached = True
+    assert outer.cancelled_caught
+    assert not reached  # the task ends cancelled once the records are written
+    assert done == ["then"]
+
+
+async def test_a_call_error_wins_over_a_cancellation_held_by_the_call_end_jobs() -> None:
+    with anyio.CancelScope() as outer:
+
+        async def cancelled() -> None:
+            outer.cancel()
+            await anyio.sleep_forever()
+
+        async def failing_call() -> None:
+            async with CallScope("refund", 30.0, None):
+                this_call().after.append(cancelled)
+                raise KeyError("the call's own error")
+
+        with pytest.raises(KeyError):
+            await failing_call()
