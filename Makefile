@@ -24,9 +24,10 @@ types: $(STAMP)
 	$(BIN)/python -m tests.readme_snippets build/readme_snippets.py
 	$(BIN)/mypy --strict build/readme_snippets.py
 
-# The fast tests, spread over one worker per core (pytest-xdist); TEST_WORKERS=0 runs them in
+# The fast tests, spread over pytest-xdist workers: one per core and one more, since many tests
+# wait on sockets, servers and subprocesses rather than compute. TEST_WORKERS=0 runs them in
 # this process.
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)' 2>/dev/null || echo 2)
 unit: $(STAMP)
 	$(BIN)/pytest -m "not slow" -n $(TEST_WORKERS)
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -51,6 +52,7 @@ from epay_async.journal import JournalRecord, JournalState, SqliteJournal
 from epay_async.testing import Fault, Sandbox
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
+from .factories import CARD_ID, PAID, mock_client, mock_order
 
 pytestmark = pytest.mark.anyio
 ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
@@ -685,3 +687,33 @@ async def test_an_outcome_write_that_hangs_is_bounded(
         with anyio.fail_after(10):  # only a guard: the write's own 0.05 s bound ends it
             assert await epay._pipeline.call("echo", send, moves_money=True) == "ok"
         assert (await only_record(journal)).state is JournalState.INTENT
+
+
+# -- the in-flight guard: one money request per invoice at a time -----------------------
+
+
+async def test_one_money_request_per_invoice_at_a_time() -> None:
+    arrived = 0
+
+    async def handle(_: httpx.Request) -> httpx.Response:
+        nonlocal arrived
+        arrived += 1
+        await anyio.sleep(0.2)
+        return httpx.Response(200, json=PAID)
+
+    outcomes: list[object] = []
+
+    async def pay(epay: EpayClient) -> None:
+        try:
+            outcomes.append(await epay.pay_with_saved_card(mock_order(), CARD_ID))
+        except RequestInFlightError as exc:
+            outcomes.append(exc)
+
+    async with mock_client(handle) as epay, anyio.create_task_group() as tg:
+        tg.start_soon(pay, epay)
+        tg.start_soon(pay, epay.with_options(timeout=5))  # a clone shares the guard
+    assert arrived == 1
+    assert sum(isinstance(o, RequestInFlightError) for o in outcomes) == 1
+    async with mock_client(handle) as epay:  # and once the first is done, the next may go
+        await epay.pay_with_saved_card(mock_order(), CARD_ID)
+        await epay.pay_with_saved_card(mock_order(), CARD_ID)

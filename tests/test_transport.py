@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import respx
@@ -28,6 +29,7 @@ from epay_async._transport import ApiRequest, Attempts, Transport
 from epay_async.testing import Fault, Sandbox
 
 from .conftest import BOTH_BACKENDS
+from .factories import CARD_ID, mock_client, mock_order
 
 pytestmark = pytest.mark.anyio
 ANYIO_BACKENDS = BOTH_BACKENDS  # deadlines, cancel scopes, locks or task groups
@@ -574,3 +576,44 @@ async def test_an_exchange_is_marked_on_the_call_while_it_is_under_way() -> None
         assert call is not None
         assert call.exchange is None
     assert seen == [request]
+
+
+# -- an answer cut short, and the deadline-cut check, through a client -------------------
+
+
+@pytest.mark.parametrize("error", [httpx.ReadError, httpx.ConnectError, httpx.ConnectTimeout])
+async def test_an_answer_cut_short_is_outcome_unknown_for_money(
+    error: type[httpx.TransportError],
+) -> None:
+    """Once an answer has begun the request was sent, whatever the transport calls the
+    failure: a lent client's transport (httpx-aiohttp, for one) may report a connection lost
+    mid-body as a connect error, which would otherwise read as "never sent" and be paid again."""
+    sent = 0
+
+    class CutShort(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield b'{"id": "'
+            raise error("connection lost")
+
+    async def handle(_: httpx.Request) -> httpx.Response:
+        nonlocal sent
+        sent += 1
+        return httpx.Response(200, stream=CutShort())
+
+    async with mock_client(handle) as epay:
+        with pytest.raises(OutcomeUnknownError):
+            await epay.pay_with_saved_card(mock_order(), CARD_ID)
+    assert sent == 1
+
+
+async def test_no_retry_starts_that_would_end_at_the_deadline() -> None:
+    transport = Transport(
+        httpx.AsyncClient(),
+        RetryPolicy(backoff_base=1.0, jitter=0.0),
+        sleep=lambda _: anyio.lowlevel.checkpoint(),
+        rand=lambda: 0.5,
+        clock=lambda: 100.0,
+    )
+    assert not await transport.pause("x", 1, None, "HTTP 503", deadline=101.0)  # ends at it
+    assert await transport.pause("x", 1, None, "HTTP 503", deadline=101.001)
+    await transport.backend.aclose()
