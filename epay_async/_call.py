@@ -102,17 +102,23 @@ if sys.version_info >= (3, 11):
                 return True
             return False
 
-    def _deadline_scope(deadline: float) -> _AnyioDeadline | _AsyncioDeadline:
+    def _deadline_scope(seconds: float | None) -> tuple[float, _AnyioDeadline | _AsyncioDeadline]:
+        """The absolute deadline ``seconds`` from now (``inf`` for none), and its scope."""
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:  # trio
-            return _AnyioDeadline(deadline)
-        return _AsyncioDeadline(deadline)
+            deadline = anyio.current_time() + seconds if seconds else math.inf
+            return deadline, _AnyioDeadline(deadline)
+        # The loop's clock is anyio's on asyncio, read without asking which library runs.
+        deadline = loop.time() + seconds if seconds else math.inf
+        return deadline, _AsyncioDeadline(deadline)
 
 else:
 
-    def _deadline_scope(deadline: float) -> _AnyioDeadline:
-        return _AnyioDeadline(deadline)
+    def _deadline_scope(seconds: float | None) -> tuple[float, _AnyioDeadline]:
+        """The absolute deadline ``seconds`` from now (``inf`` for none), and its scope."""
+        deadline = anyio.current_time() + seconds if seconds else math.inf
+        return deadline, _AnyioDeadline(deadline)
 
 
 class CallScope:
@@ -134,11 +140,9 @@ class CallScope:
     async def __aenter__(self) -> None:
         if _CALL.get() is not None:
             return  # nested: the outer call's deadline holds
-        seconds = self._seconds
-        deadline = anyio.current_time() + seconds if seconds else math.inf
+        deadline, self._scope = _deadline_scope(self._seconds)
         self._call = Call(deadline)
         self._reset = _CALL.set(self._call)
-        self._scope = _deadline_scope(deadline)
         await self._scope.enter()
 
     async def __aexit__(
@@ -165,7 +169,7 @@ class CallScope:
         # exception propagates unchanged once its in-doubt record is written.
         if isinstance(exc, OutcomeUnknownError):
             await report(exc, self._on_outcome_unknown)
-        elif isinstance(exc, anyio.get_cancelled_exc_class()):
+        elif exc is not None and isinstance(exc, anyio.get_cancelled_exc_class()):
             request = call.exchange
             if request is not None and not request.idempotent:
                 # The caller gave up (a timeout, a closed connection, a shutdown) while the

@@ -8,12 +8,15 @@ from typing import Any
 import attrs
 import cattrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from epay_async import OutcomeUnknownError, ProtocolError, ResultCode, StatusName, TransactionStatus
 from epay_async._converter import (
     _build,
     dumps,
     loads,
+    parse_timestamp,
     structure,
     to_bool,
     to_datetime,
@@ -254,6 +257,64 @@ def test_timestamps_keep_their_offset_and_cut_fractions_to_microseconds(
 def test_impossible_timestamps_are_protocol_errors(text: str) -> None:
     with pytest.raises(ProtocolError):
         to_datetime(text)
+
+
+@st.composite
+def _timestamps(draw: st.DrawFn) -> str:
+    """A timestamp of the gateway's form with at most one flaw: a part out of range, an
+    impossible offset, another spelling of the offset or separator, a fraction, whitespace."""
+    moment = draw(st.datetimes())
+    parts = {
+        "date": f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}",
+        "sep": "T",
+        "time": f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}",
+        "offset": draw(
+            st.sampled_from(["", "+05:00", "-03:30", "+00:00", "-00:00", "+23:59", "-12:45"])
+        ),
+        "around": "",
+    }
+    flaw = draw(
+        st.sampled_from(["none", "date", "sep", "time", "offset", "offset", "offset", "around"])
+    )
+    if flaw != "none":
+        parts[flaw] = draw(
+            {
+                "date": st.sampled_from(["2025-02-30", "2025-13-01", "0000-01-01", "2025-1-01"]),
+                "sep": st.sampled_from([" ", "t", "", "TT"]),
+                "time": st.sampled_from(["24:00:00", "23:60:00", "23:59:60", "23:59", "9:00:00"]),
+                "offset": st.sampled_from(
+                    ["+05:60", "+24:00", "-25:00", "+99:99", "+0500", "Z", "+05", ".5", ".1234567"]
+                ),
+                "around": st.sampled_from([" ", "x", "\n"]),
+            }[flaw]
+        )
+    text = parts["date"] + parts["sep"] + parts["time"] + parts["offset"]
+    return (
+        f"{parts['around']}{text}"
+        if flaw == "around" and draw(st.booleans())
+        else (text + parts["around"])
+    )
+
+
+_TIMESTAMPS = _timestamps()
+
+
+@given(_TIMESTAMPS)
+def test_the_common_timestamp_path_reads_as_the_parser_does(text: str) -> None:
+    """``to_datetime`` takes the gateway's usual form through ``datetime.fromisoformat``: it
+    must give what the full parser gives, or refuse what it refuses."""
+    try:
+        expected = parse_timestamp(text)
+    except ProtocolError:
+        with pytest.raises(ProtocolError):
+            to_datetime(text)
+        return
+    parsed = to_datetime(text)
+    assert (parsed, parsed.utcoffset(), parsed.isoformat()) == (
+        expected,
+        expected.utcoffset(),
+        expected.isoformat(),
+    )
 
 
 # -- the lenient primitives, one by one -------------------------------------------------------
