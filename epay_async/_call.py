@@ -7,8 +7,9 @@ raises :class:`TransportError` (nothing was sent by this call then); reaching it
 exchange may have left makes a money request :class:`OutcomeUnknownError`.
 
 Every money request left in doubt is reported (``on_outcome_unknown``, the log): one that
-raises :class:`OutcomeUnknownError`, and one cancelled by the caller while its exchange was
-under way; the cancellation itself propagates unchanged.
+raises :class:`OutcomeUnknownError`, and one cancelled by the caller, or cut by an unforeseen
+exception from below the library, while its exchange was under way; the cancellation or the
+exception itself propagates unchanged.
 """
 
 from __future__ import annotations
@@ -169,14 +170,16 @@ class CallScope:
         # exception propagates unchanged once its in-doubt record is written.
         if isinstance(exc, OutcomeUnknownError):
             await report(exc, self._on_outcome_unknown)
-        elif exc is not None and isinstance(exc, anyio.get_cancelled_exc_class()):
-            request = call.exchange
-            if request is not None and not request.idempotent:
-                # The caller gave up (a timeout, a closed connection, a shutdown) while the
-                # request may have reached the gateway: keep a record of it.
+        elif exc is not None and call.exchange is not None and not call.exchange.idempotent:
+            # The caller gave up (a timeout, a closed connection, a shutdown), or something
+            # below the library failed unforeseen (a custom transport's bug), while the request
+            # may have reached the gateway: keep a record of it, as the journal does.
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
                 reason = "cancelled by the caller while the request was under way"
-                call.span.mark_outcome_unknown()
-                await report(request.outcome_unknown(reason), self._on_outcome_unknown)
+            else:
+                reason = f"{type(exc).__name__} raised while the request was under way"
+            call.span.mark_outcome_unknown()
+            await report(call.exchange.outcome_unknown(reason), self._on_outcome_unknown)
         if held is not None and exc is None:
             raise held  # cancelled while the records were written: the task ends cancelled
 

@@ -486,3 +486,42 @@ async def test_a_cancel_during_the_token_or_the_callback_ends_cancelled(
     assert scope.cancelled_caught
     assert stored == ([] if point == "token" else ["600000040"])
     assert after == ["ran"]
+
+
+@pytest.mark.parametrize("moves_money", [True, False])
+async def test_an_unforeseen_error_below_the_library_during_a_payment_is_recorded(
+    moves_money: bool,
+) -> None:
+    """A custom transport's bug raised while the payment may have left propagates as it is,
+    and the payment is recorded in doubt, as the journal records it; a read is not."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(
+            ("/payments/cards/auth", "/check-status/payment/transaction/600000011")
+        ):
+            raise LookupError("a bug in a custom transport")
+        return httpx.Response(200, json={"access_token": "t", "expires_in": 7200})
+
+    records: list[OutcomeUnknownError] = []
+    async with EpayClient(
+        client_id="c",
+        client_secret="s",
+        terminal_id="t",
+        environment=ENV,
+        transport=httpx.MockTransport(handle),
+        retry=FAST_RETRY,
+        on_outcome_unknown=records.append,
+    ) as epay:
+        call = (
+            epay.pay_with_saved_card(order("600000011"), "e7e2587f-de26-4f41-ae1f")
+            if moves_money
+            else epay.get_status("600000011")
+        )
+        with pytest.raises(LookupError):
+            await call
+    if moves_money:
+        assert [(r.invoice_id, r.reason) for r in records] == [
+            ("600000011", "LookupError raised while the request was under way")
+        ]
+    else:
+        assert records == []
