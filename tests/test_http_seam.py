@@ -276,8 +276,20 @@ _SEGMENT = st.one_of(
 _URLS = st.builds(
     "{}://{}{}{}".format,
     st.sampled_from(["https", "http", "HTTPS"]),
-    st.sampled_from(["epay.homebank.kz", "TestEpay.HomeBank.kz", "127.0.0.1", "xn--80ak6aa92e.kz"]),
-    st.sampled_from(["", ":443", ":80", ":8443"]),
+    st.sampled_from(
+        [
+            "epay.homebank.kz",
+            "TestEpay.HomeBank.kz",
+            "127.0.0.1",
+            "[::1]",
+            "xn--80ak6aa92e.kz",
+            "user:pw@epay.homebank.kz",
+            "epay.homebank.kz?x",
+            "epay.homebank.kz#f",
+            "epay.homebank.kz?",
+        ]
+    ),
+    st.sampled_from(["", ":443", ":80", ":8443", ":"]),
     st.lists(_SEGMENT, max_size=5).map(lambda parts: "".join("/" + part for part in parts)),
 )
 
@@ -304,15 +316,22 @@ def test_request_url_agrees_with_httpx_parsing_the_whole_url(url: str) -> None:
 
 
 def test_request_url_parses_only_the_path_of_a_plain_url() -> None:
-    origin = hb._origin("https://epay.homebank.kz")
-    url = hb.request_url("https://epay.homebank.kz/check-status/payment/transaction/000123456")
-    assert url.raw_path == b"/check-status/payment/transaction/000123456"
-    assert url.host == origin.host
-    assert hb._origin("https://epay.homebank.kz") is origin  # parsed once
+    hb._origin.cache_clear()
+    for invoice in ("000123456", "000123457"):
+        url = hb.request_url(f"https://epay.homebank.kz/check-status/payment/transaction/{invoice}")
+        assert url.raw_path == f"/check-status/payment/transaction/{invoice}".encode()
+        assert url.host == "epay.homebank.kz"
+    # The origin was parsed once, and reused: the short path was taken both times.
+    assert (hb._origin.cache_info().misses, hb._origin.cache_info().hits) == (1, 1)
     for unplain in ("/a/../b", "/a?b=1", "/a b", "/a/./b", "/%2e%2e"):
         assert str(hb.request_url(f"https://epay.homebank.kz{unplain}")) == str(
             httpx.URL(f"https://epay.homebank.kz{unplain}")
         )
+    for odd in ("https://h?x/a", "https://h#f/a", "https://u:p@h/a"):  # never cached
+        assert str(hb.request_url(odd)) == str(httpx.URL(odd))
+    with pytest.raises(httpx.InvalidURL):  # as long as httpx refuses
+        hb.request_url("https://epay.homebank.kz/" + "a" * 70_000)
+    assert hb._origin.cache_info().misses == 1
 
 
 def redirecting(status: int, seen: list[httpx.Request]) -> httpx.MockTransport:

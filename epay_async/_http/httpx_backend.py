@@ -47,6 +47,10 @@ def shared_ssl_context() -> ssl.SSLContext:
 _PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_~-]+)+/?")
 
 
+#: httpx refuses longer URLs ("URL too long"); the short path must too.
+_MAX_URL_LENGTH = 65_536
+
+
 @functools.lru_cache(maxsize=32)
 def _origin(origin: str) -> httpx.URL:
     return httpx.URL(origin)
@@ -58,15 +62,21 @@ def request_url(url: str) -> httpx.URL:
     A call spends about 17 µs parsing its absolute URL, mostly the origin every request to the
     gateway shares. A plain path (:data:`_PLAIN_PATH`) is what httpx's parser returns
     unchanged, so it is put into the origin's parsed form as it is; anything else (a query, a
-    character to escape, a dot segment, another httpx without a parsed form) is parsed whole.
+    character to escape, a dot segment, an authority with credentials, a query or a fragment,
+    another httpx without a parsed form) is parsed whole.
     ``tests/test_http_seam.py`` checks both ways agree over generated URLs.
     """
     scheme, separator, rest = url.partition("://")
-    host, slash, path = rest.partition("/")
-    if separator and slash and _PLAIN_PATH.fullmatch(path := "/" + path):
-        origin = _origin(f"{scheme}://{host}")
-        reference = getattr(origin, "_uri_reference", None)
-        if reference is not None and reference.path in ("", "/"):
+    authority, slash, path = rest.partition("/")
+    if (
+        separator
+        and slash
+        and len(url) <= _MAX_URL_LENGTH
+        and not any(mark in authority for mark in "?#@")  # a query, a fragment, credentials
+        and _PLAIN_PATH.fullmatch(path := "/" + path)
+    ):
+        reference = getattr(_origin(f"{scheme}://{authority}"), "_uri_reference", None)
+        if reference is not None and hasattr(reference, "_replace") and reference.path in ("", "/"):
             parsed = httpx.URL.__new__(httpx.URL)
             parsed._uri_reference = reference._replace(path=path)
             return parsed
