@@ -6,6 +6,7 @@ import logging
 import re
 
 from epay_async import RedactingFilter
+from epay_async._logs import redact
 
 
 def test_redacting_filter_scrubs_secret_shaped_values() -> None:
@@ -32,3 +33,14 @@ def test_invoice_ids_stay_readable_in_logs() -> None:
     )
     RedactingFilter().filter(record)
     assert record.getMessage() == "GET /transaction/123456787538"  # fails the card checksum
+
+
+def test_uuids_stay_whole_and_a_card_number_beside_one_is_still_redacted() -> None:
+    # 86212-4155-4091 (13 digits across the dashes) passes the card checksum.
+    uuid = "a6b86212-4155-4091-a45f-3ac4cd97135e"
+    assert redact(f"journal: could not record succeeded for record {uuid}") == (
+        f"journal: could not record succeeded for record {uuid}"
+    )
+    assert redact(uuid.upper()) == uuid.upper()
+    assert redact(f"card {uuid}: 4405639704015096") == f"card {uuid}: [PAN REDACTED]"
+    assert redact(f"4405639704015096 {uuid}") == f"[PAN REDACTED] {uuid}"
