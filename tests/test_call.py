@@ -5,6 +5,7 @@ way."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import anyio
 import httpx
@@ -148,6 +149,29 @@ async def test_a_caller_cancelling_a_money_exchange_is_recorded_and_propagates(
         assert record.operation == "refund"
         assert record.invoice_id == "100002"
         assert record.reason == "cancelled by the caller while the request was under way"
+
+
+@pytest.mark.parametrize(("request_of", "recorded"), [(money, 1), (read, 0), (None, 0)])
+async def test_an_unforeseen_error_during_a_money_exchange_is_recorded_and_propagates(
+    request_of: Callable[[], ApiRequest] | None, recorded: int
+) -> None:
+    """An exception from below the library (a custom transport's bug) while a money request
+    may have left: recorded in doubt, as the journal records it, and raised unchanged."""
+    records: list[OutcomeUnknownError] = []
+    bug = LookupError("a bug in a custom transport")
+
+    async def exchange_fails() -> None:
+        async with CallScope("refund", 30.0, records.append):
+            if request_of is not None:
+                this_call().exchange = request_of()
+            raise bug
+
+    with pytest.raises(LookupError) as raised:
+        await exchange_fails()
+    assert raised.value is bug
+    assert [(r.operation, r.invoice_id, r.reason) for r in records] == [
+        ("refund", "100002", "LookupError raised while the request was under way")
+    ] * recorded
 
 
 async def test_the_call_end_jobs_run_outside_the_deadline_and_all_run() -> None:
