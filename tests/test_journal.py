@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -319,6 +320,40 @@ _RACER = textwrap.dedent(
     anyio.run(main)
     """
 )
+
+
+def test_two_writers_opening_a_new_journal_at_once_both_open_it(tmp_path: Path) -> None:
+    """Two processes (here two connections in two threads) starting on a journal file that does
+    not exist yet: switching it to WAL takes an exclusive lock, and SQLite refused the second at
+    once ("database is locked", no busy timeout) in about one start in ten: a payment refused
+    with JournalUnavailableError. Each now waits its turn: one begin wins, the other is told
+    the invoice is in flight."""
+    for round_ in range(120):
+        path = tmp_path / f"journal-{round_}.db"
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def begin(
+            path: Path = path, barrier: threading.Barrier = barrier, outcomes: list[str] = outcomes
+        ) -> None:
+            async def run() -> None:
+                async with SqliteJournal(path) as journal:
+                    barrier.wait()
+                    try:
+                        await journal.begin(intent("000777"))
+                    except EpayError as exc:
+                        outcomes.append(type(exc).__name__)
+                    else:
+                        outcomes.append("began")
+
+            anyio.run(run)
+
+        threads = [threading.Thread(target=begin) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert sorted(outcomes) == ["RequestInFlightError", "began"], (round_, outcomes)
 
 
 @pytest.mark.slow  # a subprocess or a soak: make test-slow

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection
 from decimal import Decimal
 from types import TracebackType
@@ -97,7 +98,7 @@ class SqliteJournal:
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            mode = self._switch_to_wal(conn)
             if mode is None or str(mode[0]).lower() != "wal":
                 raise sqlite3.OperationalError(f"cannot switch {self.path} to WAL mode")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
@@ -106,6 +107,20 @@ class SqliteJournal:
             conn.close()
             raise
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> Any:
+        """``PRAGMA journal_mode = WAL``, tried again until the busy timeout while the file is
+        locked: switching a new file takes an exclusive lock, and SQLite answers "database is
+        locked" at once rather than wait (the busy timeout does not apply to it) when another
+        process is opening the same new journal."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.005)
 
     async def _run(self, action: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:

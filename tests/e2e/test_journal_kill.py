@@ -287,12 +287,12 @@ def test_two_processes_paying_one_invoice_at_once_send_one_request(
             racer.expect("ready")
         for racer in racers:
             racer.send("go")
-        outcomes = sorted(racer.expect("outcome")["outcome"] for racer in racers)
+        said = [racer.expect("outcome") for racer in racers]
         assert [racer.finish() for racer in racers] == [0, 0]
     finally:
         for racer in racers:
             racer.kill()
-    assert outcomes == ["RequestInFlightError", "paid"]
+    assert sorted(found["outcome"] for found in said) == ["RequestInFlightError", "paid"], said
     assert served.payments_of(invoice_id) == 1
 
 
