@@ -82,24 +82,16 @@ def mock_client(handle: Handler, **kwargs: Any) -> EpayClient:
             return httpx.Response(200, json=MOCK_TOKEN)
         return await handle(request)
 
-    options: dict[str, Any] = {"retry": FAST_RETRY, **kwargs}
-    return EpayClient(
-        client_id="test",
-        client_secret="s",
-        terminal_id="67e34d63-102f-4bd1-898e-370781d0074d",
-        environment=MOCK_ENV,
-        transport=httpx.MockTransport(route),
-        **options,
-    )
+    return raw_mock_client(route, terminal_id="67e34d63-102f-4bd1-898e-370781d0074d", **kwargs)
 
 
-def raw_mock_client(handle: Handler, **kwargs: Any) -> EpayClient:
+def raw_mock_client(handle: Handler, *, terminal_id: str = "t", **kwargs: Any) -> EpayClient:
     """A client whose every request, the token's included, goes to ``handle``."""
     options: dict[str, Any] = {"retry": FAST_RETRY, **kwargs}
     return EpayClient(
         client_id="test",
         client_secret="s",
-        terminal_id="t",
+        terminal_id=terminal_id,
         environment=MOCK_ENV,
         transport=httpx.MockTransport(handle),
         **options,
