@@ -66,16 +66,22 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+#: One decoder for every answer (``json.loads`` with these options builds a new one each time).
+_DECODER = json.JSONDecoder(
+    parse_float=_bounded_decimal, parse_int=_bounded_int, parse_constant=_reject_constant
+)
+
+
 def loads(content: bytes | str) -> Any:
     """Parse JSON with every non-integer number as ``Decimal`` (``100.10`` stays ``100.10``);
-    every number is bounded (:data:`MAX_NUMBER_LENGTH`, :data:`MAX_EXPONENT`)."""
+    every number is bounded (:data:`MAX_NUMBER_LENGTH`, :data:`MAX_EXPONENT`). Bytes are read
+    as ``json.loads`` reads them (UTF-8, or UTF-16/32 by their first bytes)."""
     try:
-        return json.loads(
-            content,
-            parse_float=_bounded_decimal,
-            parse_int=_bounded_int,
-            parse_constant=_reject_constant,
-        )
+        if isinstance(content, bytes | bytearray):
+            content = content.decode(json.detect_encoding(content), "surrogatepass")
+        elif content.startswith("\ufeff"):
+            raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
+        return _DECODER.decode(content)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(
             f"response is not valid JSON, or has a number out of range ({type(exc).__name__})"
@@ -165,10 +171,13 @@ def to_decimal(value: Any, _: Any = None) -> Decimal:
     return result
 
 
+_INT_TEXT = re.compile(r"\s*-?[0-9]{1,18}\s*")
+
+
 def to_int(value: Any, _: Any = None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value):
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
         return int(value)
     if (
         isinstance(value, Decimal)
@@ -369,8 +378,12 @@ def _make_response_unstructure(converter: cattrs.Converter, cls: Any) -> Callabl
 
 
 def _enum_hook(enum_cls: type[enum.Enum], parse: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    members = enum_cls._value2member_map_  # what ``enum_cls(value)`` looks in first
+
     def hook(value: Any, _: Any) -> Any:
-        return enum_cls(parse(value))
+        parsed = parse(value)
+        member = members.get(parsed)
+        return member if member is not None else enum_cls(parsed)
 
     return hook
 

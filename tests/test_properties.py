@@ -30,7 +30,11 @@ from epay_async import (
     ValidationError,
     _validation,
 )
+from epay_async import _converter as _converter_module
 from epay_async._converter import _converter, _detailed, dumps, loads, structure, unstructure
+from epay_async._http import Answer
+from epay_async._ops.status import parse_status
+from epay_async.errors import EpayError
 from epay_async.notifications import PaymentNotification, parse_notification
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -245,3 +249,51 @@ def test_the_compiled_structure_path_agrees_with_cattrs_own(model: Any, noise: A
     if isinstance(wire, dict) and isinstance(noise, dict):
         mixed = {**wire, **noise}  # known keys with wrong shapes, unknown keys for ``extra``
         assert _either(_converter, mixed, cls) == _either(_detailed, mixed, cls)
+
+
+ENVELOPE_KEYS = st.sampled_from(["", "result", "Result", "transaction", "TRANSACTION", "p2p"])
+
+
+@SETTINGS
+@given(
+    data=JSON
+    | st.dictionaries(ENVELOPE_KEYS, JSON | st.dictionaries(ENVELOPE_KEYS, JSON, max_size=2))
+)
+def test_a_check_status_body_raises_only_a_typed_error(data: Any) -> None:
+    # The whole reading of a check-status answer, the P2P envelope included: never a bare
+    # KeyError (an empty key once reached one).
+    answer = Answer(200, {}, dumps(data), 0.0)
+    with contextlib.suppress(EpayError):
+        parse_status(answer, "123456", "p2p")
+
+
+@SETTINGS
+@given(
+    text=st.text(max_size=40) | st.builds(lambda v: dumps(v).decode(), JSON),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"]),
+)
+def test_loads_reads_bytes_and_text_as_json_loads_does(text: str, encoding: str) -> None:
+    # The library keeps one decoder instead of json.loads building one per answer.
+    def either(content: bytes | str) -> tuple[str, Any]:
+        try:
+            return "ok", loads(content)
+        except ProtocolError:
+            return "refused", None
+
+    def reference(content: bytes | str) -> tuple[str, Any]:
+        try:
+            return "ok", json.loads(
+                content,
+                parse_float=_converter_module._bounded_decimal,
+                parse_int=_converter_module._bounded_int,
+                parse_constant=_converter_module._reject_constant,
+            )
+        except (ValueError, RecursionError):
+            return "refused", None
+
+    try:
+        raw = text.encode(encoding, "surrogatepass")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogatepass")
+    for content in (raw, text, "\ufeff" + text):
+        assert either(content) == reference(content)

@@ -12,6 +12,7 @@ from epay_async import (
     Order,
     PaymentDeclinedError,
     PaymentState,
+    ProtocolError,
     ResultCode,
     StatusError,
     StatusName,
@@ -19,6 +20,8 @@ from epay_async import (
     TransactionStatus,
     ValidationError,
 )
+from epay_async._http import Answer
+from epay_async._ops.status import parse_status
 from epay_async._validation import lookup_id
 from epay_async.testing import Sandbox
 
@@ -230,3 +233,10 @@ async def test_paying_a_paid_invoice_is_a_469_whose_message_and_advice_reach_the
     assert gateway_says in str(declined)
     assert "get_status" in declined.reason
     assert (await epay.get_status("469000001")).state is PaymentState.PAID
+
+
+@pytest.mark.parametrize("body", [b'{"": {"code": 1}}', b'{"": {"p2p": {}}, "resultCode": "100"}'])
+def test_an_empty_key_in_a_check_status_answer_is_a_protocol_error(body: bytes) -> None:
+    # It once reached a bare KeyError in reading the P2P envelope.
+    with pytest.raises(ProtocolError):
+        parse_status(Answer(200, {}, body, 0.0), "123456", "p2p")

@@ -97,23 +97,26 @@ def parse_status(
 def flatten_envelope(body: Any) -> Any:
     """The P2P envelope (``result.code``/``result.message``, ``transaction.p2p``) in the
     payment shape (``resultCode``/``resultMessage``, a flat ``transaction``); other bodies as
-    they are. Keys are matched in any casing, as everywhere else."""
+    they are (the payment shape is returned itself, not copied). Keys are matched in any
+    casing, as everywhere else."""
     if not isinstance(body, Mapping):
         return body
     keys = {str(key).lower(): key for key in body}
-    flat = dict(body)
-    result = body.get(keys.get("result", ""))
+    flat: dict[Any, Any] | None = None
+    result = body[keys["result"]] if "result" in keys else None
     if "resultcode" not in keys and isinstance(result, Mapping):
         inner = {str(key).lower(): value for key, value in result.items()}
+        flat = dict(body)
         del flat[keys["result"]]
         flat["resultCode"] = inner.get("code")
         flat["resultMessage"] = inner.get("message") or ""
-    transaction = body.get(keys.get("transaction", ""))
+    transaction = body[keys["transaction"]] if "transaction" in keys else None
     if isinstance(transaction, Mapping) and len(transaction) == 1:
         ((name, nested),) = transaction.items()
         if str(name).lower() == "p2p" and (nested is None or isinstance(nested, Mapping)):
+            flat = dict(body) if flat is None else flat
             flat[keys["transaction"]] = nested
-    return flat
+    return body if flat is None else flat
 
 
 def _api_error(body: Any, http_status: int, invoice_id: str) -> ApiError:
