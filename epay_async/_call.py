@@ -19,6 +19,7 @@ import math
 import sys
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import Any
 
 import anyio
 
@@ -62,15 +63,16 @@ def deadline_failure(request: ApiRequest, seconds: float | None) -> Exception:
 
 
 class _AnyioDeadline:
-    """The call's deadline as an anyio cancel scope (trio, and Python 3.10)."""
+    """The call's deadline as an anyio cancel scope (trio, and Python 3.10), entered when
+    built."""
+
+    __slots__ = ("_scope",)
 
     def __init__(self, deadline: float) -> None:
         self._scope = anyio.CancelScope(deadline=deadline)
-
-    async def enter(self) -> None:
         self._scope.__enter__()
 
-    async def exit(self, exc: BaseException | None) -> bool:
+    def leave(self, exc: BaseException | None) -> bool:
         """Leave the scope; True when its deadline cut the call (its cancellation absorbed)."""
         swallowed = self._scope.__exit__(
             type(exc) if exc else None, exc, exc.__traceback__ if exc else None
@@ -80,44 +82,65 @@ class _AnyioDeadline:
 
 if sys.version_info >= (3, 11):
 
-    class _AsyncioDeadline:
-        """The call's deadline as ``asyncio.timeout_at``: cheaper than an anyio cancel scope.
-        anyio's clock on asyncio is the loop's, so the deadline is the same."""
+    class _LoopDeadline:
+        """The call's deadline as one event-loop timer that cancels the task: what
+        ``asyncio.timeout_at`` does (the same cancel counting), without its state machine
+        and its two coroutines, a third of a status call's bookkeeping. anyio's clock on
+        asyncio is the loop's, so the deadline is the same."""
 
-        def __init__(self, deadline: float) -> None:
-            self._timeout = asyncio.timeout_at(deadline if deadline != math.inf else None)
+        __slots__ = ("_cancelling", "_expired", "_handle", "_task")
 
-        async def enter(self) -> None:
-            await self._timeout.__aenter__()
+        def __init__(
+            self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], deadline: float
+        ) -> None:
+            self._task = task
+            #: Cancellations already pending when the call began (not the deadline's).
+            self._cancelling = task.cancelling()
+            self._expired = False
+            self._handle: asyncio.TimerHandle | None = (
+                loop.call_at(deadline, self._expire) if deadline != math.inf else None
+            )
 
-        async def exit(self, exc: BaseException | None) -> bool:
-            """True only when the deadline's own cancellation ended the call: expired, and
-            no other cancellation (the caller's ``task.cancel()``, arriving with it) pending."""
-            try:
-                await self._timeout.__aexit__(
-                    type(exc) if exc else None, exc, exc.__traceback__ if exc else None
-                )
-            except TimeoutError:
-                if not self._timeout.expired():
-                    raise
-                return True
-            return False
+        def _expire(self) -> None:
+            self._handle = None
+            self._expired = True
+            self._task.cancel()
 
-    def _deadline_scope(seconds: float | None) -> tuple[float, _AnyioDeadline | _AsyncioDeadline]:
-        """The absolute deadline ``seconds`` from now (``inf`` for none), and its scope."""
+        def leave(self, exc: BaseException | None) -> bool:
+            """True only when the deadline's own cancellation ended the call: expired, the
+            call ended cancelled, and no other cancellation (the caller's ``task.cancel()``,
+            arriving with it) pending."""
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+                return False
+            if not self._expired:
+                return False
+            # The deadline's cancellation is taken back, whatever ended the call.
+            return self._task.uncancel() <= self._cancelling and isinstance(
+                exc, asyncio.CancelledError
+            )
+
+    def _deadline_scope(seconds: float | None) -> tuple[float, _AnyioDeadline | _LoopDeadline]:
+        """The absolute deadline ``seconds`` from now (``inf`` for none), and its scope,
+        entered."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # trio
+            loop = None
+        task = asyncio.current_task(loop) if loop is not None else None
+        if loop is None or task is None:
             deadline = anyio.current_time() + seconds if seconds else math.inf
             return deadline, _AnyioDeadline(deadline)
         # The loop's clock is anyio's on asyncio, read without asking which library runs.
         deadline = loop.time() + seconds if seconds else math.inf
-        return deadline, _AsyncioDeadline(deadline)
+        return deadline, _LoopDeadline(loop, task, deadline)
 
 else:
 
     def _deadline_scope(seconds: float | None) -> tuple[float, _AnyioDeadline]:
-        """The absolute deadline ``seconds`` from now (``inf`` for none), and its scope."""
+        """The absolute deadline ``seconds`` from now (``inf`` for none), and its scope,
+        entered."""
         deadline = anyio.current_time() + seconds if seconds else math.inf
         return deadline, _AnyioDeadline(deadline)
 
@@ -144,7 +167,6 @@ class CallScope:
         deadline, self._scope = _deadline_scope(self._seconds)
         self._call = Call(deadline)
         self._reset = _CALL.set(self._call)
-        await self._scope.enter()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
@@ -155,7 +177,7 @@ class CallScope:
         try:
             # The deadline is left first: the records below run outside it (each in its own
             # shielded, bounded time), so the deadline cannot fire through them.
-            deadline_passed = await self._scope.exit(exc)
+            deadline_passed = self._scope.leave(exc)
         finally:
             _CALL.reset(self._reset)
         held: BaseException | None = None

@@ -358,7 +358,65 @@ def _compiled(converter: cattrs.Converter, cls: Any) -> Callable[[Any, Any], Any
                 kwargs[name] = convert(value, type_)
         return cls(extra=extra, **kwargs)
 
-    return hook
+    return _exact_spelling(cls, fields, specs, hook) or hook
+
+
+def _exact_spelling(
+    cls: Any,
+    fields: list[attrs.Attribute[Any]],
+    specs: list[tuple[str, Callable[[Any, Any], Any] | None, Any, bool]],
+    general: Callable[[Any, Any], Any],
+) -> Callable[[Any, Any], Any] | None:
+    """The same structure function, generated as straight-line code for the answer the
+    gateway sends: a dict with every key in its documented spelling and none unknown. Each
+    field is one lookup of its wire name; the class is built with positional arguments. Any
+    other answer (another casing, an unknown key, a required field absent, not a dict) goes to
+    ``general``. None when the class cannot be built positionally."""
+    every = attrs.fields(cls)
+    if every[-1].name != "extra" or any(not f.init or f.kw_only for f in every):
+        return None
+    namespace: dict[str, Any] = {"cls": cls, "general": general, "to_str": to_str, "M": _MISSING}
+    lines = [
+        "def hook(data, _):",
+        "    if data.__class__ is not dict:",
+        "        return general(data, _)",
+        "    get = data.get",
+        "    found = 0",
+    ]
+    for number, (field, (_name, convert, type_, optional)) in enumerate(
+        zip(fields, specs, strict=True)
+    ):
+        namespace[f"c{number}"], namespace[f"t{number}"] = convert, type_
+        value = (
+            "v if v.__class__ is str else to_str(v)"
+            if convert is None
+            else f"c{number}(v, t{number})"
+        )
+        if optional:
+            value = f"None if v is None else {value}"
+        lines.append(f"    v = get({wire_name(field)!r}, M)")
+        if field.default is attrs.NOTHING:
+            lines += ["    if v is M:", "        return general(data, _)"]
+            lines += ["    found += 1", f"    a{number} = {value}"]
+        else:
+            if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                return None
+            namespace[f"d{number}"] = field.default
+            lines += [
+                "    if v is M:",
+                f"        a{number} = d{number}",
+                "    else:",
+                "        found += 1",
+                f"        a{number} = {value}",
+            ]
+    lines += [
+        "    if found != len(data):",
+        "        return general(data, _)",
+        f"    return cls({''.join(f'a{n}, ' for n in range(len(fields)))}{{}})",
+    ]
+    exec(compile("\n".join(lines), f"<structure {cls.__qualname__}>", "exec"), namespace)  # noqa: S102
+    generated: Callable[[Any, Any], Any] = namespace["hook"]
+    return generated
 
 
 _MISSING = object()

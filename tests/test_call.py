@@ -94,6 +94,34 @@ async def test_the_deadline_before_anything_was_sent_is_a_transport_error() -> N
     assert current_call() is None
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_deadline_leaves_the_tasks_cancel_count_as_it_found_it() -> None:
+    # The deadline is a loop timer that cancels the task (as asyncio.timeout_at does): the
+    # cancellation it made is taken back, so a task group or an outer timeout around the call
+    # does not take the task for cancelled, and a call that ends in time leaves no timer.
+    import asyncio  # noqa: PLC0415 - asyncio only
+
+    task = asyncio.current_task()
+    assert task is not None
+    with pytest.raises(TransportError):
+        async with CallScope("status", 0.01, None):
+            await anyio.sleep_forever()
+    assert task.cancelling() == 0
+    async with CallScope("status", 0.05, None):
+        pass
+    await anyio.sleep(0.1)  # past the finished call's deadline: nothing cancels this task
+    assert task.cancelling() == 0
+
+    # An outer timeout firing inside the call: its cancellation passes through unchanged.
+    async def outer_timeout() -> None:
+        async with asyncio.timeout(0.05), CallScope("status", 30.0, None):
+            await anyio.sleep_forever()
+
+    with pytest.raises(TimeoutError):
+        await outer_timeout()
+    assert task.cancelling() == 0
+
+
 async def exchange_forever(
     operation: str, request: ApiRequest, records: list[OutcomeUnknownError]
 ) -> None:

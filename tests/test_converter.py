@@ -584,7 +584,7 @@ def test_unstructure_writes_wire_names_and_merges_extra_back() -> None:
     assert out["resultCode"] == 100
     assert out["resultMessage"] == "SUCCESS"
     tx = out["transaction"]
-    assert tx["invoiceId"] == "205218074"
+    assert tx["invoiceID"] == "205218074"  # the gateway's spelling (seed 002)
     assert tx["amount"] == Decimal("12.22")
     assert tx["createdDate"] == "2022-11-15T03:52:17.289853+06:00"
     assert "extra" not in tx

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import AsyncIterator
 
 import aiohttp
+import anyio
 import httpx
 import pytest
 from hypothesis import given
@@ -448,6 +449,86 @@ def test_the_library_client_is_built_from_its_settings(monkeypatch: pytest.Monke
     assert direct._pool._max_connections == DEFAULT_LIMITS.max_connections
 
 
+def test_only_a_pool_the_library_built_bounds_its_exchanges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    built = HttpxBackend.owned(httpx.Timeout(7.0), None)
+    assert built._slots is not None
+    assert built._slots.value == DEFAULT_LIMITS.max_connections
+    mock = httpx.MockTransport(lambda r: httpx.Response(200))
+    given = HttpxBackend.owned(httpx.Timeout(7.0), mock)
+    assert given._slots is None  # a transport of the caller's: its size is not known here
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    proxied = HttpxBackend.owned(httpx.Timeout(7.0), None)
+    assert proxied._direct is None  # through AsyncClient.send, to a pool the library built
+    assert proxied._slots is not None
+
+
+class _Gate(httpx.AsyncBaseTransport):
+    """Holds every request until released; counts how many are under way at once."""
+
+    def __init__(self) -> None:
+        self.open = anyio.Event()
+        self.under_way = 0
+        self.most = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.under_way += 1
+        self.most = max(self.most, self.under_way)
+        try:
+            await self.open.wait()
+            return httpx.Response(200, content=b"{}")
+        finally:
+            self.under_way -= 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_the_library_pool_has_at_most_its_size_of_exchanges_under_way() -> None:
+    # Beyond the pool's size, requests wait their turn before the pool (whose own queue
+    # costs more the longer it is), and every one is answered in the end.
+    gate = _Gate()
+    backend = HttpxBackend(httpx.AsyncClient(transport=gate), direct=gate, slots=3)
+    answers: list[int] = []
+
+    async def one() -> None:
+        answer = await backend.exchange("GET", "https://epay.example/x", {}, None, None)
+        answers.append(answer.status_code)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(one)
+        await anyio.wait_all_tasks_blocked()
+        assert gate.under_way == 3
+        gate.open.set()
+    assert gate.most == 3
+    assert answers == [200] * 8
+    assert backend._slots is not None
+    assert backend._slots.value == 3  # every turn given back
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_a_request_that_waits_past_the_pool_timeout_was_never_sent() -> None:
+    # As httpx's own PoolTimeout: not sent, so a money request may be sent again.
+    gate = _Gate()
+    backend = HttpxBackend(httpx.AsyncClient(transport=gate), direct=gate, slots=1)
+    timeout = httpx.Timeout(5.0, pool=0.05)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(backend.exchange, "GET", "https://epay.example/a", {}, None, timeout)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(SendError) as info:
+            await backend.exchange("GET", "https://epay.example/b", {}, None, timeout)
+        gate.open.set()
+    assert (info.value.kind, info.value.sent, info.value.timeout) == ("PoolTimeout", False, True)
+    assert gate.most == 1
+    assert backend._slots is not None
+    assert backend._slots.value == 1
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_lent_client_gets_the_calls_timeout_or_keeps_its_own() -> None:
@@ -464,6 +545,36 @@ async def test_a_lent_client_gets_the_calls_timeout_or_keeps_its_own() -> None:
         await backend.exchange("GET", "https://epay.example/x", {}, None, None)
     assert seen[0].extensions["timeout"] == httpx.Timeout(2.0).as_dict()
     assert seen[1].extensions["timeout"] == httpx.Timeout(9.0).as_dict()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_lent_clients_own_headers_stay_and_the_requests_replace_its_defaults() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    owners = [
+        ("X-Shop", "1"),
+        ("User-Agent", "shop/1"),
+        ("ACCEPT", "text/html"),
+        ("accept-encoding", "gzip"),
+        ("Accept-Encoding", "br"),  # twice: both give way to the request's
+    ]
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), headers=owners)
+    backend = HttpxBackend(client, direct=None)
+    ours = {"Accept": "application/json", "Accept-Encoding": "identity", "Content-Type": "a/b"}
+    async with client:
+        await backend.exchange("POST", "https://epay.example/x", dict(ours), b"{}", None)
+    headers = seen[0].headers
+    for name, value in ours.items():
+        assert headers.get_list(name) == [value]
+    assert headers.get_list("x-shop") == ["1"]
+    assert headers.get_list("user-agent") == ["shop/1"]
+    assert headers.get_list("content-length") == ["2"]
+    assert client.headers["accept"] == "text/html"  # the owner's client is left as it was
 
 
 @pytest.mark.anyio

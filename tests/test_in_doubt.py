@@ -437,13 +437,16 @@ async def test_a_cancel_arriving_with_the_deadline_ends_cancelled_and_is_recorde
     import epay_async._call as transport  # noqa: PLC0415
 
     records: list[OutcomeUnknownError] = []
+    fired: list[float] = []
     scope_of = transport._deadline_scope
 
-    def cancelled_at_the_deadline(deadline: float) -> Any:
+    def cancelled_at_the_deadline(seconds: float) -> Any:
         task = asyncio.current_task()
         assert task is not None
+        deadline, scope = scope_of(seconds)
         asyncio.get_running_loop().call_at(deadline, task.cancel)
-        return scope_of(deadline)
+        fired.append(deadline)
+        return deadline, scope
 
     monkeypatch.setattr(transport, "_deadline_scope", cancelled_at_the_deadline)
     card_id = sandbox.save_card(VISA.pan, account_id="a")
@@ -458,6 +461,7 @@ async def test_a_cancel_arriving_with_the_deadline_ends_cancelled_and_is_recorde
             assert task.cancelled()
             sandbox.fail("/payments/cards/auth", Fault.slow(30))
     assert [r.invoice_id for r in records] == ["600000030", "600000031", "600000032"]
+    assert len(fired) == 3  # each call's cancel was timed to its own deadline
 
 
 @pytest.mark.parametrize("point", ["token", "callback"])

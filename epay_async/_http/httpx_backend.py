@@ -6,6 +6,11 @@ auth, redirect and cookie layers, none of which the library uses, for about a th
 call's cost. A lent ``http_client`` always goes through ``AsyncClient.send``: its hooks, auth
 and mounts are its owner's. So does the library's own client when the environment names a
 proxy, which only ``AsyncClient`` applies.
+
+When the library built the connection pool itself, at most the pool's size of exchanges are
+under way at once; the rest wait their turn here. httpcore's pool re-scans every waiting
+request whenever a connection is taken or given back, so a reconcile with 256 in flight on a
+pool of 100 spent more time queueing there than sending (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import ssl
 import time
 import urllib.request
 from collections.abc import AsyncIterator
+from typing import Any
 
+import anyio
 import httpx
 
 from .. import _constants as C
@@ -104,16 +111,26 @@ def classify(exc: httpx.HTTPError) -> SendError:
 class HttpxBackend:
     """An ``httpx.AsyncClient`` behind the seam (see the module's docstring)."""
 
-    def __init__(self, client: httpx.AsyncClient, *, direct: httpx.AsyncBaseTransport | None):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        direct: httpx.AsyncBaseTransport | None,
+        slots: int | None = None,
+    ):
         self.client = client
         self._direct = direct
         self._timeout = client.timeout
+        #: Exchanges allowed under way at once (the size of a pool the library built).
+        self._slots = _semaphore(slots) if slots else None
 
     @classmethod
     def owned(
         cls, timeout: httpx.Timeout, transport: httpx.AsyncBaseTransport | None
     ) -> HttpxBackend:
         """The library's own client (``transport``: an httpx transport to send through)."""
+        # The pool is the library's own unless a transport was given: then its size is known.
+        slots = C.DEFAULT_LIMITS.max_connections if transport is None else None
         if transport is None and not _environment_names_a_proxy():
             transport = httpx.AsyncHTTPTransport(
                 verify=shared_ssl_context(), limits=C.DEFAULT_LIMITS
@@ -126,7 +143,7 @@ class HttpxBackend:
             headers={"User-Agent": C.USER_AGENT},
             follow_redirects=False,
         )
-        return cls(client, direct=transport)
+        return cls(client, direct=transport, slots=slots)
 
     @property
     def is_closed(self) -> bool:
@@ -144,49 +161,95 @@ class HttpxBackend:
         timeout: httpx.Timeout | None,
     ) -> Answer:
         started = time.perf_counter()
+        slots = self._slots
+        if slots is not None:
+            try:
+                slots.acquire_nowait()
+            except anyio.WouldBlock:
+                await self._wait_for_turn(slots, timeout)
         try:
-            if self._direct is not None:
-                headers["User-Agent"] = C.USER_AGENT
-                request = httpx.Request(
-                    method,
-                    request_url(url),
-                    headers=headers,
-                    content=content,
-                    extensions={"timeout": (timeout or self._timeout).as_dict()},
-                )
-                response = await self._direct.handle_async_request(request)
-            else:
-                response = await self.client.send(
-                    self.client.build_request(
+            try:
+                if self._direct is not None:
+                    headers["User-Agent"] = C.USER_AGENT
+                    request = httpx.Request(
                         method,
                         request_url(url),
-                        content=content,
                         headers=headers,
+                        content=content,
+                        extensions={"timeout": (timeout or self._timeout).as_dict()},
+                    )
+                    response = await self._direct.handle_async_request(request)
+                else:
+                    request = _lent_request(
+                        self.client,
+                        method,
+                        url,
+                        headers=headers,
+                        content=content,
                         timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                    ),
-                    stream=True,
-                    follow_redirects=False,  # whatever a lent client says
-                )
-        except httpx.HTTPError as exc:
-            raise classify(exc) from None  # not chained: httpx errors carry the token
-        except RuntimeError as exc:
-            if not self.client.is_closed:
-                raise
-            raise ClientClosed("the client was closed", sent=_CLOSED not in str(exc)) from None
-        try:
-            check_declared_length(response.headers)
-            if response.is_stream_consumed:
-                # A transport (httpx.MockTransport, for one) handed over an answer it had read,
-                # and httpx decoded, already: there is nothing left to bound but its size.
-                body = await read_capped(_one(response.content))
-            else:
-                body = decode(await read_capped(response.aiter_raw()), response.headers)
-        except httpx.HTTPError as exc:
-            # An answer had begun: the request was sent, whatever httpx calls the failure.
-            raise SendError(f"answer cut short ({type(exc).__name__})", sent=True) from None
+                    )
+                    response = await self.client.send(
+                        request,
+                        stream=True,
+                        follow_redirects=False,  # whatever a lent client says
+                    )
+            except httpx.HTTPError as exc:
+                raise classify(exc) from None  # not chained: httpx errors carry the token
+            except RuntimeError as exc:
+                if not self.client.is_closed:
+                    raise
+                sent = _CLOSED not in str(exc)
+                raise ClientClosed("the client was closed", sent=sent) from None
+            body = await _read(response)
         finally:
-            await response.aclose()
+            if slots is not None:
+                slots.release()
         return Answer(response.status_code, response.headers, body, time.perf_counter() - started)
+
+    async def _wait_for_turn(self, slots: anyio.Semaphore, timeout: httpx.Timeout | None) -> None:
+        """Wait for a turn, as long as the pool would have (httpx's ``pool`` timeout); past
+        it the request was never sent, as with httpx's own ``PoolTimeout``."""
+        with anyio.move_on_after((timeout or self._timeout).pool) as waited:
+            await slots.acquire()
+        if waited.cancelled_caught:
+            raise SendError("PoolTimeout", sent=False, timeout=True)
+
+
+def _lent_request(
+    client: httpx.AsyncClient, method: str, url: str, **options: Any
+) -> httpx.Request:
+    """The request as the lent client builds it (its base URL, default headers, cookies and
+    timeout; ``options``: ``content``, ``timeout``), with the library's ``headers`` set over
+    its defaults on the built request: what ``build_request``'s merge does, without re-reading
+    every default header for each one replaced (about 7 µs a call)."""
+    headers: dict[str, str] = options.pop("headers")
+    request = client.build_request(method, request_url(url), **options)
+    for name, value in headers.items():
+        request.headers[name] = value
+    return request
+
+
+async def _read(response: httpx.Response) -> bytes:
+    """The answer's body, bounded and decoded; the response closed in any case."""
+    try:
+        check_declared_length(response.headers)
+        if response.is_stream_consumed:
+            # A transport (httpx.MockTransport, for one) handed over an answer it had read,
+            # and httpx decoded, already: there is nothing left to bound but its size.
+            return await read_capped(_one(response.content))
+        return decode(await read_capped(response.aiter_raw()), response.headers)
+    except httpx.HTTPError as exc:
+        # An answer had begun: the request was sent, whatever httpx calls the failure.
+        raise SendError(f"answer cut short ({type(exc).__name__})", sent=True) from None
+    finally:
+        await response.aclose()
+
+
+def _semaphore(slots: int) -> anyio.Semaphore:
+    try:  # taken without a checkpoint when free (anyio 4.5 and later)
+        return anyio.Semaphore(slots, fast_acquire=True)
+    except TypeError:
+        return anyio.Semaphore(slots)
 
 
 async def _one(content: bytes) -> AsyncIterator[bytes]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import quote
 
 from .. import _validation
 from .._answers import json_body
@@ -39,7 +38,8 @@ _CONFIG_ERRORS = frozenset(
 async def get_status(ctx: Pipeline, invoice_id: str, kind: StatusKind) -> TransactionStatus:
     invoice_id = _validation.lookup_id(invoice_id)
     _validation.choice(kind, _KINDS, "kind")
-    path = f"/check-status/{kind}/transaction/{quote(invoice_id, safe='')}"
+    # A lookup id is unreserved URL text already: nothing in it to quote.
+    path = f"/check-status/{kind}/transaction/{invoice_id}"
 
     def read(answer: Answer) -> TransactionStatus:
         status = parse_status(answer, invoice_id, kind)

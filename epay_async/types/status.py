@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from ._enum import OpenIntEnum, OpenStrEnum
+from ._fields import WIRE, wire
 
 __all__ = ["PaymentState", "ResultCode", "StatusName", "Transaction", "TransactionStatus"]
 
@@ -97,7 +98,11 @@ _STATE_OF_NAME = {
 }
 
 
-def _hidden(default: Any = None) -> Any:
+def _hidden(default: Any = None, *, wire_as: str | None = None) -> Any:
+    """A field left out of the repr; ``wire_as``: the gateway's spelling, when it is not the
+    camelCase of the name (``invoiceID``, ``xlsRRN``)."""
+    if wire_as is not None:
+        return wire(wire_as, default=default, repr=False)
     return attrs.field(default=default, repr=False)
 
 
@@ -106,7 +111,7 @@ class Transaction:
     """``transaction`` of a check-status answer; every documented field, snake_case."""
 
     id: str
-    invoice_id: str
+    invoice_id: str = attrs.field(metadata={WIRE: "invoiceID"})
     amount: Decimal
     currency: str
     #: Always present for payments. The P2P status page's example carries none: see
@@ -121,8 +126,8 @@ class Transaction:
     approval_code: str | None = _hidden()
     data: str | None = _hidden()
     terminal: str | None = _hidden()
-    terminal_id: str | None = _hidden()
-    account_id: str | None = _hidden()
+    terminal_id: str | None = _hidden(wire_as="terminalID")
+    account_id: str | None = _hidden(wire_as="accountID")
     description: str | None = _hidden()
     language: str | None = _hidden()
     card_mask: str | None = _hidden()
@@ -132,12 +137,12 @@ class Transaction:
     int_reference: str | None = _hidden()
     secure: bool | None = _hidden()
     secure_details: str | None = _hidden()
-    status_id: str | None = _hidden()
+    status_id: str | None = _hidden(wire_as="statusID")
     name: str | None = _hidden()
     email: str | None = _hidden()
     phone: str | None = _hidden()
-    card_id: str | None = _hidden()
-    xls_rrn: str | None = _hidden()
+    card_id: str | None = _hidden(wire_as="cardID")
+    xls_rrn: str | None = _hidden(wire_as="xlsRRN")
     ip: str | None = _hidden()
     ip_country: str | None = _hidden()
     ip_city: str | None = _hidden()
