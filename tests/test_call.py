@@ -5,6 +5,7 @@ way."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 
 import anyio
@@ -94,6 +95,7 @@ async def test_the_deadline_before_anything_was_sent_is_a_transport_error() -> N
     assert current_call() is None
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is new in 3.11")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_the_deadline_leaves_the_tasks_cancel_count_as_it_found_it() -> None:
     # The deadline is a loop timer that cancels the task (as asyncio.timeout_at does): the

@@ -4,6 +4,7 @@ callbacks of every kind, and redirects that are never followed."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -426,6 +427,11 @@ async def test_the_call_deadline_never_fires_through_the_callback(sandbox: Sandb
     assert after == ["ran"]
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10's asyncio cannot count cancellations: a cancel in the deadline's own "
+    "loop step is one CancelledError with it, and ends as the deadline's (docs/money-safety.md)",
+)
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_cancel_arriving_with_the_deadline_ends_cancelled_and_is_recorded(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
