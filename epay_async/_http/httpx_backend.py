@@ -129,7 +129,7 @@ class HttpxBackend:
         cls, timeout: httpx.Timeout, transport: httpx.AsyncBaseTransport | None
     ) -> HttpxBackend:
         """The library's own client (``transport``: an httpx transport to send through)."""
-        # The pool is the library's own unless a transport was given: then its size is known.
+        # The pool is the library's own unless a transport was given (its size unknown here).
         slots = C.DEFAULT_LIMITS.max_connections if transport is None else None
         if transport is None and not _environment_names_a_proxy():
             transport = httpx.AsyncHTTPTransport(
