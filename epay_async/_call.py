@@ -9,7 +9,8 @@ exchange may have left makes a money request :class:`OutcomeUnknownError`.
 Every money request left in doubt is reported (``on_outcome_unknown``, the log): one that
 raises :class:`OutcomeUnknownError`, and one cancelled by the caller, or cut by an unforeseen
 exception from below the library, while its exchange was under way; the cancellation or the
-exception itself propagates unchanged.
+exception itself propagates unchanged. A cancellation arriving while those records are written
+waits for them, then ends the call cancelled, whatever else ended it.
 """
 
 from __future__ import annotations
@@ -186,11 +187,12 @@ class CallScope:
                 await job()
             except anyio.get_cancelled_exc_class() as cancelled:
                 held = held or cancelled
+        failure: Exception | None = None
         if deadline_passed:
-            raise await self._deadline_passed(call)
-        # Not cut by the deadline (a cancellation that came with it is the caller's): the
-        # exception propagates unchanged once its in-doubt record is written.
-        if isinstance(exc, OutcomeUnknownError):
+            failure = await self._deadline_passed(call)
+        elif isinstance(exc, OutcomeUnknownError):
+            # Not cut by the deadline (a cancellation that came with it is the caller's): the
+            # exception propagates unchanged once its in-doubt record is written.
             await report(exc, self._on_outcome_unknown)
         elif exc is not None and call.exchange is not None and not call.exchange.idempotent:
             # The caller gave up (a timeout, a closed connection, a shutdown), or something
@@ -202,8 +204,14 @@ class CallScope:
                 reason = f"{type(exc).__name__} raised while the request was under way"
             call.span.mark_outcome_unknown()
             await report(call.exchange.outcome_unknown(reason), self._on_outcome_unknown)
-        if held is not None and exc is None:
-            raise held  # cancelled while the records were written: the task ends cancelled
+        cancelled_call = isinstance(exc, anyio.get_cancelled_exc_class()) and not deadline_passed
+        if held is not None and not cancelled_call:
+            # Cancelled while the records were written: the task ends cancelled, whatever
+            # else ended the call (its in-doubt record is written above). asyncio delivers a
+            # cancellation once: an error raised in its place would lose it.
+            raise held
+        if failure is not None:
+            raise failure
 
     async def _deadline_passed(self, call: Call) -> Exception:
         if call.exchange is not None:  # cut while an exchange was under way

@@ -4,9 +4,10 @@ way."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -240,20 +241,70 @@ async def test_a_cancellation_during_the_call_end_jobs_is_held_then_raised() -> 
     assert done == ["then"]
 
 
-async def test_a_call_error_wins_over_a_cancellation_held_by_the_call_end_jobs() -> None:
+ENDINGS = ["an error", "outcome unknown", "the deadline"]
+
+
+async def money_call_ended_by(
+    ending: str, records: list[OutcomeUnknownError], end_job: Callable[[], Awaitable[None]]
+) -> None:
+    """A money call that ends with ``ending``, ``end_job`` among its records."""
+    async with CallScope("refund", 0.05, records.append):
+        this_call().after.append(end_job)
+        if ending == "an error":
+            raise KeyError("the call's own error")
+        if ending == "outcome unknown":
+            raise money().outcome_unknown("HTTP 503")
+        this_call().exchange = money()
+        await anyio.sleep(5)  # cut by the deadline
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+async def test_a_cancellation_held_by_the_call_end_jobs_wins_over_how_the_call_ended(
+    ending: str,
+) -> None:
+    """A cancel scope's cancellation arriving while the records are written ends the call
+    cancelled, after the in-doubt record of how the call itself ended."""
+    records: list[OutcomeUnknownError] = []
+    reached = False
     with anyio.CancelScope() as outer:
 
         async def cancelled() -> None:
             outer.cancel()
             await anyio.sleep_forever()
 
-        async def failing_call() -> None:
-            async with CallScope("refund", 30.0, None):
-                this_call().after.append(cancelled)
-                raise KeyError("the call's own error")
+        await money_call_ended_by(ending, records, cancelled)
+        reached = True
+    assert outer.cancelled_caught
+    assert not reached
+    reasons = {"an error": [], "outcome unknown": ["HTTP 503"]}
+    expected = reasons.get(ending, ["no answer within the 0.05 s deadline"])
+    assert [record.reason for record in records] == expected
 
-        with pytest.raises(KeyError):
-            await failing_call()
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("ending", ENDINGS)
+async def test_a_task_cancel_held_by_the_call_end_jobs_ends_the_task_cancelled(
+    ending: str,
+) -> None:
+    # asyncio delivers task.cancel() once: were the call's own exception raised in its place,
+    # the task would end with that exception and the cancellation would be lost.
+    records: list[OutcomeUnknownError] = []
+
+    async def call() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        async def cancelled() -> None:
+            task.cancel()
+            await asyncio.sleep(1)
+
+        await money_call_ended_by(ending, records, cancelled)
+
+    task = asyncio.ensure_future(call())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    assert len(records) == (0 if ending == "an error" else 1)
 
 
 # -- one deadline for a whole public call: its token, the waits for a refresh, its attempts --

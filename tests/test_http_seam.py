@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gzip
 import json
+import sys
 import tracemalloc
 import warnings
 import zlib
@@ -474,8 +475,10 @@ class _Gate(httpx.AsyncBaseTransport):
         self.open = anyio.Event()
         self.under_way = 0
         self.most = 0
+        self.paths: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
         self.under_way += 1
         self.most = max(self.most, self.under_way)
         try:
@@ -525,6 +528,37 @@ async def test_a_request_that_waits_past_the_pool_timeout_was_never_sent() -> No
         gate.open.set()
     assert (info.value.kind, info.value.sent, info.value.timeout) == ("PoolTimeout", False, True)
     assert gate.most == 1
+    assert backend._slots is not None
+    assert backend._slots.value == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", BOTH_BACKENDS)
+async def test_a_request_waiting_for_its_turn_when_the_client_closes_is_never_sent() -> None:
+    # aclose() with a request under way and one waiting for a turn: the waiting one is not
+    # sent once the first gives its turn back (a money request not sent may be sent again).
+    gate = _Gate()
+    backend = HttpxBackend(httpx.AsyncClient(transport=gate), direct=gate, slots=1)
+    outcomes: dict[str, object] = {}
+
+    async def one(path: str) -> None:
+        try:
+            answer = await backend.exchange("POST", f"https://epay.example{path}", {}, b"", None)
+            outcomes[path] = answer.status_code
+        except SendError as exc:
+            outcomes[path] = exc
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "/a")
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(one, "/b")
+        await anyio.wait_all_tasks_blocked()
+        await backend.aclose()
+        gate.open.set()
+    assert gate.paths == ["/a"]
+    waiting = outcomes["/b"]
+    assert isinstance(waiting, ClientClosed)
+    assert (waiting.sent, waiting.detail) == (False, "the client was closed")
     assert backend._slots is not None
     assert backend._slots.value == 1
 
@@ -706,6 +740,69 @@ async def test_a_lent_session_with_a_setting_that_cannot_be_turned_off_is_refuse
         assert info.value.message == MESSAGES.get(named, info.value.message)
         with pytest.raises(ValidationError):
             AiohttpBackend(session, httpx.Timeout(5.0))
+
+
+async def one_under_way_one_waiting(
+    backend: AiohttpBackend, raw: RawServer
+) -> tuple[asyncio.Future[Answer], asyncio.Future[Answer]]:
+    """Two POSTs over a pool of one connection: the first under way at ``raw``, the second
+    waiting for the connection."""
+    url = f"http://127.0.0.1:{port_of(raw)}"
+    first = asyncio.ensure_future(backend.exchange("POST", f"{url}/a", {}, b"", None))
+    await asyncio.wait_for(raw.arrived.wait(), 5.0)
+    second = asyncio.ensure_future(backend.exchange("POST", f"{url}/b", {}, b"", None))
+    # Its way to the pool's queue takes loop steps only (no I/O): done before this sleep ends.
+    await asyncio.sleep(0.05)
+    return first, second
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("session_of", ["the library", "the caller"])
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 cannot tell it from a cancel")
+async def test_a_request_waiting_for_an_aiohttp_connection_when_the_session_closes(
+    session_of: str,
+) -> None:
+    # aiohttp cancels the waiters of its pool on closing: the waiting request ends as a
+    # never-sent ClientClosed, not as a CancelledError of a task nobody cancelled.
+    seen: list[bytes] = []
+    raw = await serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", seen, delay=5.0)
+    lent = None
+    if session_of == "the caller":
+        lent = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+    backend = AiohttpBackend(lent, httpx.Timeout(5.0))
+    if lent is None:
+        backend.session._connector._limit = 1  # type: ignore[union-attr]  # one connection
+    first, second = await one_under_way_one_waiting(backend, raw)
+    await (lent.close() if lent is not None else backend.aclose())
+    with pytest.raises(SendError):
+        await first  # under way: sent, its answer cut short
+    with pytest.raises(ClientClosed) as info:
+        await second
+    assert (info.value.sent, info.value.detail) == (False, "the session was closed")
+    assert not second.cancelled()
+    await raw.stop()
+    assert [head.split(b"\r\n")[0] for head in seen] == [b"POST /a HTTP/1.1"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_caller_cancelling_a_request_waiting_for_an_aiohttp_connection() -> None:
+    # A cancellation of the task is never taken for the session's closing, even when both
+    # come together.
+    seen: list[bytes] = []
+    raw = await serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", seen, delay=5.0)
+    lent = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+    backend = AiohttpBackend(lent, httpx.Timeout(5.0))
+    first, second = await one_under_way_one_waiting(backend, raw)
+    second.cancel()
+    await lent.close()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert second.cancelled()
+    with pytest.raises(SendError):
+        await first
+    await raw.stop()
 
 
 @pytest.mark.anyio
@@ -894,6 +991,8 @@ class RawServer:
     def __init__(self, answer: bytes, seen: list[bytes], delay: float = 0.0) -> None:
         self.answer, self.seen, self.delay = answer, seen, delay
         self.handlers: list[asyncio.Task[None]] = []
+        #: Set once a request head has arrived.
+        self.arrived = asyncio.Event()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -901,6 +1000,7 @@ class RawServer:
         self.handlers.append(task)
         try:
             self.seen.append(await reader.readuntil(b"\r\n\r\n"))
+            self.arrived.set()
             if self.delay:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(reader.read(1), self.delay)

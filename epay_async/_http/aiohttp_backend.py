@@ -142,6 +142,13 @@ def classify(exc: BaseException) -> SendError | None:
     return None
 
 
+def _being_cancelled() -> bool:
+    """Whether this task has a cancellation pending (always so on Python 3.10, which cannot
+    tell: a cancellation is then never taken for anything else)."""
+    task = asyncio.current_task()
+    return task is None or not hasattr(task, "cancelling") or task.cancelling() > 0
+
+
 class AiohttpBackend:
     """An ``aiohttp.ClientSession`` behind the seam: the library's own, or a lent one (never
     closed by the library; see the module's account of what is turned off per request and what
@@ -225,6 +232,12 @@ class AiohttpBackend:
                 raise
             sent = "Session is closed" not in str(exc)
             raise ClientClosed("the session was closed", sent=sent) from None
+        except asyncio.CancelledError:
+            if not self.is_closed or _being_cancelled():
+                raise
+            # Closing a session cancels the requests waiting for a connection of its pool:
+            # not a cancellation of this task, and nothing of this request was written.
+            raise ClientClosed("the session was closed", sent=False) from None
         except BaseException as exc:
             failure = classify(exc)
             if failure is None:

@@ -170,6 +170,8 @@ class HttpxBackend:
         try:
             try:
                 if self._direct is not None:
+                    if self.client.is_closed:  # while this request waited for its turn
+                        raise ClientClosed("the client was closed", sent=False)
                     headers["User-Agent"] = C.USER_AGENT
                     request = httpx.Request(
                         method,
