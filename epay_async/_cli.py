@@ -156,8 +156,8 @@ def _label(result: ReconcileResult) -> str:
 
 async def _status(args: argparse.Namespace, out: IO[str]) -> int:
     failed = False
-    out.write("invoice\tresult\tstatus\tamount\n")
     async with _client(args) as epay:
+        out.write("invoice\tresult\tstatus\tamount\n")  # once the credentials are read
         for invoice_id in args.invoices:
             try:
                 status = await epay.get_status(invoice_id, kind=args.kind)

@@ -15,7 +15,7 @@ import httpx
 
 from . import _constants as C
 from ._http import Backend
-from ._http.httpx_backend import HttpxBackend
+from ._http.httpx_backend import HttpxBackend, check_lent_client
 from ._in_doubt import OutcomeCallback
 from ._ops import card_verification as _card_verification
 from ._ops import cards as _cards
@@ -75,6 +75,7 @@ def _backend(
     """The HTTP client behind the seam: a lent httpx client, the library's own httpx client
     (over ``transport`` when it is an httpx transport), or aiohttp (own session or lent)."""
     if http_client is not None:
+        check_lent_client(http_client)
         return HttpxBackend(http_client, direct=None)
     if transport == "httpx" or isinstance(transport, httpx.AsyncBaseTransport):
         return HttpxBackend.owned(timeout, transport if transport != "httpx" else None)

@@ -33,8 +33,14 @@ def _show(status: TransactionStatus) -> str:
     transaction = status.transaction
     if transaction is None:
         return f"resultCode {int(status.result_code)} ({status.result_code.name})"
+    amount = f"{transaction.amount:.2f} {transaction.currency}"
+    if transaction.status_name == "REFUND" and transaction.payout_amount is not None:
+        amount = (
+            f"{transaction.payout_amount:.2f} given back, {amount} left "
+            f"of {transaction.org_amount:.2f}"
+        )
     return (
-        f"{transaction.status_name} {transaction.amount:.2f} {transaction.currency} "
+        f"{transaction.status_name} {amount} "
         f"(transaction {transaction.id[:8]}…, final={status.is_final})"
     )
 

@@ -119,6 +119,9 @@ _CENTS = Decimal("0.01")
 MAX_AMOUNT = Decimal("1e13")
 
 
+_NOT_POSITIVE = {False: "must be greater than zero", True: "must not be negative"}
+
+
 def amount(value: object, field: str = "amount", *, allow_zero: bool = False) -> Decimal:
     """A positive amount with at most 2 decimal places, from ``Decimal``, ``int`` or ``str``.
 
@@ -136,13 +139,18 @@ def amount(value: object, field: str = "amount", *, allow_zero: bool = False) ->
             raise ValidationError(field, "is too large")
         result = Decimal(value)
     elif isinstance(value, str):
-        if not _AMOUNT_TEXT.fullmatch(value.strip()):
+        text = value.strip()
+        if not _AMOUNT_TEXT.fullmatch(text):
+            if _AMOUNT_TEXT.fullmatch(text.removeprefix("-")):
+                raise ValidationError(field, _NOT_POSITIVE[allow_zero])
             raise ValidationError(field, "is not a plain decimal number such as '1500.50'")
-        result = Decimal(value.strip())
+        result = Decimal(text)
     else:
         raise ValidationError(field, "must be a Decimal")
-    if not result.is_finite() or result < 0 or (result == 0 and not allow_zero):
-        raise ValidationError(field, "must be greater than zero")
+    if not result.is_finite():
+        raise ValidationError(field, "must be a finite number (not NaN or Infinity)")
+    if result < 0 or (result == 0 and not allow_zero):
+        raise ValidationError(field, _NOT_POSITIVE[allow_zero])
     if result >= MAX_AMOUNT:
         raise ValidationError(field, "is too large")
     exponent = result.as_tuple().exponent

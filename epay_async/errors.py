@@ -162,19 +162,28 @@ class OutcomeUnknownError(EpayError):
 
 
 class RequestInFlightError(EpayError):
-    """Another money request for the same invoice (or transaction) is under way on this client.
+    """Another money request for the same invoice (or transaction) is under way on this client,
+    or (``in_journal``) the payment journal holds an open record of one: under way in a process
+    sharing the journal, or left in doubt by one that stopped.
 
     Nothing was sent for this one. Two concurrent payments of one invoice are a bug in the
-    caller (a double click, a retried job): let the first finish, then check its status.
+    caller (a double click, a retried job): let the first finish, then check its status. A
+    record left open is closed by ``await epay.recover()`` with the gateway's word.
     """
 
-    def __init__(self, key: str, operation: str) -> None:
-        super().__init__(
-            f"{operation}: a money request for {key} is already under way on this client; "
-            "nothing was sent"
-        )
+    def __init__(self, key: str, operation: str, *, in_journal: bool = False) -> None:
+        if in_journal:
+            where = (
+                "the payment journal holds an open record of a money request for "
+                f"{key} (under way in some process, or left in doubt by one that stopped: "
+                "epay.recover() settles it)"
+            )
+        else:
+            where = f"a money request for {key} is already under way on this client"
+        super().__init__(f"{operation}: {where}; nothing was sent")
         self.key = key
         self.operation = operation
+        self.in_journal = in_journal
 
 
 class ProtocolError(EpayError):

@@ -27,6 +27,7 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_status(capsys: pytest.CaptureFixture[str]) -> None:
+    # A REJECT or a 102 is an answer: it is shown, and the command went through.
     assert main(["status", "--sandbox", *IDS]) == 0
     header, *lines = capsys.readouterr().out.splitlines()
     assert header.split("\t") == ["invoice", "result", "status", "amount"]
@@ -45,7 +46,8 @@ def test_status_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_missing_credentials_are_explained(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "100000001"]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""  # no table header before the error
     assert "EPAY_CLIENT_ID" in err
     assert "--sandbox" in err
 

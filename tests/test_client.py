@@ -124,6 +124,38 @@ async def test_owned_client_is_closed_borrowed_one_is_not(sandbox: Sandbox) -> N
             assert (await again.get_status("123456789")).is_paid
 
 
+async def test_a_lent_clients_auth_never_reaches_the_gateway(sandbox: Sandbox) -> None:
+    # httpx auth would replace the bearer token (a 401 blamed on the token), and send the
+    # owner's credentials with the token request: it is turned off for the library's requests.
+    sent: list[tuple[str, str | None]] = []
+
+    async def hook(request: httpx.Request) -> None:
+        sent.append((request.url.path, request.headers.get("authorization")))
+
+    lent = sandbox.http_client(auth=("shop", "password"), event_hooks={"request": [hook]})
+    async with lent, sandbox.client(http_client=lent) as epay:
+        sandbox.add_transaction("123456789", status=StatusName.AUTH)
+        assert (await epay.get_status("123456789")).is_paid
+    (token_path, token_auth), (status_path, status_auth) = sent
+    assert token_path.endswith("/oauth2/token")
+    assert token_auth is None
+    assert status_path.endswith("/check-status/payment/transaction/123456789")
+    assert status_auth is not None
+    assert status_auth.startswith("Bearer ")
+
+
+@pytest.mark.parametrize("header", ["Authorization", "cookie", "Content-Length", "Host"])
+def test_a_lent_client_whose_defaults_carry_a_credential_or_framing_is_refused(
+    header: str,
+) -> None:
+    lent = httpx.AsyncClient(headers={header: "1"})
+    with pytest.raises(ValidationError) as info:
+        make(http_client=lent)
+    assert info.value.field == "http_client"
+    assert info.value.message.endswith("lend one without")
+    assert header.lower() in info.value.message.lower()
+
+
 async def test_default_timeout_and_limits_are_explicit() -> None:
     client = make()
     assert client.http_client.timeout == httpx.Timeout(30.0, connect=5.0)

@@ -30,4 +30,6 @@ async def test_the_demo_runs_every_flow_and_shows_money_with_two_decimals() -> N
     assert len(amounts) >= 10
     assert all(re.fullmatch(r"[0-9]+\.[0-9]{2}", amount) for _, amount in amounts), amounts
     assert "card 440563******5096" in text
+    # A partial refund shows what went back and what is left, not the order's whole amount.
+    assert "REFUND 2000.00 given back, 10000.00 KZT left of 15000.00" in text
     assert "4405639704015096" not in text  # the card number is masked wherever it is shown

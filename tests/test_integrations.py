@@ -160,6 +160,33 @@ async def test_concurrent_duplicates_call_back_once(setup: Setup) -> None:
     assert len(setup.shop.paid) == 1
 
 
+async def test_a_copy_of_a_paid_notification_without_its_id_calls_back_no_more(
+    setup: Setup,
+) -> None:
+    # The gateway's notification has an id; a copy without one is still the same invoice's
+    # payment (an invoice is paid once), not another to hand to on_paid.
+    body = json.loads(await setup.pay("100000012"))
+    assert body["id"]
+    assert (await setup.post(json.dumps(body).encode())).status_code == 200
+    copy = {name: value for name, value in body.items() if name != "id"}
+    assert (await setup.post(json.dumps(copy).encode())).status_code == 200
+    assert [v.invoice_id for v in setup.shop.paid] == ["100000012"]
+
+
+@pytest.mark.parametrize("change", [{"amount": 1.00}, {"secret_hash": "guessed"}])
+@pytest.mark.parametrize("keep_id", [True, False])
+async def test_a_forged_copy_of_a_handled_notification_is_still_refused(
+    setup: Setup, change: dict[str, Any], keep_id: bool
+) -> None:
+    body = json.loads(await setup.pay("100000013"))
+    assert (await setup.post(json.dumps(body).encode())).status_code == 200
+    forged = {**body, **change}
+    if not keep_id:
+        del forged["id"]
+    assert (await setup.post(json.dumps(forged).encode())).status_code == 400
+    assert len(setup.shop.paid) == 1
+
+
 async def test_a_declined_payment_reaches_on_failed(setup: Setup) -> None:
     body = await setup.pay("100000003", pan="4003032704547597")  # a declined test card
     assert json.loads(body)["code"] == "error"

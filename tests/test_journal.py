@@ -97,6 +97,9 @@ class JournalContract:
                 await other.begin(intent("300001", operation="pay_with_saved_card"))
             assert "300001" in caught.value.key
             assert caught.value.operation == "pay_with_saved_card"
+            assert caught.value.in_journal
+            assert "the payment journal holds an open record" in str(caught.value)
+            assert "epay.recover()" in str(caught.value)
             # A transfer with the same order id is another kind: not blocked.
             await other.begin(intent("300001", kind="p2p", operation="transfer"))
             # In doubt is still open: still blocked.

@@ -64,8 +64,10 @@ async def test_each_outcome_is_recorded(sandbox: Sandbox, journal: SqliteJournal
         in_doubt = await only_record(journal, "000300004")
         assert in_doubt.state is JournalState.IN_DOUBT
         # An in-doubt payment blocks the invoice until recovered: it is never sent again.
-        with pytest.raises(RequestInFlightError):
+        with pytest.raises(RequestInFlightError) as blocked:
             await epay.pay_with_saved_card(order("000300004"), card)
+        assert blocked.value.in_journal
+        assert "left in doubt by one that stopped" in str(blocked.value)
         assert len(sandbox.requests_to("cards/auth")) == 3  # the connect errors never reached it
 
         (recovered,) = await epay.recover(older_than=0)

@@ -39,6 +39,15 @@ async def status_of(epay: EpayClient, invoice_id: str = "100000001") -> StatusNa
     return (await epay.get_status(invoice_id)).status_name
 
 
+async def amounts_of(
+    epay: EpayClient, invoice_id: str = "100000001"
+) -> tuple[Decimal, Decimal | None, Decimal | None]:
+    """``amount``, ``payout_amount`` and ``org_amount`` of the invoice's status."""
+    transaction = (await epay.get_status(invoice_id)).transaction
+    assert transaction is not None
+    return transaction.amount, transaction.payout_amount, transaction.org_amount
+
+
 async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
     payment_id = await paid(epay)
     assert await status_of(epay) is StatusName.AUTH
@@ -49,7 +58,11 @@ async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
     await epay.refund(payment_id, Decimal("300"), external_id="rf-1")
     assert sandbox.requests_to("/refund")[0].query == {"amount": "300", "externalID": "rf-1"}
     assert await status_of(epay) is StatusName.REFUND
+    # Seed 002's REFUND: amount what is left, payoutAmount what went back, orgAmount the order's.
+    amounts = await amounts_of(epay)
+    assert amounts == (Decimal("500.50"), Decimal("300"), Decimal("1000"))
     await epay.refund(payment_id)  # the rest: 500.50
+    assert await amounts_of(epay) == (Decimal(0), Decimal("800.50"), Decimal("1000"))
     with pytest.raises(ApiError) as info:
         await epay.refund(payment_id, Decimal("10"))
     assert info.value.code == 469

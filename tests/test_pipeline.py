@@ -531,9 +531,11 @@ async def test_copies_share_the_one_money_request_per_invoice_guard() -> None:
             with anyio.fail_after(5):
                 while gateway.echo_requests < 1:  # noqa: ASYNC110 (a counter, no event)
                     await anyio.sleep(0.002)
-            with pytest.raises(RequestInFlightError):
+            with pytest.raises(RequestInFlightError) as blocked:
                 await copy._pipeline.call("echo", echo, "2002", money=True)
     assert gateway.echo_requests == 1
+    assert not blocked.value.in_journal
+    assert "already under way on this client" in str(blocked.value)
 
 
 class Flaky(SqliteJournal):

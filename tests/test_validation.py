@@ -178,7 +178,8 @@ def test_amount_zero_only_when_allowed() -> None:
         error = refused(v.amount, zero)
         assert (error.field, error.message) == ("amount", "must be greater than zero")
         assert v.amount(zero, allow_zero=True) == 0
-    assert refused(v.amount, -1, allow_zero=True).message == "must be greater than zero"
+    assert refused(v.amount, -1, allow_zero=True).message == "must not be negative"
+    assert refused(v.amount, "-0.50", allow_zero=True).message == "must not be negative"
     assert refused(v.amount, Decimal("-0.01")).field == "amount"
 
 
@@ -189,15 +190,18 @@ def test_amount_zero_only_when_allowed() -> None:
         (True, "must be a Decimal, int or str, never a float"),
         ("1e3", "is not a plain decimal number such as '1500.50'"),
         ("1_000", "is not a plain decimal number such as '1500.50'"),
-        ("-5", "is not a plain decimal number such as '1500.50'"),
+        ("-5", "must be greater than zero"),
+        (" -1500.50 ", "must be greater than zero"),
+        ("--5", "is not a plain decimal number such as '1500.50'"),
         ("١٢", "is not a plain decimal number such as '1500.50'"),
         ("1" * 16, "is not a plain decimal number such as '1500.50'"),
         ("1.", "is not a plain decimal number such as '1500.50'"),
         ("", "is not a plain decimal number such as '1500.50'"),
         (None, "must be a Decimal"),
         ([1], "must be a Decimal"),
-        (Decimal("NaN"), "must be greater than zero"),
-        (Decimal("Infinity"), "must be greater than zero"),
+        (Decimal("NaN"), "must be a finite number (not NaN or Infinity)"),
+        (Decimal("Infinity"), "must be a finite number (not NaN or Infinity)"),
+        (Decimal("-Infinity"), "must be a finite number (not NaN or Infinity)"),
         (-3, "must be greater than zero"),
         (10**13, "is too large"),
         (-(10**13), "is too large"),

@@ -18,7 +18,36 @@ from typing import Protocol
 import attrs
 import httpx
 
-__all__ = ["Answer", "Backend", "BodyTooLarge", "ClientClosed", "SendError"]
+__all__ = [
+    "Answer",
+    "Backend",
+    "BodyTooLarge",
+    "ClientClosed",
+    "SendError",
+    "refused_default_header",
+]
+
+#: Default headers a lent client or session may not add to the library's requests: a
+#: credential (it would ride on the token request and the key fetch, which carry none of the
+#: library's), or the framing of the body.
+_REFUSED_DEFAULT_HEADERS = (
+    "Authorization",
+    "Cookie",
+    "Content-Encoding",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Expect",
+    "Host",
+)
+
+
+def refused_default_header(headers: Mapping[str, str]) -> str | None:
+    """The first default header of a lent client that the library refuses (``headers``: its
+    case-insensitive defaults), or None."""
+    for header in _REFUSED_DEFAULT_HEADERS:
+        if header in headers:
+            return header
+    return None
 
 
 @attrs.frozen

@@ -57,24 +57,13 @@ import httpx
 from .. import _constants as C
 from .._secret import reveal
 from ..errors import ValidationError
-from . import Answer, ClientClosed, SendError
+from . import Answer, ClientClosed, SendError, refused_default_header
 from .body import check_declared_length, decode, read_capped
 from .httpx_backend import shared_ssl_context
 
 __all__ = ["AiohttpBackend", "classify"]
 
 _NOTHING_WRITTEN = "Cannot write to closing transport"
-
-#: Default headers a lent session may not add: a credential, or the framing of the body.
-_REFUSED_HEADERS = (
-    "Authorization",
-    "Cookie",
-    "Content-Encoding",
-    "Content-Length",
-    "Transfer-Encoding",
-    "Expect",
-    "Host",
-)
 
 
 def check_lent_session(session: aiohttp.ClientSession) -> None:
@@ -97,12 +86,11 @@ def check_lent_session(session: aiohttp.ClientSession) -> None:
             raise ValidationError(
                 "transport", f"the session's {name} is not aiohttp's own; lend one without"
             )
-    for header in _REFUSED_HEADERS:
-        if header in session.headers:
-            raise ValidationError(
-                "transport",
-                f"the session's default headers set {header}; lend one without",
-            )
+    header = refused_default_header(session.headers)
+    if header is not None:
+        raise ValidationError(
+            "transport", f"the session's default headers set {header}; lend one without"
+        )
 
 
 def client_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:

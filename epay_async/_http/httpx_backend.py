@@ -3,9 +3,12 @@
 With the library's own client the request goes straight to the client's transport (the
 connection pool): ``AsyncClient.send`` would merge defaults, parse the URL again and run the
 auth, redirect and cookie layers, none of which the library uses, for about a third of a
-call's cost. A lent ``http_client`` always goes through ``AsyncClient.send``: its hooks, auth
-and mounts are its owner's. So does the library's own client when the environment names a
-proxy, which only ``AsyncClient`` applies.
+call's cost. A lent ``http_client`` always goes through ``AsyncClient.send``: its hooks and
+mounts are its owner's; its ``auth`` is turned off for the library's requests (it would
+replace the bearer token, or send its credentials with the token request), and default
+headers that carry a credential or frame the body are refused (:func:`check_lent_client`).
+The library's own client goes through it too when the environment names a proxy, which
+only ``AsyncClient`` applies.
 
 When the library built the connection pool itself, at most the pool's size of exchanges are
 under way at once; the rest wait their turn here. httpcore's pool re-scans every waiting
@@ -27,10 +30,11 @@ import anyio
 import httpx
 
 from .. import _constants as C
-from . import Answer, ClientClosed, SendError
+from ..errors import ValidationError
+from . import Answer, ClientClosed, SendError, refused_default_header
 from .body import check_declared_length, decode, read_capped
 
-__all__ = ["HttpxBackend", "classify", "shared_ssl_context"]
+__all__ = ["HttpxBackend", "check_lent_client", "classify", "shared_ssl_context"]
 
 #: httpx errors raised before a single byte of the request left this machine.
 NEVER_SENT: tuple[type[httpx.HTTPError], ...] = (
@@ -106,6 +110,17 @@ def classify(exc: httpx.HTTPError) -> SendError:
     if isinstance(exc, httpx.TransportError):
         return SendError(kind, sent=True, timeout=timeout)
     return SendError(kind, sent=True, retryable=False)
+
+
+def check_lent_client(client: httpx.AsyncClient) -> None:
+    """Refuse a lent client whose default headers carry a credential or frame the body (its
+    ``auth`` is turned off per request instead: it would replace the library's bearer token,
+    or ride on the token request)."""
+    header = refused_default_header(client.headers)
+    if header is not None:
+        raise ValidationError(
+            "http_client", f"the client's default headers set {header}; lend one without"
+        )
 
 
 class HttpxBackend:
@@ -193,6 +208,7 @@ class HttpxBackend:
                     response = await self.client.send(
                         request,
                         stream=True,
+                        auth=None,  # the request carries its own credential, if any
                         follow_redirects=False,  # whatever a lent client says
                     )
             except httpx.HTTPError as exc:

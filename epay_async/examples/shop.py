@@ -637,6 +637,9 @@ class Shop:
         transaction = status.transaction
         current = order["status"]
         given_back = {"refunded_amount": order["amount"]}
+        if state is PaymentState.REFUNDED and transaction and transaction.payout_amount:
+            # Refunded in the cabinet, perhaps in part: what went back, as the gateway says.
+            given_back = {"refunded_amount": f"{transaction.payout_amount:.2f}"}
         if current in OPEN:
             if state is PaymentState.PAID and transaction is not None:
                 if (

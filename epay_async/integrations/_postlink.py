@@ -8,8 +8,9 @@ against the order the merchant's own ``lookup`` returns for its invoice id.
 What the gateway is answered, and why:
 
 =====  ==========================================================================================
-200    verified, and the merchant's callback succeeded (or had already succeeded for this
-       transaction and outcome in this process: a duplicate is answered 200 and not passed on)
+200    verified, and the merchant's callback succeeded (or had already succeeded in this
+       process for this invoice's payment, or for this failed transaction: a duplicate is
+       verified again, answered 200 and not passed on)
 400    not a notification (unreadable, no invoice id), or the gateway does not back it (forged,
        tampered, another amount or currency, the wrong ``secret_hash``)
 404    no order of the merchant's has this invoice id
@@ -62,7 +63,7 @@ log = logging.getLogger("epay_async.integrations")
 
 #: How long one notification may take to verify (check-status, retries included), in seconds.
 DEFAULT_VERIFY_TIMEOUT = 10.0
-#: How many (transaction, outcome) pairs a process remembers as handled.
+#: How many handled (invoice or transaction, outcome) pairs a process remembers.
 _REMEMBERED = 10_000
 
 
@@ -115,7 +116,8 @@ TOO_LARGE = Reply(413, "notification too large")
 
 #: ``async def lookup(invoice_id) -> ExpectedPayment | None``: the merchant's order, or None.
 Lookup = Callable[[str], Awaitable[ExpectedPayment | None]]
-#: ``async def on_paid(verified) -> None``: called once per transaction and outcome.
+#: ``async def on_paid(verified) -> None``: called once per paid invoice (``on_failed``: once
+#: per failed transaction).
 NotificationCallback = Callable[[VerifiedNotification], Awaitable[None]]
 
 
@@ -124,8 +126,9 @@ class PostLinkHandler:
 
     ``epay`` is the client (or a function returning it, for clients made at start-up).
     ``on_paid`` gets every verified successful payment, ``on_failed`` (optional) every verified
-    failure. Each is called once per transaction and outcome in this process, and the gateway is
-    answered 200 only after it returned; concurrent duplicates wait for the first.
+    failure. ``on_paid`` is called once per invoice, ``on_failed`` once per failed transaction, in
+    this process; every notification is verified, duplicates included, and the gateway is
+    answered 200 only after the callback returned; concurrent duplicates wait for the first.
     """
 
     def __init__(
@@ -177,14 +180,22 @@ class PostLinkHandler:
             log.info("postLink: no order for invoice %s", invoice_id)
             return Reply(404, "no such order")
         outcome = "paid" if notification.is_success else "failed"
-        key = (notification.id or invoice_id, outcome)
+        # An invoice is paid once (the gateway declines paying it again), so a payment is known
+        # by its invoice, whatever id a body carries or leaves out; a failure by its transaction
+        # (an invoice may fail several times before it is paid).
+        key = (invoice_id if notification.is_success else notification.id or invoice_id, outcome)
         lock = self._locks.setdefault(key, anyio.Lock())
         try:
             async with lock:
+                # Verified even when handled already: a forged copy of a handled notification
+                # is refused like any other.
+                verified = await self._verify(notification, expected)
+                if isinstance(verified, Reply):
+                    return verified
                 if key in self._done:
                     log.info("postLink: invoice %s %s again: already handled", invoice_id, outcome)
                     return Reply(200, "ok")
-                reply = await self._verify_and_call(notification, expected, outcome)
+                reply = await self._call(verified, outcome)
                 if reply.status_code == 200:
                     self._remember(key)
                 return reply
@@ -192,9 +203,10 @@ class PostLinkHandler:
             if not lock.statistics().tasks_waiting:
                 self._locks.pop(key, None)
 
-    async def _verify_and_call(
-        self, notification: PaymentNotification, expected: ExpectedPayment, outcome: str
-    ) -> Reply:
+    async def _verify(
+        self, notification: PaymentNotification, expected: ExpectedPayment
+    ) -> VerifiedNotification | Reply:
+        """The notification with the gateway's status backing it, or what to answer."""
         invoice_id = notification.invoice_id
         try:
             with anyio.fail_after(self._verify_timeout):
@@ -217,10 +229,15 @@ class PostLinkHandler:
                 type(exc).__name__,
             )
             return Reply(503, "cannot verify now")
+        return VerifiedNotification(notification, status)
+
+    async def _call(self, verified: VerifiedNotification, outcome: str) -> Reply:
+        """The merchant's callback for ``outcome``; 200 once it returned."""
+        invoice_id = verified.invoice_id
         callback = self._on_paid if outcome == "paid" else self._on_failed
         if callback is not None:
             try:
-                await callback(VerifiedNotification(notification, status))
+                await callback(verified)
             except Exception:
                 log.exception(
                     "postLink: the %s callback for invoice %s failed", outcome, invoice_id

@@ -185,7 +185,7 @@ class PostgresJournal:
                     raise ValidationError(
                         "record", f"{record.id} is already in the journal"
                     ) from exc
-                raise RequestInFlightError(record.key, record.operation) from exc
+                raise RequestInFlightError(record.key, record.operation, in_journal=True) from exc
 
         await self._run("begin", insert)
 

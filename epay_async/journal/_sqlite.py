@@ -173,7 +173,7 @@ class SqliteJournal:
         except sqlite3.IntegrityError as exc:
             if "epay_journal.id" in str(exc):
                 raise ValidationError("record", f"{record.id} is already in the journal") from exc
-            raise RequestInFlightError(record.key, record.operation) from exc
+            raise RequestInFlightError(record.key, record.operation, in_journal=True) from exc
 
     async def finish(
         self,

@@ -105,7 +105,7 @@ class SandboxTransaction:
     reason_code: str = "00"
     secure: bool = False
     data: str = ""
-    #: Amount still held (AUTH) or taken and not yet refunded (CHARGE).
+    #: Amount held (AUTH) or taken (CHARGE, and REFUND: refunds do not lower it).
     charged: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
     secret_hash: str | None = attrs.field(default=None, repr=False)
@@ -123,14 +123,21 @@ class SandboxTransaction:
         return {key: wire[key] for key in _P2P_FIELDS}
 
     def to_wire(self, status: StatusName | None = None) -> dict[str, Any]:
-        """The ``transaction`` object of check-status, shaped like seed 002."""
+        """The ``transaction`` object of check-status, shaped like seed 002. Once refunded, in
+        full or in part, its amounts are those of the seed's ``REFUND``: ``amount`` what is
+        left (12.22), ``payoutAmount`` what was given back (10), ``orgAmount`` the order's
+        (22.22)."""
+        if self.refunded:
+            amount, payout = self.charged - self.refunded, self.refunded
+        else:
+            amount, payout = self.amount, self.charged or self.amount
         return {
             "id": self.id,
             "createdDate": self.created.isoformat(),
             "invoiceID": self.invoice_id,
-            "amount": self.amount,
+            "amount": amount,
             "amountBonus": 0,
-            "payoutAmount": self.charged or self.amount,
+            "payoutAmount": payout,
             "orgAmount": self.amount,
             "approvalCode": self.approval_code,
             "data": self.data,

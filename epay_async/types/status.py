@@ -60,7 +60,9 @@ class PaymentState(str, enum.Enum):
       until the payment page's lifetime is over, then treat it as abandoned.
     - ``FAILED``: 101, or ``FAILED``, ``REJECT``, ``3D``; no money was taken.
     - ``CANCELLED``: ``CANCEL`` or ``CANCEL_OLD``; the hold was released.
-    - ``REFUNDED``: ``REFUND``; the money went back.
+    - ``REFUNDED``: ``REFUND``; all or part of the money went back. After a partial refund
+      the status is ``REFUND`` too: seed 002's reads ``amount`` 12.22 (what is left),
+      ``payoutAmount`` 10 (given back) and ``orgAmount`` 22.22 (the order's).
     - ``UNKNOWN``: a result code or status name this version does not know (one source saw a
       ``FINGERPRINT`` status): neither paid nor failed; look at it before settling the order.
     """
@@ -121,7 +123,9 @@ class Transaction:
     reason: str | None = _hidden()
     created_date: datetime | None = _hidden()
     amount_bonus: Decimal | None = _hidden()
+    #: Once refunded (``REFUND``), what was given back (seed 002).
     payout_amount: Decimal | None = _hidden()
+    #: The order's amount; ``amount`` is what is left once part of it was refunded.
     org_amount: Decimal | None = _hidden()
     approval_code: str | None = _hidden()
     data: str | None = _hidden()

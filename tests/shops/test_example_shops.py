@@ -324,6 +324,16 @@ async def test_reconciliation_applies_a_refund_or_cancel_to_a_paid_order(
     assert (await served.order("400000008"))["status"] == expected
 
 
+async def test_a_partial_refund_in_the_cabinet_records_what_went_back(served: Served) -> None:
+    assert (await served.checkout("400000009")).json()["status"] == "paid"
+    transaction = served.sandbox.transaction("400000009")  # charged, then 500 given back
+    transaction.status, transaction.charged = StatusName.CHARGE, transaction.amount
+    transaction.status, transaction.refunded = StatusName.REFUND, Decimal("500")
+    await served.shop.apply("400000009", await served.shop.epay.get_status("400000009"))
+    order = await served.order("400000009")
+    assert (order["status"], order["refunded_amount"]) == ("refunded", "500.00")
+
+
 # -- 3. unchecked input --------------------------------------------------------------------------
 
 
