@@ -464,7 +464,9 @@ class EpayClient:
 
         A record is settled when it is older than ``older_than`` seconds (default: the retry
         deadline plus 60 s, so a request still under way in another process is left alone)
-        or when the process of this machine that wrote it is gone (a crash, a kill)."""
+        or when the process of this machine that wrote it is gone (a crash, a kill); a younger
+        record of a gone process that the gateway answers 102 (no such invoice) stays open
+        until it is old enough, as a request that process sent may not have arrived yet."""
         journal = self._options.journal
         if journal is None:
             raise ValidationError("journal", "recover() needs a client built with journal=...")

@@ -4,12 +4,16 @@ outcome of a money request is recorded, and no record is left open by the client
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 
-from epay_async import Order
+from epay_async import Order, StatusName
 from epay_async.errors import (
     ApiError,
     OutcomeUnknownError,
@@ -73,6 +77,45 @@ async def test_each_outcome_is_recorded(sandbox: Sandbox, journal: SqliteJournal
         (recovered,) = await epay.recover(older_than=0)
         assert recovered.settled
         assert recovered.record.payment_state == "paid"
+        assert await journal.open_records() == []
+
+
+def gone_writer() -> str:
+    """The writer id of a process of this machine that has ended."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return f"{socket.gethostname()}:{process.pid}"
+
+
+async def test_a_gone_writers_fresh_record_is_settled_at_once_unless_the_gateway_lacks_it(
+    sandbox: Sandbox, journal: SqliteJournal
+) -> None:
+    # A process killed moments ago: what the gateway has settles its record at once; a 102
+    # does not, as a request it sent may not have arrived yet (closing the record would let
+    # the invoice be paid a second time) until the record is older than the deadline.
+    writer = gone_writer()
+    sandbox.add_transaction("000300020", status=StatusName.AUTH)
+    paid, absent = (
+        attrs.evolve(
+            JournalRecord.new("pay_with_card", kind="payment", invoice_id=invoice_id),
+            writer=writer,
+        )
+        for invoice_id in ("000300020", "000300021")
+    )
+    async with journal, sandbox.client(journal=journal, retry=FAST_RETRY) as epay:
+        for record in (paid, absent):
+            await journal.begin(record)
+        first = {r.record.invoice_id: r for r in await epay.recover()}
+        assert first["000300020"].settled
+        assert first["000300020"].record.payment_state == "paid"
+        assert not first["000300021"].settled
+        assert first["000300021"].reason is not None
+        assert first["000300021"].reason.startswith("not at the gateway yet")
+        assert [r.id for r in await journal.open_records()] == [absent.id]
+        # Old enough: the 102 is the gateway's word.
+        (later,) = await epay.recover(older_than=0)
+        assert later.settled
+        assert later.record.payment_state == "not_found"
         assert await journal.open_records() == []
 
 

@@ -25,8 +25,10 @@ class Recovered:
 
     ``settled`` is True when this call closed it with ``status`` (another process may have
     closed it first: then False, and ``record`` shows what that process wrote). When the record
-    stays open, ``reason`` says why: the gateway still processes it (107/NEW), check-status
-    failed, or the record has no invoice id to check (a charge, cancel or refund: check its
+    stays open, ``reason`` says why: the gateway still processes it (107/NEW), it has no
+    such invoice (102) yet while the record is younger than ``older_than`` (its writer gone:
+    a request it sent may still arrive), check-status failed, or the record has no invoice id
+    to check (a charge, cancel or refund: check its
     transaction in the merchant cabinet, then close it with ``journal.settle``).
     """
 
@@ -52,6 +54,12 @@ def _writer_is_gone(writer: str) -> bool:
     return False
 
 
+_NOT_THERE_YET = (
+    "not at the gateway yet, and its writer stopped only recently: asked again once the "
+    "record is older than the deadline"
+)
+
+
 async def recover(
     journal: Journal, get_status: StatusLookup, *, older_than: dt.timedelta
 ) -> list[Recovered]:
@@ -60,7 +68,8 @@ async def recover(
     now = dt.datetime.now(dt.timezone.utc)
     done: list[Recovered] = []
     for record in await journal.open_records():
-        if now - record.created_at < older_than and not _writer_is_gone(record.writer):
+        young = now - record.created_at < older_than
+        if young and not _writer_is_gone(record.writer):
             continue  # perhaps a request still under way in a live process
         if record.invoice_id is None:
             done.append(Recovered(record, reason="no invoice id to check"))
@@ -72,6 +81,11 @@ async def recover(
             continue
         if status.state is PaymentState.PENDING:
             done.append(Recovered(record, status, reason="the gateway is still processing it"))
+            continue
+        if status.state is PaymentState.NOT_FOUND and young:
+            # The writer stopped moments ago: a request it sent may not be at the gateway yet.
+            # Closed now, the record would let the invoice be paid a second time.
+            done.append(Recovered(record, status, reason=_NOT_THERE_YET))
             continue
         settled = await journal.settle(
             record.id,

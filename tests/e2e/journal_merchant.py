@@ -203,13 +203,17 @@ async def pay(args: argparse.Namespace) -> None:
 
 
 async def recover(args: argparse.Namespace) -> None:
+    """``recover()`` as at a restart, then again; then once more as a timer would once the
+    records are old enough (``later``)."""
     journal = open_journal(args.journal)
     async with client(args.url, journal) as epay:
         first = await epay.recover()
-        second = await epay.recover()  # nothing is left for a second pass
+        second = await epay.recover()  # only what the first had to leave open
+        later = await epay.recover(older_than=0)
         say(
             recovered=[recovered_row(r) for r in first],
             again=[recovered_row(r) for r in second],
+            later=[recovered_row(r) for r in later],
             records=[record_row(r) for r in await journal.list(1000)],
         )
 
