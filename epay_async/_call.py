@@ -25,7 +25,9 @@ from typing import Any
 import anyio
 
 from ._in_doubt import OutcomeCallback, report
+from ._logs import logger
 from ._request import ApiRequest
+from ._shield import cancellation_pending
 from ._telemetry import NO_CALL_TELEMETRY, CallTelemetry
 from .errors import OutcomeUnknownError, TransportError
 
@@ -186,13 +188,20 @@ class CallScope:
             try:
                 await job()
             except anyio.get_cancelled_exc_class() as cancelled:
-                held = held or cancelled
+                if cancellation_pending():
+                    held = held or cancelled
+                else:  # raised by the job itself (a store's own): its failure, not a cancel
+                    logger.error(
+                        "%s: a record of the call's end ended with a CancelledError of its own",
+                        self._operation,
+                    )
         failure: Exception | None = None
         if deadline_passed:
             failure = await self._deadline_passed(call)
         elif isinstance(exc, OutcomeUnknownError):
             # Not cut by the deadline (a cancellation that came with it is the caller's): the
             # exception propagates unchanged once its in-doubt record is written.
+            call.span.mark_outcome_unknown()  # a held cancellation may take its place
             await report(exc, self._on_outcome_unknown)
         elif exc is not None and call.exchange is not None and not call.exchange.idempotent:
             # The caller gave up (a timeout, a closed connection, a shutdown), or something
@@ -217,6 +226,7 @@ class CallScope:
         if call.exchange is not None:  # cut while an exchange was under way
             failure = deadline_failure(call.exchange, self._seconds)
             if isinstance(failure, OutcomeUnknownError):
+                call.span.mark_outcome_unknown()  # a held cancellation may take its place
                 await report(failure, self._on_outcome_unknown)
             return failure
         return TransportError(

@@ -8,7 +8,18 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-__all__ = ["run_to_end"]
+__all__ = ["cancellation_pending", "run_to_end"]
+
+
+def cancellation_pending() -> bool:
+    """Whether this task has a cancellation pending. asyncio counts them from Python 3.11
+    (``Task.cancelling``); on trio, and on asyncio under 3.10, a ``CancelledError`` is always
+    taken for one."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # trio
+        return True
+    return task is None or not hasattr(task, "cancelling") or task.cancelling() > 0
 
 
 async def run_to_end(job: Callable[[], Awaitable[None]], timeout: float) -> None:

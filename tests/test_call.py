@@ -244,11 +244,25 @@ async def test_a_cancellation_during_the_call_end_jobs_is_held_then_raised() -> 
 ENDINGS = ["an error", "outcome unknown", "the deadline"]
 
 
+class SpanMarks:
+    """A call's span that only notes whether the call was marked in doubt."""
+
+    outcome_unknown = False
+
+    def mark_outcome_unknown(self) -> None:
+        self.outcome_unknown = True
+
+
 async def money_call_ended_by(
-    ending: str, records: list[OutcomeUnknownError], end_job: Callable[[], Awaitable[None]]
+    ending: str,
+    records: list[OutcomeUnknownError],
+    end_job: Callable[[], Awaitable[None]],
+    span: SpanMarks | None = None,
 ) -> None:
     """A money call that ends with ``ending``, ``end_job`` among its records."""
     async with CallScope("refund", 0.05, records.append):
+        if span is not None:
+            this_call().span = span  # type: ignore[assignment]
         this_call().after.append(end_job)
         if ending == "an error":
             raise KeyError("the call's own error")
@@ -298,13 +312,37 @@ async def test_a_task_cancel_held_by_the_call_end_jobs_ends_the_task_cancelled(
             task.cancel()
             await asyncio.sleep(1)
 
-        await money_call_ended_by(ending, records, cancelled)
+        await money_call_ended_by(ending, records, cancelled, span)
 
+    span = SpanMarks()
     task = asyncio.ensure_future(call())
     with pytest.raises(asyncio.CancelledError):
         await task
     assert task.cancelled()
     assert len(records) == (0 if ending == "an error" else 1)
+    # The cancellation took the place of the in-doubt error: the span still says in doubt.
+    assert span.outcome_unknown is (ending != "an error")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is new in 3.11")
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("ending", ENDINGS)
+async def test_a_cancelled_error_of_an_end_job_itself_does_not_cancel_the_call(
+    ending: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A journal store raising CancelledError of its own (a pool cancelling its waiters on
+    # close) with no cancellation of the task: the job failed; the call ends as it ended.
+    records: list[OutcomeUnknownError] = []
+
+    async def store_cancels_itself() -> None:
+        raise asyncio.CancelledError
+
+    task = asyncio.ensure_future(money_call_ended_by(ending, records, store_cancels_itself))
+    expected = KeyError if ending == "an error" else OutcomeUnknownError
+    with pytest.raises(expected):
+        await task
+    assert not task.cancelled()
+    assert "ended with a CancelledError of its own" in caplog.text
 
 
 # -- one deadline for a whole public call: its token, the waits for a refresh, its attempts --

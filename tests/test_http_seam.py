@@ -787,6 +787,34 @@ async def test_a_request_waiting_for_an_aiohttp_connection_when_the_session_clos
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_cancelled_error_after_the_request_was_written_is_not_taken_for_the_close() -> None:
+    # A lent session's trace config runs inside the request, after it was written: its
+    # CancelledError (an exporter task stopped at shutdown, with the session closed) is no
+    # proof that nothing left. It stays what it is; it is never a never-sent ClientClosed.
+    seen: list[bytes] = []
+    raw = await serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", seen)
+    exporter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def on_request_end(*_: object) -> None:
+        await asyncio.shield(exporter)
+
+    traced = aiohttp.TraceConfig()
+    traced.on_request_end.append(on_request_end)
+    lent = aiohttp.ClientSession(trace_configs=[traced])
+    backend = AiohttpBackend(lent, httpx.Timeout(5.0))
+    url = f"http://127.0.0.1:{port_of(raw)}/payment"
+    payment = asyncio.ensure_future(backend.exchange("POST", url, {}, b"{}", None))
+    await asyncio.wait_for(raw.arrived.wait(), 5.0)
+    await raw.stop()  # answered: the trace config now waits on the exporter
+    await lent.close()
+    exporter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await payment
+    assert [head.split(b"\r\n")[0] for head in seen] == [b"POST /payment HTTP/1.1"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_caller_cancelling_a_request_waiting_for_an_aiohttp_connection() -> None:
     # A cancellation of the task is never taken for the session's closing, even when both
     # come together.

@@ -56,6 +56,7 @@ import httpx
 
 from .. import _constants as C
 from .._secret import reveal
+from .._shield import cancellation_pending
 from ..errors import ValidationError
 from . import Answer, ClientClosed, SendError, refused_default_header
 from .body import check_declared_length, decode, read_capped
@@ -130,11 +131,27 @@ def classify(exc: BaseException) -> SendError | None:
     return None
 
 
-def _being_cancelled() -> bool:
-    """Whether this task has a cancellation pending (always so on Python 3.10, which cannot
-    tell: a cancellation is then never taken for anything else)."""
-    task = asyncio.current_task()
-    return task is None or not hasattr(task, "cancelling") or task.cancelling() > 0
+#: aiohttp's connector code that waits, before anything is written, for a connection of its
+#: pool or for a name's resolution: closing the session cancels these waits.
+_WAITS_BEFORE_WRITING = frozenset({"_wait_for_available_connection", "_resolve_host"})
+
+
+def _cancelled_by_the_close(exc: asyncio.CancelledError) -> bool:
+    """Whether ``exc`` is aiohttp's cancel of a wait of its connector when the session closed
+    (nothing of the request written), not a cancellation of this task: it was raised in one
+    of those waits, and the task has no cancellation pending. A trace config's callback, for
+    one, runs inside the request and may raise after the request was written."""
+    innermost = exc.__traceback__
+    if innermost is None:
+        return False
+    while innermost.tb_next is not None:
+        innermost = innermost.tb_next
+    frame = innermost.tb_frame
+    return (
+        frame.f_code.co_name in _WAITS_BEFORE_WRITING
+        and frame.f_globals.get("__name__") == "aiohttp.connector"
+        and not cancellation_pending()
+    )
 
 
 class AiohttpBackend:
@@ -220,11 +237,9 @@ class AiohttpBackend:
                 raise
             sent = "Session is closed" not in str(exc)
             raise ClientClosed("the session was closed", sent=sent) from None
-        except asyncio.CancelledError:
-            if not self.is_closed or _being_cancelled():
+        except asyncio.CancelledError as exc:
+            if not self.is_closed or not _cancelled_by_the_close(exc):
                 raise
-            # Closing a session cancels the requests waiting for a connection of its pool:
-            # not a cancellation of this task, and nothing of this request was written.
             raise ClientClosed("the session was closed", sent=False) from None
         except BaseException as exc:
             failure = classify(exc)
