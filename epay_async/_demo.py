@@ -34,11 +34,9 @@ def _show(status: TransactionStatus) -> str:
     if transaction is None:
         return f"resultCode {int(status.result_code)} ({status.result_code.name})"
     amount = f"{transaction.amount:.2f} {transaction.currency}"
-    if transaction.status_name == "REFUND" and transaction.payout_amount is not None:
-        amount = (
-            f"{transaction.payout_amount:.2f} given back, {amount} left "
-            f"of {transaction.org_amount:.2f}"
-        )
+    given_back, whole = transaction.payout_amount, transaction.org_amount
+    if transaction.status_name == "REFUND" and given_back is not None and whole is not None:
+        amount = f"{given_back:.2f} given back, {amount} left of {whole:.2f}"
     return (
         f"{transaction.status_name} {amount} "
         f"(transaction {transaction.id[:8]}…, final={status.is_final})"

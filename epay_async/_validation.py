@@ -151,6 +151,8 @@ def amount(value: object, field: str = "amount", *, allow_zero: bool = False) ->
         raise ValidationError(field, "must be a finite number (not NaN or Infinity)")
     if result < 0 or (result == 0 and not allow_zero):
         raise ValidationError(field, _NOT_POSITIVE[allow_zero])
+    if result.is_signed():  # -0, where zero is allowed: sent as 0
+        result = -result
     if result >= MAX_AMOUNT:
         raise ValidationError(field, "is too large")
     exponent = result.as_tuple().exponent

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .errors import ValidationError
+
 __all__ = ["SERVED_SANDBOX_URL", "Environment"]
 
 #: Where ``epay-async sandbox`` serves by default.
@@ -17,15 +19,24 @@ def _strip_slash(url: str) -> str:
     return str(url).rstrip("/")
 
 
+def _no_credentials(_: object, attribute: attrs.Attribute[str], url: str) -> None:
+    """A URL with ``user:password@`` would make httpx send Basic credentials in place of the
+    gateway's bearer token (every call refused as a bad token), to the gateway."""
+    if "@" in urlsplit(str(url)).netloc:
+        raise ValidationError(
+            attribute.name, "must not carry credentials (user:password@): the gateway takes a token"
+        )
+
+
 @attrs.frozen
 class Environment:
     """The URLs the client needs. The API base includes any path prefix (``/api``);
     ``payform_url`` is the hosted payment page's base, where ``payment-api.js`` lives."""
 
     name: str
-    token_url: str
-    api_url: str = attrs.field(converter=_strip_slash)
-    public_key_url: str
+    token_url: str = attrs.field(validator=_no_credentials)
+    api_url: str = attrs.field(converter=_strip_slash, validator=_no_credentials)
+    public_key_url: str = attrs.field(validator=_no_credentials)
     payform_url: str | None = None
 
     @property

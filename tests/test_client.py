@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 import anyio
 import httpx
@@ -142,6 +143,31 @@ async def test_a_lent_clients_auth_never_reaches_the_gateway(sandbox: Sandbox) -
     assert status_path.endswith("/check-status/payment/transaction/123456789")
     assert status_auth is not None
     assert status_auth.startswith("Bearer ")
+
+
+async def test_a_lent_clients_default_query_and_cookies_never_reach_the_gateway(
+    sandbox: Sandbox,
+) -> None:
+    # A default `amount` query would turn a full refund into a partial one; the owner's
+    # cookies (a session of another service) are not the gateway's.
+    sent: list[httpx.Request] = []
+
+    async def hook(request: httpx.Request) -> None:
+        sent.append(request)
+
+    lent = sandbox.http_client(
+        params={"amount": "10"}, cookies={"sso": "s3ssion"}, event_hooks={"request": [hook]}
+    )
+    async with lent, sandbox.client(http_client=lent) as epay:
+        sandbox.add_transaction("123456789", status=StatusName.CHARGE, amount="1500.00")
+        transaction = (await epay.get_status("123456789")).transaction
+        assert transaction is not None
+        await epay.refund(transaction.id)
+    assert sandbox.requests_to("/refund")[0].query == {}
+    assert sandbox.transaction("123456789").refunded == Decimal("1500.00")
+    assert all(not request.url.query for request in sent)
+    assert all("cookie" not in request.headers for request in sent)
+    assert lent.params["amount"] == "10"  # the owner's client is left as it was
 
 
 @pytest.mark.parametrize("header", ["Authorization", "cookie", "Content-Length", "Host"])

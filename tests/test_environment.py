@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from epay_async import EpayClient, ValidationError
+from epay_async import Environment, EpayClient, ValidationError
 
 from .factories import CREDENTIALS
 
@@ -27,8 +27,25 @@ def test_the_environment_variable_takes_a_sandbox_or_a_url(value: str, api_url: 
         assert epay.environment.token_url == f"{api_url}/oauth2/token"
 
 
-@pytest.mark.parametrize("value", ["ftp://x", "http://", "staging", "http://h/?q=1"])
+@pytest.mark.parametrize(
+    "value", ["ftp://x", "http://", "staging", "http://h/?q=1", "http://shop:pw@127.0.0.1:8099"]
+)
 def test_a_wrong_environment_names_the_variable(value: str) -> None:
     with pytest.raises(ValidationError) as info:
         EpayClient.from_env(environ={**CREDENTIALS, "EPAY_ENVIRONMENT": value})
     assert info.value.field == "EPAY_ENVIRONMENT"
+
+
+@pytest.mark.parametrize("field", ["token_url", "api_url", "public_key_url"])
+def test_a_url_with_credentials_is_refused(field: str) -> None:
+    # httpx would send them as Basic auth in place of the gateway's bearer token.
+    urls = {
+        "token_url": "https://gw.test/oauth2/token",
+        "api_url": "https://gw.test",
+        "public_key_url": "https://gw.test/public.rsa",
+    }
+    urls[field] = urls[field].replace("https://", "https://shop:pw@")
+    with pytest.raises(ValidationError) as info:
+        Environment.custom(**urls)
+    assert info.value.field == field
+    assert "pw" not in str(info.value)

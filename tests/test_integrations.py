@@ -187,6 +187,65 @@ async def test_a_forged_copy_of_a_handled_notification_is_still_refused(
     assert len(setup.shop.paid) == 1
 
 
+async def test_the_same_body_again_is_answered_200_once_the_order_moved_on(setup: Setup) -> None:
+    # The gateway sends a notification again after it was handled and the order cancelled:
+    # the very body handled is answered as it was, without asking the gateway or calling back.
+    body = await setup.pay("100000014")
+    assert (await setup.post(body)).status_code == 200
+    await setup.epay.cancel(setup.shop.paid[0].status.transaction.id)  # type: ignore[union-attr]
+    assert (await setup.post(body)).status_code == 200
+    assert len(setup.shop.paid) == 1
+
+
+async def test_a_duplicate_after_a_failed_callback_never_runs_beside_the_retry() -> None:
+    # The first callback fails (500); a copy waiting for the invoice's lock takes it over; a
+    # third copy arriving meanwhile must wait too, not run on_paid beside it.
+    sandbox = Sandbox(key_bits=2048)
+    calls: list[anyio.Event] = []
+    paid: list[str] = []
+
+    async def on_paid(verified: VerifiedNotification) -> None:
+        release = anyio.Event()
+        calls.append(release)
+        await release.wait()
+        if len(calls) == 1:
+            raise RuntimeError("the shop's database is down")
+        paid.append(verified.invoice_id)
+
+    async def lookup(invoice_id: str) -> ExpectedPayment:
+        return ExpectedPayment("1500.00", "KZT", "s3cret")
+
+    async with sandbox.client(retry=FAST_RETRY) as epay:
+        order = Order(
+            invoice_id="100000015",
+            amount="1500.00",
+            description="tickets",
+            post_link=POST_LINK,
+            secret_hash="s3cret",
+        )
+        await epay.pay_with_saved_card(order, sandbox.save_card(VISA, account_id="user-1"))
+        body = sandbox.notifications[-1].body
+        handler = PostLinkHandler(epay, lookup=lookup, on_paid=on_paid)
+        replies: list[int] = []
+
+        async def post() -> None:
+            replies.append((await handler.handle(body)).status_code)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(post)
+            await anyio.wait_all_tasks_blocked()  # the first in its callback
+            tasks.start_soon(post)
+            await anyio.wait_all_tasks_blocked()  # the second waits for the lock
+            calls[0].set()  # the first fails: the second takes the lock over
+            await anyio.wait_all_tasks_blocked()
+            tasks.start_soon(post)
+            await anyio.wait_all_tasks_blocked()  # the third waits as well
+            assert len(calls) == 2
+            calls[1].set()
+    assert sorted(replies) == [200, 200, 500]
+    assert paid == ["100000015"]
+
+
 async def test_a_declined_payment_reaches_on_failed(setup: Setup) -> None:
     body = await setup.pay("100000003", pan="4003032704547597")  # a declined test card
     assert json.loads(body)["code"] == "error"

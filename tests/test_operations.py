@@ -55,6 +55,7 @@ async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
     assert charged.amount == Decimal("800.50")
     assert await status_of(epay) is StatusName.CHARGE
     assert sandbox.requests_to("/charge")[0].query == {"amount": "800.50"}
+    assert await amounts_of(epay) == (Decimal("800.50"), Decimal("800.50"), Decimal("1000"))
     await epay.refund(payment_id, Decimal("300"), external_id="rf-1")
     assert sandbox.requests_to("/refund")[0].query == {"amount": "300", "externalID": "rf-1"}
     assert await status_of(epay) is StatusName.REFUND
@@ -67,6 +68,13 @@ async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
         await epay.refund(payment_id, Decimal("10"))
     assert info.value.code == 469
     assert info.value.http_status == 400
+
+
+async def test_a_transaction_put_on_the_books_as_refunded_was_refunded_in_full(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    sandbox.add_transaction("100000077", status=StatusName.REFUND, amount="990.00")
+    assert await amounts_of(epay, "100000077") == (0, Decimal("990.00"), Decimal("990.00"))
 
 
 async def test_auth_cancel(sandbox: Sandbox, epay: EpayClient) -> None:

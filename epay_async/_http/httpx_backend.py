@@ -236,12 +236,18 @@ class HttpxBackend:
 def _lent_request(
     client: httpx.AsyncClient, method: str, url: str, **options: Any
 ) -> httpx.Request:
-    """The request as the lent client builds it (its base URL, default headers, cookies and
-    timeout; ``options``: ``content``, ``timeout``), with the library's ``headers`` set over
-    its defaults on the built request: what ``build_request``'s merge does, without re-reading
-    every default header for each one replaced (about 7 µs a call)."""
+    """The request as the lent client builds it (its base URL, default headers and timeout;
+    ``options``: ``content``, ``timeout``), without its default query parameters and cookies,
+    with the library's ``headers`` set over its defaults on the built request: what
+    ``build_request``'s merge does, without re-reading every default header for each one
+    replaced (about 7 µs a call)."""
     headers: dict[str, str] = options.pop("headers")
-    request = client.build_request(method, request_url(url), **options)
+    target = request_url(url)
+    request = client.build_request(method, target, **options)
+    if client.params:  # the owner's default query is not the gateway's: an amount would
+        request.url = target  # turn a full charge or refund into a partial one
+    if "Cookie" in request.headers:  # the owner's cookies are not for the gateway
+        del request.headers["Cookie"]
     for name, value in headers.items():
         request.headers[name] = value
     return request

@@ -9,8 +9,8 @@ What the gateway is answered, and why:
 
 =====  ==========================================================================================
 200    verified, and the merchant's callback succeeded (or had already succeeded in this
-       process for this invoice's payment, or for this failed transaction: a duplicate is
-       verified again, answered 200 and not passed on)
+       process for this invoice's payment, or for this failed transaction: the same body again
+       is answered 200 at once; any other copy is verified first; neither is passed on)
 400    not a notification (unreadable, no invoice id), or the gateway does not back it (forged,
        tampered, another amount or currency, the wrong ``secret_hash``)
 404    no order of the merchant's has this invoice id
@@ -30,6 +30,7 @@ Nothing of the body is logged beyond the invoice id and the outcome.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -127,8 +128,9 @@ class PostLinkHandler:
     ``epay`` is the client (or a function returning it, for clients made at start-up).
     ``on_paid`` gets every verified successful payment, ``on_failed`` (optional) every verified
     failure. ``on_paid`` is called once per invoice, ``on_failed`` once per failed transaction, in
-    this process; every notification is verified, duplicates included, and the gateway is
-    answered 200 only after the callback returned; concurrent duplicates wait for the first.
+    this process; every notification is verified (a byte-identical copy of one handled is
+    answered 200 at once), and the gateway is answered 200 only after the callback returned;
+    concurrent duplicates wait for the first.
     """
 
     def __init__(
@@ -157,7 +159,8 @@ class PostLinkHandler:
         self._on_failed = on_failed
         self.max_body_bytes = max_body_bytes
         self._verify_timeout = verify_timeout
-        self._done: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: Handled (invoice or transaction, outcome): the SHA-256 of the body that was handled.
+        self._done: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._locks: dict[tuple[str, str], anyio.Lock] = {}
 
     def _client(self) -> EpayClient:
@@ -184,23 +187,30 @@ class PostLinkHandler:
         # by its invoice, whatever id a body carries or leaves out; a failure by its transaction
         # (an invoice may fail several times before it is paid).
         key = (invoice_id if notification.is_success else notification.id or invoice_id, outcome)
+        digest = hashlib.sha256(body).digest()
+        if self._done.get(key) == digest:
+            # The very notification handled already, sent again: answered as it was, even once
+            # the order has moved on (refunded) or the gateway cannot be asked.
+            log.info("postLink: invoice %s %s again: already handled", invoice_id, outcome)
+            return Reply(200, "ok")
+        # Anything else is verified, copies of a handled notification included (a forged one is
+        # refused like any other), each on its own: a forged copy never makes a genuine one wait.
+        verified = await self._verify(notification, expected)
+        if isinstance(verified, Reply):
+            return verified
         lock = self._locks.setdefault(key, anyio.Lock())
         try:
             async with lock:
-                # Verified even when handled already: a forged copy of a handled notification
-                # is refused like any other.
-                verified = await self._verify(notification, expected)
-                if isinstance(verified, Reply):
-                    return verified
                 if key in self._done:
                     log.info("postLink: invoice %s %s again: already handled", invoice_id, outcome)
                     return Reply(200, "ok")
                 reply = await self._call(verified, outcome)
                 if reply.status_code == 200:
-                    self._remember(key)
+                    self._remember(key, digest)
                 return reply
         finally:
-            if not lock.statistics().tasks_waiting:
+            # Released to a waiter, the lock is still held (and no longer counted as waiting).
+            if not lock.locked() and not lock.statistics().tasks_waiting:
                 self._locks.pop(key, None)
 
     async def _verify(
@@ -246,7 +256,7 @@ class PostLinkHandler:
         log.info("postLink: invoice %s %s, verified", invoice_id, outcome)
         return Reply(200, "ok")
 
-    def _remember(self, key: tuple[str, str]) -> None:
-        self._done[key] = None
+    def _remember(self, key: tuple[str, str], digest: bytes) -> None:
+        self._done[key] = digest
         while len(self._done) > _REMEMBERED:
             self._done.popitem(last=False)

@@ -24,7 +24,8 @@ How the client uses a journal (``EpayClient(journal=...)``), per money request:
 Cancellation: a cancelled ``begin`` may still have committed its intent (SQLite finishes the
 statement on its thread; a PostgreSQL commit may have landed). The caller must then not send,
 and should ``finish(id, NOT_SENT)`` in a shielded scope; a record left ``intent`` by a killed
-process is closed by ``recover()`` (the gateway's 102 "no such invoice" included).
+process is closed by ``recover()`` (by the gateway's 102 "no such invoice" too, once the
+record is older than the deadline: a request the process sent may still arrive before).
 
 States (:class:`JournalState`): ``intent`` and ``in_doubt`` are *open*; ``succeeded``,
 ``declined``, ``not_sent`` and ``settled`` are closed. ``finish`` on a closed record (already

@@ -226,7 +226,10 @@ class Sandbox:
             terminal_id=self.terminal_id,
             **fields,
         )
-        transaction.charged = transaction.amount if status is StatusName.CHARGE else Decimal(0)
+        taken = status in (StatusName.CHARGE, StatusName.REFUND)
+        transaction.charged = transaction.amount if taken else Decimal(0)
+        if status is StatusName.REFUND:  # refunded in full
+            transaction.refunded = transaction.amount
         return self.gateway.ledger.record_transaction(transaction)
 
     def queue_status(
