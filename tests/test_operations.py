@@ -55,7 +55,7 @@ async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
     assert charged.amount == Decimal("800.50")
     assert await status_of(epay) is StatusName.CHARGE
     assert sandbox.requests_to("/charge")[0].query == {"amount": "800.50"}
-    assert await amounts_of(epay) == (Decimal("800.50"), Decimal("800.50"), Decimal("1000"))
+    assert await amounts_of(epay) == (Decimal("1000"), Decimal("800.50"), Decimal("1000"))
     await epay.refund(payment_id, Decimal("300"), external_id="rf-1")
     assert sandbox.requests_to("/refund")[0].query == {"amount": "300", "externalID": "rf-1"}
     assert await status_of(epay) is StatusName.REFUND

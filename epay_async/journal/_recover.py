@@ -28,8 +28,8 @@ class Recovered:
     stays open, ``reason`` says why: the gateway still processes it (107/NEW), it has no
     such invoice (102) yet while the record is younger than ``older_than`` (its writer gone:
     a request it sent may still arrive), check-status failed, or the record has no invoice id
-    to check (a charge, cancel or refund: check its
-    transaction in the merchant cabinet, then close it with ``journal.settle``).
+    to check (a charge, cancel or refund: check its transaction in the merchant cabinet, then
+    close it with ``journal.settle``).
     """
 
     record: JournalRecord

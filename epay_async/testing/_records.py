@@ -126,12 +126,12 @@ class SandboxTransaction:
         """The ``transaction`` object of check-status, shaped like seed 002. Once refunded, in
         full or in part, its amounts are those of the seed's ``REFUND``: ``amount`` what is
         left (12.22), ``payoutAmount`` what was given back (10), ``orgAmount`` the order's
-        (22.22). Before, ``amount`` is what was held or taken (a partial charge's part)."""
-        taken = self.charged or self.amount  # charged in part, or held or taken whole
+        (22.22). Before, ``amount`` is the order's (nothing public shows it after a partial
+        charge)."""
         if self.refunded:
-            amount, payout = taken - self.refunded, self.refunded
+            amount, payout = (self.charged or self.amount) - self.refunded, self.refunded
         else:
-            amount, payout = taken, taken
+            amount, payout = self.amount, self.charged or self.amount
         return {
             "id": self.id,
             "createdDate": self.created.isoformat(),
