@@ -35,7 +35,7 @@ def _show(status: TransactionStatus) -> str:
         return f"resultCode {int(status.result_code)} ({status.result_code.name})"
     amount = f"{transaction.amount:.2f} {transaction.currency}"
     given_back, whole = transaction.payout_amount, transaction.org_amount
-    if transaction.status_name == "REFUND" and given_back is not None and whole is not None:
+    if transaction.status_name is StatusName.REFUND and None not in (given_back, whole):
         amount = f"{given_back:.2f} given back, {amount} left of {whole:.2f}"
     return (
         f"{transaction.status_name} {amount} "

@@ -324,7 +324,6 @@ async def test_a_task_cancel_held_by_the_call_end_jobs_ends_the_task_cancelled(
     assert span.outcome_unknown is (ending != "an error")
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is new in 3.11")
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.parametrize("ending", ENDINGS)
 async def test_a_cancelled_error_of_an_end_job_itself_does_not_cancel_the_call(
@@ -332,17 +331,21 @@ async def test_a_cancelled_error_of_an_end_job_itself_does_not_cancel_the_call(
 ) -> None:
     # A journal store raising CancelledError of its own (a pool cancelling its waiters on
     # close) with no cancellation of the task: the job failed; the call ends as it ended.
+    # Python 3.10 counts no cancellations: there it is taken for one, and the call ends
+    # cancelled (documented), its in-doubt record written all the same.
     records: list[OutcomeUnknownError] = []
 
     async def store_cancels_itself() -> None:
         raise asyncio.CancelledError
 
     task = asyncio.ensure_future(money_call_ended_by(ending, records, store_cancels_itself))
+    counts = sys.version_info >= (3, 11)
     expected = KeyError if ending == "an error" else OutcomeUnknownError
-    with pytest.raises(expected):
+    with pytest.raises(expected if counts else asyncio.CancelledError):
         await task
-    assert not task.cancelled()
-    assert "ended with a CancelledError of its own" in caplog.text
+    assert task.cancelled() is not counts
+    assert ("ended with a CancelledError of its own" in caplog.text) is counts
+    assert len(records) == (0 if ending == "an error" else 1)
 
 
 # -- one deadline for a whole public call: its token, the waits for a refresh, its attempts --

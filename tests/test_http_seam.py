@@ -759,12 +759,12 @@ async def one_under_way_one_waiting(
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.parametrize("session_of", ["the library", "the caller"])
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.10 cannot tell it from a cancel")
 async def test_a_request_waiting_for_an_aiohttp_connection_when_the_session_closes(
     session_of: str,
 ) -> None:
     # aiohttp cancels the waiters of its pool on closing: the waiting request ends as a
-    # never-sent ClientClosed, not as a CancelledError of a task nobody cancelled.
+    # never-sent ClientClosed, not as a CancelledError of a task nobody cancelled. Python 3.10
+    # cannot tell that cancel from the caller's: there it stays a CancelledError (documented).
     seen: list[bytes] = []
     raw = await serve_raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", seen, delay=5.0)
     lent = None
@@ -777,10 +777,14 @@ async def test_a_request_waiting_for_an_aiohttp_connection_when_the_session_clos
     await (lent.close() if lent is not None else backend.aclose())
     with pytest.raises(SendError):
         await first  # under way: sent, its answer cut short
-    with pytest.raises(ClientClosed) as info:
-        await second
-    assert (info.value.sent, info.value.detail) == (False, "the session was closed")
-    assert not second.cancelled()
+    if sys.version_info < (3, 11):
+        with pytest.raises(asyncio.CancelledError):
+            await second
+    else:
+        with pytest.raises(ClientClosed) as info:
+            await second
+        assert (info.value.sent, info.value.detail) == (False, "the session was closed")
+        assert not second.cancelled()
     await raw.stop()
     assert [head.split(b"\r\n")[0] for head in seen] == [b"POST /a HTTP/1.1"]
 
