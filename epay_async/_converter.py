@@ -342,13 +342,16 @@ def _compiled(converter: cattrs.Converter, cls: Any) -> Callable[[Any, Any], Any
     def hook(data: Any, _: Any) -> Any:
         if not isinstance(data, Mapping):
             raise ProtocolError(f"expected an object, got {type(data).__name__}")
-        kwargs: dict[str, Any] = {}
+        given: dict[int, Any] = {}
         extra: dict[str, Any] = {}
-        for key, value in data.items():  # one pass: a field the answer lacks costs nothing
+        for key, value in data.items():  # a field the answer lacks costs nothing
             number = index.get(key)
             if number is None and (number := index.get(str(key).lower())) is None:
                 extra[str(key)] = value
                 continue
+            given[number] = value  # a key in two casings: the last wins, as in cattrs' own
+        kwargs: dict[str, Any] = {}
+        for number, value in given.items():
             name, convert, type_, optional = specs[number]
             if value is None and optional:
                 kwargs[name] = None
@@ -381,37 +384,40 @@ def _exact_spelling(
         "    if data.__class__ is not dict:",
         "        return general(data, _)",
         "    get = data.get",
-        "    found = 0",
     ]
+    # Every key is looked up before any is converted: an answer with a key in another casing
+    # as well (``invoiceId`` beside ``invoiceID``) is the general loop's to resolve, whatever
+    # the value in the gateway's spelling would make of it.
+    found: list[str] = []
+    required: list[str] = []
+    built: list[str] = []
     for number, (field, (_name, convert, type_, optional)) in enumerate(
         zip(fields, specs, strict=True)
     ):
         namespace[f"c{number}"], namespace[f"t{number}"] = convert, type_
+        v = f"v{number}"
         value = (
-            "v if v.__class__ is str else to_str(v)"
+            f"{v} if {v}.__class__ is str else to_str({v})"
             if convert is None
-            else f"c{number}(v, t{number})"
+            else f"c{number}({v}, t{number})"
         )
         if optional:
-            value = f"None if v is None else {value}"
-        lines.append(f"    v = get({wire_name(field)!r}, M)")
+            value = f"None if {v} is None else {value}"
+        lines.append(f"    {v} = get({wire_name(field)!r}, M)")
+        found.append(f"({v} is not M)")
         if field.default is attrs.NOTHING:
-            lines += ["    if v is M:", "        return general(data, _)"]
-            lines += ["    found += 1", f"    a{number} = {value}"]
+            required.append(f"{v} is M")
+            built.append(f"    a{number} = {value}")
         else:
             if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
                 return None
             namespace[f"d{number}"] = field.default
-            lines += [
-                "    if v is M:",
-                f"        a{number} = d{number}",
-                "    else:",
-                "        found += 1",
-                f"        a{number} = {value}",
-            ]
+            built.append(f"    a{number} = d{number} if {v} is M else {value}")
+    every_key_known = "len(data) != " + " + ".join(found)
     lines += [
-        "    if found != len(data):",
+        f"    if {' or '.join([*required, every_key_known])}:",
         "        return general(data, _)",
+        *built,
         f"    return cls({''.join(f'a{n}, ' for n in range(len(fields)))}{{}})",
     ]
     exec(compile("\n".join(lines), f"<structure {cls.__qualname__}>", "exec"), namespace)  # noqa: S102

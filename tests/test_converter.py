@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from epay_async import OutcomeUnknownError, ProtocolError, ResultCode, StatusName, TransactionStatus
 from epay_async._converter import (
     _build,
+    _converter,
+    _detailed,
     dumps,
     loads,
     parse_timestamp,
@@ -27,6 +29,7 @@ from epay_async._converter import (
 )
 from epay_async._tokens import TokenResponse
 from epay_async.types._fields import camel, wire_name
+from epay_async.types.status import Transaction
 
 from .conftest import BOTH_BACKENDS
 from .factories import CARD_ID, answering, mock_client, mock_order
@@ -792,3 +795,19 @@ def test_to_decimal_refuses_booleans() -> None:
     for value in (True, False):
         with pytest.raises(ProtocolError):
             to_decimal(value)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"invoiceID": None, "invoiceId": 0},  # the gateway's spelling first, of the wrong shape
+        {"invoiceId": None, "invoiceID": "205218074"},
+    ],
+)
+def test_a_key_in_two_casings_takes_the_last_as_cattrs_own_does(keys: dict[str, Any]) -> None:
+    # The generated path for the gateway's spelling leaves such an answer to the general loop,
+    # which converts only the last value given for a field, as the detailed converter does.
+    answer = {"id": "tx-1", "amount": 12.22, "currency": "KZT", **keys}
+    last = str(list(keys.values())[-1])
+    assert _converter.structure(answer, Transaction).invoice_id == last
+    assert _detailed.structure(answer, Transaction).invoice_id == last
