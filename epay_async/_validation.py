@@ -141,9 +141,12 @@ def amount(value: object, field: str = "amount", *, allow_zero: bool = False) ->
     elif isinstance(value, str):
         text = value.strip()
         if not _AMOUNT_TEXT.fullmatch(text):
-            if _AMOUNT_TEXT.fullmatch(text.removeprefix("-")):
+            unsigned = text.removeprefix("-")
+            if not _AMOUNT_TEXT.fullmatch(unsigned):
+                raise ValidationError(field, "is not a plain decimal number such as '1500.50'")
+            if Decimal(unsigned) != 0:  # "-0.00" is zero, as Decimal("-0.00") is
                 raise ValidationError(field, _NOT_POSITIVE[allow_zero])
-            raise ValidationError(field, "is not a plain decimal number such as '1500.50'")
+            text = unsigned
         result = Decimal(text)
     else:
         raise ValidationError(field, "must be a Decimal")

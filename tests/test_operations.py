@@ -16,7 +16,7 @@ from epay_async import (
     StatusName,
     ValidationError,
 )
-from epay_async.testing import Fault, Sandbox
+from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
 from .factories import TX, VISA, answering, mock_client
@@ -55,7 +55,8 @@ async def test_auth_charge_refund(sandbox: Sandbox, epay: EpayClient) -> None:
     assert charged.amount == Decimal("800.50")
     assert await status_of(epay) is StatusName.CHARGE
     assert sandbox.requests_to("/charge")[0].query == {"amount": "800.50"}
-    assert await amounts_of(epay) == (Decimal("1000"), Decimal("800.50"), Decimal("1000"))
+    # No refund yet: payoutAmount (the register's documentation: the refund amount) is 0.
+    assert await amounts_of(epay) == (Decimal("1000"), Decimal(0), Decimal("1000"))
     await epay.refund(payment_id, Decimal("300"), external_id="rf-1")
     assert sandbox.requests_to("/refund")[0].query == {"amount": "300", "externalID": "rf-1"}
     assert await status_of(epay) is StatusName.REFUND
@@ -75,6 +76,57 @@ async def test_a_transaction_put_on_the_books_as_refunded_was_refunded_in_full(
 ) -> None:
     sandbox.add_transaction("100000077", status=StatusName.REFUND, amount="990.00")
     assert await amounts_of(epay, "100000077") == (0, Decimal("990.00"), Decimal("990.00"))
+
+
+async def test_the_sandbox_takes_a_charge_amount_in_the_body_as_documented(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    """The documentation gives a partial charge's amount in the query or in a JSON body
+    (equal when both are sent); refund and cancel document only the query."""
+    charged_by_body, charged_by_both, refunded = (
+        await paid(epay, "100000011", "2500"),
+        await paid(epay, "100000012", "2500"),
+        await paid(epay, "100000013", "2500"),
+    )
+    env = Sandbox.environment()
+    async with sandbox.http_client() as http:
+        form = {
+            "grant_type": "client_credentials",
+            "scope": "webapi usermanagement email_send verification statement statistics payment",
+            "client_id": "test",
+            "client_secret": TEST_CLIENT_SECRET,
+            "terminal": TEST_TERMINAL_ID,
+        }
+        token = (await http.post(env.token_url, data=form)).json()["access_token"]
+
+        async def operate(payment_id: str, operation: str, **request: object) -> httpx.Response:
+            return await http.post(
+                f"{env.api_url}/operation/{payment_id}/{operation}",
+                headers={"Authorization": f"Bearer {token}"},
+                **request,  # type: ignore[arg-type]
+            )
+
+        differ = await operate(
+            charged_by_both, "charge", params={"amount": "300"}, json={"amount": 2400}
+        )
+        assert (differ.status_code, differ.json()["code"]) == (400, 470)
+        assert (await operate(charged_by_body, "charge", json={"amount": 2400})).status_code == 200
+        assert (
+            await operate(charged_by_both, "charge", params={"amount": "300"}, json={"amount": 300})
+        ).status_code == 200
+        await operate(refunded, "charge")
+        by_body = await operate(refunded, "refund", json={"amount": 100})
+        assert (by_body.status_code, by_body.json()["code"]) == (400, 470)
+        assert "query" in by_body.json()["message"]
+    refunds = [
+        await amounts_of(epay, invoice) for invoice in ("100000011", "100000012", "100000013")
+    ]
+    assert await status_of(epay, "100000013") is StatusName.CHARGE  # nothing was given back
+    assert [amount for amount, _, _ in refunds] == [Decimal(2500)] * 3
+    await epay.refund(charged_by_body)  # what the body charged: 2400
+    assert await amounts_of(epay, "100000011") == (0, Decimal(2400), Decimal(2500))
+    await epay.refund(charged_by_both)
+    assert await amounts_of(epay, "100000012") == (0, Decimal(300), Decimal(2500))
 
 
 async def test_auth_cancel(sandbox: Sandbox, epay: EpayClient) -> None:

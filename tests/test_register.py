@@ -70,10 +70,16 @@ async def test_sandbox_transactions_are_in_the_registers(
     sandbox: Sandbox, epay: EpayClient
 ) -> None:
     now = datetime.now(UTC)
-    sandbox.add_transaction("000100", amount="500.00")
+    sandbox.add_transaction("000100", amount="500.00", card_type="MASTERCARD", name="A PAYER")
     sandbox.add_transaction("000200", amount="700.00", kind="p2p")
     async with epay.operations(now - timedelta(hours=1), now + timedelta(hours=1)) as records:
-        payments = [r.invoice_id async for r in records]
+        payment_records = [r async for r in records]
+    payments = [r.invoice_id for r in payment_records]
+    # The register shows the transaction's own card brand and payer, as check-status does.
+    assert (payment_records[0].card_type, payment_records[0].payer_name) == (
+        "MASTERCARD",
+        "A PAYER",
+    )
     async with epay.transfer_operations(
         now - timedelta(hours=1), now + timedelta(hours=1)
     ) as records:
@@ -225,6 +231,27 @@ async def test_a_bad_search_is_the_gateways_error(sandbox: Sandbox) -> None:
         assert (
             await http.post(f"{env.api_url}/operations", json=one_value, headers=headers)
         ).status_code == 400
+        period = {
+            "name": "created_date",
+            "method": "between",
+            "searchParameter": ["2026-11-01T00:00:00+05:00", "2026-12-01T00:00:00+05:00"],
+        }
+        for name, said in (
+            ("status", "unknown search parameter 'status'"),  # not among the documented
+            ("shop_id", "the sandbox does not emulate the search parameter 'shop_id'"),
+        ):
+            search = {
+                "paging": {"page": 0, "size": 10},
+                "searchParameters": [
+                    period,
+                    {"name": name, "method": "=", "searchParameter": ["1"]},
+                ],
+            }
+            answer = await http.post(f"{env.api_url}/operations", json=search, headers=headers)
+            assert (answer.status_code, answer.json()["message"]) == (
+                400,
+                f"wrong search parameters: {said}",
+            )
 
 
 async def test_a_refused_search_raises_api_error(

@@ -132,6 +132,30 @@ async def test_declined_sender(sandbox: Sandbox, epay: EpayClient) -> None:
     assert info.value.code == 487
 
 
+async def test_a_declined_transfer_is_rejected_and_notified_as_a_declined_payment_is(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    locked = CardPan(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
+    declined = Order(
+        invoice_id="123456787539",
+        amount=Decimal(100),
+        description="TEST p2p",
+        post_link="https://shop.example/epay/paid",
+        failure_post_link="https://shop.example/epay/failed",
+    )
+    with pytest.raises(PaymentDeclinedError):
+        await epay.transfer(declined, sender=locked, receiver=RECEIVER)
+    (delivery,) = sandbox.notifications
+    assert delivery.url == "https://shop.example/epay/failed"
+    assert (delivery.payload["code"], delivery.payload["invoiceId"]) == ("error", "123456787539")
+    status = await epay.get_status("123456787539", kind="p2p")
+    assert status.status_name is StatusName.REJECT
+    # A declined order may be tried again, as a declined card payment may.
+    transfer = await epay.transfer(declined, sender=SENDER, receiver=RECEIVER)
+    assert transfer.order_id == "123456787539"
+    assert (await epay.get_status("123456787539", kind="p2p")).status_name is StatusName.AUTH
+
+
 async def test_lost_transfer_answer_is_not_resent(sandbox: Sandbox, epay: EpayClient) -> None:
     sandbox.fail("/p2p/transfer", Fault.read_timeout())
     with pytest.raises(OutcomeUnknownError) as info:

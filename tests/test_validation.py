@@ -180,8 +180,10 @@ def test_amount_zero_only_when_allowed() -> None:
         assert v.amount(zero, allow_zero=True) == 0
     assert refused(v.amount, -1, allow_zero=True).message == "must not be negative"
     assert refused(v.amount, "-0.50", allow_zero=True).message == "must not be negative"
-    negative_zero = v.amount(Decimal("-0.00"), allow_zero=True)
-    assert (str(negative_zero), negative_zero.is_signed()) == ("0.00", False)
+    for negative_zero in [Decimal("-0.00"), "-0.00", " -0 "]:  # text and Decimal alike
+        zero = v.amount(negative_zero, allow_zero=True)
+        assert (str(zero), zero.is_signed()) == (str(negative_zero).strip()[1:], False)
+        assert refused(v.amount, negative_zero).message == "must be greater than zero"
     assert refused(v.amount, Decimal("-0.01")).field == "amount"
 
 

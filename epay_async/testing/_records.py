@@ -127,11 +127,12 @@ class SandboxTransaction:
         full or in part, its amounts are those of the seed's ``REFUND``: ``amount`` what is
         left (12.22), ``payoutAmount`` what was given back (10), ``orgAmount`` the order's
         (22.22). Before, ``amount`` is the order's (nothing public shows it after a partial
-        charge)."""
+        charge) and ``payoutAmount`` 0: the register's documentation calls it the refund
+        amount."""
         if self.refunded:
             amount, payout = (self.charged or self.amount) - self.refunded, self.refunded
         else:
-            amount, payout = self.amount, self.charged or self.amount
+            amount, payout = self.amount, Decimal(0)
         return {
             "id": self.id,
             "createdDate": self.created.isoformat(),
@@ -250,6 +251,8 @@ class RegisterOperation:
     payer_phone: str = ""
     payer_email: str = ""
     payout_amount: Decimal | None = None
+    card_type: str = "VISA"
+    payer_name: str = "TEST CARDHOLDER"
 
     def to_json(self) -> str:
         """:meth:`to_wire` as JSON, money as JSON numbers (quicker than the general encoder:
@@ -276,10 +279,10 @@ class RegisterOperation:
             "payoutAmount": self.payout_amount,
             "status": self.status,
             "cardMask": self.card_mask,
-            "cardType": "VISA",
+            "cardType": self.card_type,
             "issuer": "Halyk Bank",
             "approvalCode": "170243",
-            "payerName": "TEST CARDHOLDER",
+            "payerName": self.payer_name,
             "payerPhone": self.payer_phone,
             "payerEmail": self.payer_email,
             "accountId": self.account_id,

@@ -32,14 +32,9 @@ class OperationEndpoints:
                     "(the payment answer's id, or transaction.id in check-status)"
                 )
             return SandboxResponse.error(400, code, message)
-        amount: Decimal | None = None
-        if "amount" in request.query:
-            try:
-                amount = Decimal(request.query["amount"])
-            except InvalidOperation:
-                return SandboxResponse.error(400, *INVALID_AMOUNT)
-            if not amount.is_finite() or amount <= 0:
-                return SandboxResponse.error(400, *INVALID_AMOUNT)
+        amount = _requested_amount(request, match.group(2))
+        if isinstance(amount, SandboxResponse):
+            return amount
         operation = {
             "charge": self._ledger.charge,
             "cancel": self._ledger.cancel,
@@ -50,3 +45,34 @@ class OperationEndpoints:
         except Declined as exc:
             return SandboxResponse.error(400, exc.code, exc.message)
         return SandboxResponse(200)
+
+
+def _requested_amount(request: SandboxRequest, operation: str) -> Decimal | SandboxResponse | None:
+    """The amount of a partial operation: the query's ``amount``, or for a charge the JSON
+    body's (the documentation gives both forms, and when both are sent they must be equal).
+    None for the whole. A body amount on a cancel or a refund is refused: their pages show
+    only the query form, and a gateway that ignored it would give back the whole."""
+    code, message = INVALID_AMOUNT
+    in_query = request.query.get("amount")
+    body = request.json() if request.body.strip() else None
+    in_body = body.get("amount") if isinstance(body, dict) else None
+    if in_body is not None and operation != "charge":
+        return SandboxResponse.error(
+            400, code, f"{message}: a partial {operation} takes its amount in the query (?amount=)"
+        )
+    amounts = []
+    for given in (in_query, in_body):
+        if given is None:
+            continue
+        try:
+            amount = Decimal(given if isinstance(given, str | Decimal | int) else "x")
+        except InvalidOperation:
+            return SandboxResponse.error(400, code, message)
+        if isinstance(given, bool) or not amount.is_finite() or amount <= 0:
+            return SandboxResponse.error(400, code, message)
+        amounts.append(amount)
+    if len(amounts) == 2 and amounts[0] != amounts[1]:
+        return SandboxResponse.error(
+            400, code, f"{message}: the amount in the query and in the body differ"
+        )
+    return amounts[0] if amounts else None

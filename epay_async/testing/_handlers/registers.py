@@ -42,8 +42,12 @@ _FIELDS = {
     "payer_phone": "payer_phone",
     "payer_email": "payer_email",
     "payout_amount": "payout_amount",
-    "status": "status",
 }
+#: Documented filters the sandbox keeps no data for: refused as not emulated, never answered
+#: with records the gateway would not have chosen.
+_NOT_EMULATED = frozenset(
+    {"shop_id", "post_link", "client", "installment_id", "transaction_type_id", "payout_date"}
+)
 
 
 class _BadSearch(Exception):
@@ -68,6 +72,8 @@ def _coerce(field: str, value: Any) -> Any:
 
 def _predicate(name: str, method: str, values: list[Any]) -> Callable[[RegisterOperation], bool]:
     field = _FIELDS.get(name)
+    if name in _NOT_EMULATED:
+        raise _BadSearch(f"the sandbox does not emulate the search parameter {name!r}")
     if field is None:
         raise _BadSearch(f"unknown search parameter {name!r}")
     if method not in _METHODS:
@@ -169,6 +175,8 @@ class RegisterEndpoints:
                 payer_phone=tx.phone,
                 payer_email=tx.email,
                 payout_amount=tx.refunded or None,
+                card_type=tx.card_type,
+                payer_name=tx.name,
             )
             for tx in self._ledger.transactions(wanted)
         ]

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from ...types.status import StatusName
 from .._cards import TEST_CARDS, check_card, mask
 from .._codes import ALREADY_PAID, FORMAT_ERROR, RECORD_NOT_FOUND, Declined
 from .._ledger import Ledger
@@ -36,17 +37,29 @@ class TransferEndpoints:
         if not isinstance(order, dict) or not isinstance(cards, dict):
             return SandboxResponse.error(400, *FORMAT_ERROR)
         tx = SandboxTransaction(invoice_id=str(order.get("id", "")), amount=Decimal(0), kind="p2p")
+        tx.terminal_id = token.terminal or ""
+        tx.description = str(order.get("description", ""))
+        tx.email = str(order.get("senderEmail", ""))
+        tx.secret_hash = token.secret_hash
+        tx.post_link = str(order.get("postLink") or token.post_link or "") or None
+        tx.failure_post_link = (
+            str(order.get("failurePostLink") or token.failure_post_link or "") or None
+        )
         try:
             tx.amount = self._ledger.order_amount(
                 token, order.get("id"), order.get("amount"), order.get("currency")
             )
-            if self._ledger.find_transaction("p2p", tx.invoice_id) is not None:
+            existing = self._ledger.find_transaction("p2p", tx.invoice_id)
+            if existing is not None and existing.status is not StatusName.REJECT:
                 raise Declined(*ALREADY_PAID)
             sender_pan, sender_id = self._party(cards.get("sender"), sender=True)
             receiver_pan, receiver_id = self._party(
                 cards.get("receiver"), sender=False, request_path=_api_path(request.path)
             )
         except Declined as exc:
+            if isinstance(exc, _CardDeclined):  # as a card payment: REJECT, failurePostLink
+                tx.card_mask = mask(exc.pan)
+                self._ledger.decline(tx, exc.code, exc.message)
             return SandboxResponse.error(
                 400,
                 exc.code,
@@ -56,15 +69,7 @@ class TransferEndpoints:
                 reference="",
                 accountId="",
             )
-        tx.terminal_id = token.terminal or ""
-        tx.description = str(order.get("description", ""))
-        tx.email = str(order.get("senderEmail", ""))
         tx.card_mask = mask(sender_pan)
-        tx.secret_hash = token.secret_hash
-        tx.post_link = str(order.get("postLink") or token.post_link or "") or None
-        tx.failure_post_link = (
-            str(order.get("failurePostLink") or token.failure_post_link or "") or None
-        )
         secure3d = None
         sender_card = TEST_CARDS.get(sender_pan)
         if sender_card is not None and sender_card.three_ds and not sender_id:
@@ -126,8 +131,16 @@ class TransferEndpoints:
         exp_date = f"{expire.get('month', '')}{expire.get('year', '')}"
         card = check_card(pan, exp_date, str(party.get("cvc", "")))
         if isinstance(card, tuple):
-            raise Declined(*card)
+            raise _CardDeclined(pan, *card)
         return pan, ""
+
+
+class _CardDeclined(Declined):
+    """The sender's card was declined: the transfer is on the books as ``REJECT``."""
+
+    def __init__(self, pan: str, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.pan = pan
 
 
 def _api_path(path: str) -> str:
