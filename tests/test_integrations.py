@@ -18,7 +18,12 @@ from aiohttp import web
 from fastapi import FastAPI
 
 from epay_async import EpayClient, Order, PaymentState, ValidationError
-from epay_async.integrations import ExpectedPayment, PostLinkHandler, VerifiedNotification
+from epay_async.integrations import (
+    ExpectedPayment,
+    PostLinkHandler,
+    Reply,
+    VerifiedNotification,
+)
 from epay_async.integrations.aiohttp import postlink_handler
 from epay_async.integrations.fastapi import postlink_endpoint
 from epay_async.notifications import MAX_NOTIFICATION_BYTES
@@ -336,6 +341,37 @@ async def test_the_handler_itself_runs_under_trio_and_asyncio() -> None:
         assert (await handler.handle(body)).status_code == 200
         assert (await handler.handle(body)).status_code == 200
     assert len(shop.paid) == 1
+
+
+async def test_plain_functions_are_taken_as_lookup_and_callbacks() -> None:
+    """A dict lookup needs no ``async def``: a plain function works as one (it failed on the
+    first notification with "can't be used in 'await' expression")."""
+    sandbox = Sandbox(key_bits=2048)
+    shop = Shop()
+    paid: list[str] = []
+    async with sandbox.client(retry=FAST_RETRY) as epay:
+        setup = Setup(sandbox, epay, "", shop)
+        body = await setup.pay("100000011")
+        handler = PostLinkHandler(
+            epay,
+            lookup=shop.orders.get,
+            on_paid=lambda verified: paid.append(verified.invoice_id),
+        )
+        assert (await handler.handle(body)).status_code == 200
+    assert paid == ["100000011"]
+
+
+async def test_a_lookup_answering_something_else_is_500_and_says_what(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sandbox = Sandbox(key_bits=2048)
+    shop = Shop()
+    async with sandbox.client(retry=FAST_RETRY) as epay:
+        body = await Setup(sandbox, epay, "", shop).pay("100000012")
+        handler = PostLinkHandler(epay, lookup=lambda _: Decimal("1500.00"), on_paid=shop.on_paid)  # type: ignore[arg-type,return-value]
+        assert (await handler.handle(body)) == Reply(500, "not taken")
+    assert shop.paid == []
+    assert "lookup returned a Decimal for invoice 100000012" in caplog.text
 
 
 def test_bad_configuration_is_refused() -> None:

@@ -3,7 +3,17 @@ run by pytest with the plugin loaded from the installed package's entry point.""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from epay_async import Order
+from epay_async.integrations import ExpectedPayment
+from epay_async.integrations.fastapi import postlink_endpoint
+from epay_async.pytest_plugin import HostedPageShopper
+from epay_async.testing import Sandbox
 
 pytest_plugins = ("pytester",)
 
@@ -82,3 +92,36 @@ def test_the_shopper_refuses_html_that_opens_no_payment_page() -> None:
 
     with pytest.raises(ValueError, match="no hosted payment page"):
         read_payment_page("<html><body><p>Out of stock.</p></body></html>")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_an_app_on_the_tests_loop_hears_the_served_sandbox(
+    epay_sandbox: Sandbox, epay_sandbox_url: str, epay_shopper: HostedPageShopper
+) -> None:
+    """The sandbox is served from a thread of its own; the app, its client and what it holds
+    live on the test's loop. The app is called there (it failed with "bound to a different
+    event loop", recorded in the delivery and nowhere else)."""
+    heard: list[str] = []
+    order = Order(
+        invoice_id="000123459",
+        amount="250.00",
+        description="Poster",
+        back_link="https://shop.test/back",
+        failure_back_link="https://shop.test/sorry",
+        post_link="https://shop.test/epay/post",
+    )
+    async with epay_sandbox.client(
+        environment=Sandbox.environment(epay_sandbox_url), transport="httpx"
+    ) as epay:
+        endpoint = postlink_endpoint(
+            epay,
+            lookup=lambda _: ExpectedPayment(Decimal("250.00")),
+            on_paid=lambda verified: heard.append(verified.invoice_id),
+        )
+        app = Starlette(routes=[Route("/epay/post", endpoint, methods=["POST"])])
+        epay_sandbox.send_notifications_to(asgi_app=app)
+        paid = await epay_shopper.pay((await epay.payment_page(order)).html())
+    assert paid.paid
+    assert [(d.status, d.error) for d in epay_sandbox.notifications] == [(200, None)]
+    assert heard == ["000123459"]

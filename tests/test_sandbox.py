@@ -420,6 +420,19 @@ async def test_the_shopper_on_a_served_sandbox(served_client: tuple[Sandbox, Epa
     assert str(status.transaction.amount) == "1500.00"
 
 
+async def test_a_shopper_refuses_a_page_of_another_sandbox(
+    served_client: tuple[Sandbox, EpayClient],
+) -> None:
+    """A page made by another sandbox (a served one in another process, ``epay-async
+    sandbox``) would be paid there and read here as unpaid: refused before it is opened."""
+    sandbox, epay = served_client
+    page = await epay.payment_page(order())
+    with pytest.raises(ValueError, match="not issued by this sandbox"):
+        await Sandbox(key_bits=2048).shopper.pay(page, TEST_CARDS.visa)
+    assert sandbox.requests_to("/payform") == []
+    assert (await sandbox.shopper.pay(page, TEST_CARDS.visa)).paid
+
+
 async def test_a_used_page_cannot_be_paid_again(sandbox: Sandbox, epay: EpayClient) -> None:
     page = await epay.payment_page(order())
     assert (await sandbox.shopper.pay(page, TEST_CARDS.visa)).paid

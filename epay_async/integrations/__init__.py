@@ -14,6 +14,7 @@ from ._postlink import (
     Lookup,
     NotificationCallback,
     PostLinkHandler,
+    PostLinkOptions,
     Reply,
     VerifiedNotification,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Lookup",
     "NotificationCallback",
     "PostLinkHandler",
+    "PostLinkOptions",
     "Reply",
     "VerifiedNotification",
 ]

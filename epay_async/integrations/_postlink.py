@@ -31,11 +31,12 @@ Nothing of the body is logged beyond the invoice id and the outcome.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import anyio
 import attrs
@@ -56,11 +57,13 @@ __all__ = [
     "Lookup",
     "NotificationCallback",
     "PostLinkHandler",
+    "PostLinkOptions",
     "Reply",
     "VerifiedNotification",
 ]
 
 log = logging.getLogger("epay_async.integrations")
+T = TypeVar("T")
 
 #: How long one notification may take to verify (check-status, retries included), in seconds.
 DEFAULT_VERIFY_TIMEOUT = 10.0
@@ -115,11 +118,30 @@ class Reply:
 TOO_LARGE = Reply(413, "notification too large")
 
 
-#: ``async def lookup(invoice_id) -> ExpectedPayment | None``: the merchant's order, or None.
-Lookup = Callable[[str], Awaitable[ExpectedPayment | None]]
+#: ``async def lookup(invoice_id) -> ExpectedPayment | None``: the merchant's order, or None
+#: (a plain ``def`` is taken too: a dict lookup needs no ``await``).
+Lookup = Callable[[str], Awaitable[ExpectedPayment | None] | ExpectedPayment | None]
 #: ``async def on_paid(verified) -> None``: called once per paid invoice (``on_failed``: once
-#: per failed transaction).
-NotificationCallback = Callable[[VerifiedNotification], Awaitable[None]]
+#: per failed transaction); a plain ``def`` is taken too.
+NotificationCallback = Callable[[VerifiedNotification], Awaitable[None] | None]
+
+
+class PostLinkOptions(TypedDict, total=False):
+    """:class:`PostLinkHandler`'s options, as the framework endpoints take them (``lookup``
+    and ``on_paid`` are required unless a ready handler is passed)."""
+
+    lookup: Lookup
+    on_paid: NotificationCallback
+    on_failed: NotificationCallback | None
+    max_body_bytes: int
+    verify_timeout: float
+
+
+async def _settled(value: Awaitable[T] | T) -> T:
+    """What a merchant's function returned, awaited when it is awaitable (an ``async def``)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 class PostLinkHandler:
@@ -144,11 +166,11 @@ class PostLinkHandler:
         verify_timeout: float = DEFAULT_VERIFY_TIMEOUT,
     ) -> None:
         if not callable(lookup):
-            raise ValidationError("lookup", "must be an async function of the invoice id")
+            raise ValidationError("lookup", "must be a function of the invoice id (async or not)")
         if not callable(on_paid):
-            raise ValidationError("on_paid", "must be an async function")
+            raise ValidationError("on_paid", "must be a function (async or not)")
         if on_failed is not None and not callable(on_failed):
-            raise ValidationError("on_failed", "must be an async function")
+            raise ValidationError("on_failed", "must be a function (async or not)")
         if not 0 < max_body_bytes <= MAX_NOTIFICATION_BYTES:
             raise ValidationError("max_body_bytes", f"must be 1 to {MAX_NOTIFICATION_BYTES}")
         if not verify_timeout > 0:
@@ -178,10 +200,17 @@ class PostLinkHandler:
             log.info("postLink: refused an unreadable notification (%s)", exc.field)
             return Reply(400, "not a notification")
         invoice_id = notification.invoice_id
-        expected = await self._lookup(invoice_id)
+        expected = await _settled(self._lookup(invoice_id))
         if expected is None:
             log.info("postLink: no order for invoice %s", invoice_id)
             return Reply(404, "no such order")
+        if not isinstance(expected, ExpectedPayment):
+            log.error(
+                "postLink: lookup returned a %s for invoice %s; return an ExpectedPayment or None",
+                type(expected).__name__,
+                invoice_id,
+            )
+            return Reply(500, "not taken")
         outcome = "paid" if notification.is_success else "failed"
         # An invoice is paid once (the gateway declines paying it again), so a payment is known
         # by its invoice, whatever id a body carries or leaves out; a failure by its transaction
@@ -247,7 +276,7 @@ class PostLinkHandler:
         callback = self._on_paid if outcome == "paid" else self._on_failed
         if callback is not None:
             try:
-                await callback(verified)
+                await _settled(callback(verified))
             except Exception:
                 log.exception(
                     "postLink: the %s callback for invoice %s failed", outcome, invoice_id

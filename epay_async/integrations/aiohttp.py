@@ -11,13 +11,15 @@ content type. See :mod:`epay_async.integrations` for what the gateway is answere
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ._postlink import TOO_LARGE, PostLinkHandler
+from ._postlink import TOO_LARGE, PostLinkHandler, PostLinkOptions
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .._client import EpayClient
 
 __all__ = ["postlink_handler", "read_capped"]
@@ -38,7 +40,8 @@ async def read_capped(request: web.Request, cap: int) -> bytes | None:
 
 
 def postlink_handler(
-    epay: EpayClient | Callable[[], EpayClient] | PostLinkHandler, **options: Any
+    epay: EpayClient | Callable[[], EpayClient] | PostLinkHandler,
+    **options: Unpack[PostLinkOptions],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An ``aiohttp.web`` handler for the order's ``postLink`` and ``failurePostLink``.
 

@@ -15,14 +15,16 @@ its content type. See :mod:`epay_async.integrations` for what the gateway is ans
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from ._postlink import TOO_LARGE, PostLinkHandler
+from ._postlink import TOO_LARGE, PostLinkHandler, PostLinkOptions
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from .._client import EpayClient
 
 __all__ = ["postlink_endpoint", "read_capped"]
@@ -44,7 +46,8 @@ async def read_capped(request: Request, cap: int) -> bytes | None:
 
 
 def postlink_endpoint(
-    epay: EpayClient | Callable[[], EpayClient] | PostLinkHandler, **options: Any
+    epay: EpayClient | Callable[[], EpayClient] | PostLinkHandler,
+    **options: Unpack[PostLinkOptions],
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint for the order's ``postLink`` and ``failurePostLink``.
 

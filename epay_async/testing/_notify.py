@@ -14,6 +14,7 @@ Three ways out, chosen per sandbox:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import attrs
 import httpx
 from anyio.streams.memory import MemoryObjectSendStream
@@ -157,11 +159,12 @@ class Notifier:
         if len(chosen) != 1:
             raise ValueError("give exactly one of asgi_app, http_client, callback")
         if callback is not None:
-            self._send = callback
+            send = callback
         elif http_client is not None:
-            self._send = _via_httpx(http_client)
+            send = _via_httpx(http_client)
         else:
-            self._send = _via_asgi(asgi_app)
+            send = _via_asgi(asgi_app)
+        self._send = _on_the_loop_of_the_caller(send)
 
     async def deliver(self, tx: SandboxTransaction, success: bool) -> None:
         url = tx.post_link if success else (tx.failure_post_link or tx.post_link)
@@ -184,6 +187,13 @@ class Notifier:
             result = await send(delivery.url, delivery.payload)
         except Exception as exc:  # a receiver's failure is the receiver's: record it, go on
             delivery.status, delivery.error = None, f"{type(exc).__name__}: {exc}"
+            if send is self._send:  # inline: a test would not see it otherwise
+                logger.warning(
+                    "sandbox notification for invoice %s to %s failed: %s",
+                    delivery.payload.get("invoiceId"),
+                    delivery.url,
+                    delivery.error,
+                )
         else:
             delivery.status = result if isinstance(result, int) else None
             delivery.error = None
@@ -250,6 +260,35 @@ def _via_httpx(client: httpx.AsyncClient) -> Callback:
         return await _post(client, url, body)
 
     return send
+
+
+def _on_the_loop_of_the_caller(send: Callback) -> Callback:
+    """``send`` run on the asyncio loop that chose it, from whichever thread delivers: a
+    sandbox served from a thread of its own (the ``epay_sandbox_url`` fixture) must call the
+    test's app on the test's loop, where the app's client and database live."""
+    try:
+        home = asyncio.get_running_loop()
+    except RuntimeError:  # chosen outside an asyncio loop (a sync test, trio): run it as is
+        return send
+
+    async def on_home_loop(url: str, body: dict[str, Any]) -> object:
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is home:
+            return await send(url, body)
+
+        async def delivered() -> object:
+            return await send(url, body)
+
+        future = asyncio.run_coroutine_threadsafe(delivered(), home)
+        try:
+            return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=True)
+        finally:
+            future.cancel()
+
+    return on_home_loop
 
 
 def _via_asgi(app: Any) -> Callback:

@@ -152,6 +152,15 @@ class Shopper:
     # -- the browser ----------------------------------------------------------------------
 
     def _browser(self, page: PaymentPage) -> httpx.AsyncClient:
+        token = page.auth.get("access_token")
+        if not isinstance(token, str) or self._ledger.issued_token(token) is None:
+            # What the page did is read from this sandbox's books: another's (a sandbox served
+            # by another process, ``epay-async sandbox``) would be paid, and said unpaid.
+            raise ValueError(
+                "this page's token was not issued by this sandbox: a shopper pays the pages of"
+                " its own sandbox (in-process, or served on loopback); drive another process's"
+                " sandbox with a browser, or pay the page with the sandbox that made it"
+            )
         parts = urlsplit(page.script_url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if not parts.path.endswith(f"{PAYFORM}/payment-api.js"):
