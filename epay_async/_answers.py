@@ -39,8 +39,14 @@ def check_status(request: ApiRequest, answer: Answer) -> Answer:
             raise request.outcome_unknown(reason)
         raise ProtocolError(f"{request.operation}: {reason}", http_status=status)
     if status in (401, 403):
+        if request.form is None:
+            refused = "the token"
+        elif "username" in request.form:  # the password grant of invoice links
+            refused = "the credentials: check the cabinet user and password"
+        else:
+            refused = "the credentials: check the client id, secret and terminal id"
         raise AuthenticationError(
-            f"{request.operation}: the gateway refused the token (HTTP {status})",
+            f"{request.operation}: the gateway refused {refused} (HTTP {status})",
             http_status=status,
         )
     if status == 429 or status >= 500:

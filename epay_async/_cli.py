@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         help="answer check-status for invoices never paid here by their last digit (0-6 CHARGE, "
         "7 AUTH, 8 REJECT, 9 not found), for load tests; by default they are 102 (not found)",
     )
+    serve.add_argument(
+        "--one-step",
+        action="store_true",
+        help="a one-step terminal, the gateway's default: a payment is charged at once (CHARGE);"
+        " by default the sandbox's terminal is two-step (AUTH, then charge)",
+    )
     return parser
 
 
@@ -553,7 +559,10 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     if not 0 <= args.latency <= 60:
         raise UsageError("--latency must be from 0 to 60 seconds")
     sandbox = Sandbox(
-        answer_any_invoice=args.answer_any_invoice, record_requests=False, latency=args.latency
+        answer_any_invoice=args.answer_any_invoice,
+        record_requests=False,
+        latency=args.latency,
+        two_step=not args.one_step,
     )
     with socket.socket() as probe:  # a port in use is one line, not an exception group
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
@@ -574,6 +583,11 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
         if args.answer_any_invoice
         else "answered 102, invoice not found (--answer-any-invoice: by their last digit)"
     )
+    steps = (
+        "one-step (--one-step): a payment is charged at once, as on the gateway by default"
+        if args.one_step
+        else "two-step: AUTH, then charge (--one-step: charged at once, the gateway's default)"
+    )
     async with anyio.create_task_group() as tg:
         port = await tg.start(sandbox.serve, args.host, args.port)
         base = f"http://{args.host}:{port}"
@@ -582,7 +596,9 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
             f"  token URL  {base}/oauth2/token\n  API        {base}\n"
             f"  client_id {TEST_CLIENT_ID}  client_secret {TEST_CLIENT_SECRET}\n"
             f"  terminal  {TEST_TERMINAL_ID}\n"
+            f"  your app  EPAY_ENVIRONMENT={base} (with the credentials above)\n"
             f"  unknown invoices  {mode}\n"
+            f"  terminal mode     {steps}\n"
             "  notifications     POSTed to each order's postLink / failurePostLink, "
             f"{sandbox.notification_attempts} attempts at most\n"
         )
@@ -729,10 +745,12 @@ async def _journal_recover(args: argparse.Namespace, journal: Journal, out: IO[s
         done = await epay.recover(older_than=args.older_than)
     _write_rows(out, args.format, RECOVERED_COLUMNS, (_recovered_row(r) for r in done))
     settled = sum(1 for item in done if item.settled)
-    left = sum(1 for item in done if item.record.is_open)
+    under_way = sum(1 for item in done if item.under_way)
+    left = sum(1 for item in done if item.record.is_open) - under_way
     sys.stderr.write(
         f"{len(done)} open record{'' if len(done) == 1 else 's'}: {settled} settled here, "
-        f"{len(done) - settled - left} closed by another process, {left} left open\n"
+        f"{len(done) - settled - left - under_way} closed by another process, "
+        f"{under_way} under way, {left} left open\n"
     )
     return EXIT_FAILED if left else EXIT_OK
 

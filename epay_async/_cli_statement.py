@@ -14,7 +14,10 @@ import contextlib
 import csv
 import importlib.util
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import IO, Any
 
@@ -78,8 +81,29 @@ def _progress(disabled: bool) -> Any:
     return tqdm(unit=" operations", file=sys.stderr)
 
 
-def _create(name: str) -> IO[str]:
-    return open(name, "w", encoding="utf-8", newline="")
+@contextlib.contextmanager
+def _report_file(name: str) -> Iterator[IO[str]]:
+    """A file beside ``name`` that takes its place only once the report is whole: a usage
+    error or a register read short leaves a report already there as it was (a header alone
+    would read as "no discrepancies")."""
+    folder = os.path.dirname(os.path.abspath(name))
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept or removed
+        "w", encoding="utf-8", newline="", dir=folder, prefix=".statement-", delete=False
+    )
+    try:
+        with handle:
+            yield handle
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    os.replace(handle.name, name)
+
+
+class _Unfinished(Exception):
+    """The report stops short: its file is not put in place."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
 
 
 def _client(args: argparse.Namespace) -> EpayClient:
@@ -93,59 +117,75 @@ def _client(args: argparse.Namespace) -> EpayClient:
 async def run(args: argparse.Namespace, out: IO[str], epay: EpayClient | None = None) -> int:
     """Run ``statement`` with parsed ``args``, the report to ``out`` (or ``--output``);
     ``epay`` is a client to use instead of one from the environment (tests)."""
+    bar: Any = None  # the progress bar, once the report can start
     try:
         since = parse_instant(args.since, "since")
         until = parse_instant(args.until, "until")
         orders: list[LocalOrder] = list(read_orders(args.orders)) if args.orders else []
         client = epay if epay is not None else _client(args)
-    except (ValidationError, OSError) as exc:
+        report = Statement(
+            client,
+            orders,
+            since,
+            until,
+            page_size=args.page_size,
+            concurrency=args.concurrency,
+            on_record=lambda _: bar.update() if bar is not None else None,
+        )
+    except ValidationError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except OSError as exc:  # the orders file
+        sys.stderr.write(f"error: cannot read {args.orders}: {exc.strerror or exc}\n")
+        return EXIT_USAGE
     bar = _progress(args.no_progress)
-    with contextlib.ExitStack() as files:
-        if bar is not None:
-            files.callback(bar.close)
-        try:
-            target = files.enter_context(_create(args.output)) if args.output else out
-        except OSError as exc:
-            sys.stderr.write(f"error: cannot write {args.output}: {exc}\n")
-            return EXIT_USAGE
-        writer = csv.DictWriter(target, fieldnames=COLUMNS) if args.format == "csv" else None
-        if writer is not None:
-            writer.writeheader()
-        try:
-            report = Statement(
-                client,
-                orders,
-                since,
-                until,
-                page_size=args.page_size,
-                concurrency=args.concurrency,
-                on_record=(lambda _: bar.update()) if bar is not None else None,
+    try:
+        with contextlib.ExitStack() as files:
+            if bar is not None:
+                files.callback(bar.close)
+            try:
+                target = files.enter_context(_report_file(args.output)) if args.output else out
+            except OSError as exc:
+                sys.stderr.write(f"error: cannot write {args.output}: {exc.strerror or exc}\n")
+                return EXIT_USAGE
+            await _write(
+                report, client if epay is None else None, target, csv_format=args.format == "csv"
             )
-        except ValidationError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            return EXIT_USAGE
-        try:
-            async with contextlib.AsyncExitStack() as stack:
-                if epay is None:
-                    await stack.enter_async_context(client)
-                async with report:
-                    async for found in report:
-                        row = found.row()
-                        if writer is not None:
-                            writer.writerow(row)
-                        else:
-                            target.write(json.dumps(row, ensure_ascii=False) + "\n")
-        except ValidationError as exc:  # the orders file lists an invoice twice
-            sys.stderr.write(f"error: {exc}\n")
-            return EXIT_USAGE
-        except EpayError as exc:
-            sys.stderr.write(f"error: the register could not be read to the end: {exc}\n")
-            return EXIT_INCOMPLETE
+    except _Unfinished as unfinished:
+        if args.output:
+            sys.stderr.write(f"{args.output} is left as it was\n")
+        return unfinished.code
     kinds = ", ".join(f"{kind.value} {n}" for kind, n in sorted(report.by_kind.items()))
     sys.stderr.write(
         f"{report.operations} operations, {report.orders} orders: "
         f"{'the books agree' if report.agree else kinds}\n"
     )
     return EXIT_OK if report.agree else EXIT_DISAGREE
+
+
+async def _write(
+    report: Statement, owned: EpayClient | None, target: IO[str], *, csv_format: bool
+) -> None:
+    """Write ``report`` to ``target`` (``owned``: a client to open and close around it): its
+    header once the orders are read and the register is open, so a usage error prints
+    nothing; raises :class:`_Unfinished` with the exit code when it stops short."""
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if owned is not None:
+                await stack.enter_async_context(owned)
+            async with report:
+                writer = csv.DictWriter(target, fieldnames=COLUMNS) if csv_format else None
+                if writer is not None:
+                    writer.writeheader()
+                async for found in report:
+                    row = found.row()
+                    if writer is not None:
+                        writer.writerow(row)
+                    else:
+                        target.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except ValidationError as exc:  # the orders file lists an invoice twice
+        sys.stderr.write(f"error: {exc}\n")
+        raise _Unfinished(EXIT_USAGE) from None
+    except EpayError as exc:
+        sys.stderr.write(f"error: the register could not be read to the end: {exc}\n")
+        raise _Unfinished(EXIT_INCOMPLETE) from None

@@ -194,6 +194,14 @@ class EpayClient:
                 raise ValidationError(field, "must be a non-empty string")
         if not isinstance(environment, Environment):
             raise ValidationError("environment", "must be an Environment")
+        exposed = environment.plain_http_hosts()
+        if exposed and client_secret != C.PUBLIC_TEST_CLIENT_SECRET:
+            raise ValidationError(
+                "environment",
+                f"reaches {exposed[0]} over plain http, so the client secret and tokens would"
+                " cross the network unencrypted: use https (plain http is taken for this"
+                " machine, or for a sandbox with its public test credentials)",
+            )
         if cryptogram_field not in (CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC):
             raise ValidationError(
                 "cryptogram_field", "must be CRYPTOGRAM_FIELD or its Cyrillic form"
@@ -267,7 +275,7 @@ class EpayClient:
         if options.get("environment") is None:
             try:
                 options["environment"] = Environment.from_name(
-                    env.get(prefix + "ENVIRONMENT", "test")
+                    env.get(prefix + "ENVIRONMENT") or "test"  # set but empty: the default
                 )
             except ValueError as exc:
                 raise ValidationError(prefix + "ENVIRONMENT", str(exc)) from None

@@ -56,3 +56,7 @@ OUTCOME_CALLBACK_TIMEOUT = 5.0
 MIN_REFUND = 10
 
 USER_AGENT = "epay-async"
+
+#: The documented test merchant's secret (seeds 000-004): public, so it may cross a network in
+#: clear to a sandbox (a container's ``http://sandbox:8080``); any other secret may not.
+PUBLIC_TEST_CLIENT_SECRET = "yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG"  # noqa: S105 - public

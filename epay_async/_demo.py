@@ -7,7 +7,14 @@ from decimal import Decimal
 
 from ._client import EpayClient
 from .errors import EpayError, OutcomeUnknownError
-from .testing import TEST_CABINET_PASSWORD, TEST_CABINET_USERNAME, TEST_CARDS, Fault, Sandbox
+from .testing import (
+    TEST_CABINET_PASSWORD,
+    TEST_CABINET_USERNAME,
+    TEST_CARDS,
+    TEST_GOOGLE_PAY,
+    Fault,
+    Sandbox,
+)
 from .types.cards import Card, CardPan, PhoneRecipient
 from .types.invoice_links import CabinetLogin, InvoiceLink
 from .types.order import CardVerification, Order
@@ -17,16 +24,6 @@ from .types.status import ResultCode, StatusName, TransactionStatus
 VISA = Card(pan="4405639704015096", exp_month=1, exp_year=2027, cvc="321")
 MASTERCARD_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
 LOCKED = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
-GOOGLE_PAY = {
-    "apiVersion": 2,
-    "apiVersionMinor": 0,
-    "paymentMethodData": {
-        "description": "Visa •••• 1111",
-        "tokenizationData": {"type": "PAYMENT_GATEWAY", "token": "{}"},
-        "type": "CARD",
-        "info": {"cardNetwork": "VISA", "cardDetails": "1111"},
-    },
-}
 
 
 def _show(status: TransactionStatus) -> str:
@@ -80,7 +77,7 @@ async def _money_flows(sandbox: Sandbox, epay: EpayClient, out: Callable[[str], 
     out(f"status: {_show(await epay.wait_for_status('200000003', interval=0.05))}")
 
     out("\n== Google Pay (seed 000) and Apple Pay (seed 004)")
-    google = GooglePayToken.from_payment_data(GOOGLE_PAY)
+    google = GooglePayToken.from_payment_data(TEST_GOOGLE_PAY)
     out(
         f"Google Pay: {(await epay.pay_with_google_pay(_order('200000004', '100'), google)).status}"
     )

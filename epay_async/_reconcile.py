@@ -140,10 +140,17 @@ class Reconciliation:
                     return
                 if raw is _DONE:
                     return
+                # Text or an int (a database's column); None or a float is an error of that id
+                # (never the text "None" sent to the gateway and answered "not found").
+                readable = isinstance(raw, str | int) and not isinstance(raw, bool)
                 invoice_id = str(raw).strip()
                 if invoice_id in self._skip:  # done in an earlier run (a resumed job)
                     continue
                 try:
+                    if not readable:
+                        raise ValidationError(
+                            "invoice_id", f"must be a str or an int, not {type(raw).__name__}"
+                        )
                     _validation.lookup_id(invoice_id)
                     result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))
                 except EpayError as exc:

@@ -130,8 +130,14 @@ def amount(value: object, field: str = "amount", *, allow_zero: bool = False) ->
     second decimal are dropped (``100.000`` is sent as ``100.00``); any other digit there is an
     error, however many significant digits the number has.
     """
-    if isinstance(value, bool | float):
-        raise ValidationError(field, "must be a Decimal, int or str, never a float")
+    if isinstance(value, bool):
+        raise ValidationError(field, "must be a Decimal, int or str, not a bool")
+    if isinstance(value, float):
+        raise ValidationError(
+            field,
+            "must be a Decimal, int or str, never a float: convert it with Decimal(str(value)),"
+            " or parse JSON with parse_float=Decimal",
+        )
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, int):

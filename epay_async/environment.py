@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -28,6 +29,15 @@ def _no_credentials(_: object, attribute: attrs.Attribute[str], url: str) -> Non
         )
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @attrs.frozen
 class Environment:
     """The URLs the client needs. The API base includes any path prefix (``/api``);
@@ -38,6 +48,17 @@ class Environment:
     api_url: str = attrs.field(converter=_strip_slash, validator=_no_credentials)
     public_key_url: str = attrs.field(validator=_no_credentials)
     payform_url: str | None = None
+
+    def plain_http_hosts(self) -> list[str]:
+        """The hosts other than this machine's that this environment reaches over plain
+        ``http://`` (the client secret and tokens would cross the network in clear)."""
+        hosts = []
+        for url in (self.token_url, self.api_url, self.public_key_url, self.payform_url):
+            parts = urlsplit(url or "")
+            host = parts.hostname or ""
+            if parts.scheme.lower() == "http" and not _is_loopback(host) and host not in hosts:
+                hosts.append(host)
+        return hosts
 
     @property
     def payment_script_url(self) -> str | None:

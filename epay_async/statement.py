@@ -114,12 +114,16 @@ def _local_state(value: object) -> LocalState:
         raise ValidationError("state", f"must be one of {allowed}") from None
 
 
+def _money(value: Decimal | int | str) -> Decimal:
+    return _validation.amount(value)
+
+
 @attrs.frozen
 class LocalOrder:
     """One order of the merchant's own books."""
 
     invoice_id: str = attrs.field(converter=_validation.invoice_id)
-    amount: Decimal = attrs.field(converter=_validation.amount)
+    amount: Decimal = attrs.field(converter=_money)
     currency: str = attrs.field(converter=_validation.currency)
     state: LocalState = attrs.field(converter=_local_state)
 
@@ -346,6 +350,9 @@ async def _collect(
     return book
 
 
+_ORDER_COLUMNS = ("invoice_id", "amount", "currency", "state")
+
+
 def read_orders(path: str | Path) -> Iterator[LocalOrder]:
     """Local orders from a CSV file (header ``invoice_id,amount,currency,state``) or a JSONL
     file (``.jsonl``: one object with those keys a line; amounts as numbers or strings). A bad
@@ -359,7 +366,16 @@ def read_orders(path: str | Path) -> Iterator[LocalOrder]:
                 if line.strip()
             )
         else:
-            rows = enumerate(csv.DictReader(handle), 2)
+            reader = csv.DictReader(handle)
+            missing = [c for c in _ORDER_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                header = ",".join(reader.fieldnames or ())[:80]
+                raise ValidationError(
+                    "orders",
+                    f"line 1: the header names no {', '.join(missing)} (comma-separated"
+                    f" {','.join(_ORDER_COLUMNS)} expected, found {header!r})",
+                )
+            rows = enumerate(reader, 2)
         for number, row in rows:
             if not isinstance(row, dict):
                 raise ValidationError("orders", f"line {number}: not an object")

@@ -13,6 +13,7 @@ from epay_async import ApiError, AuthenticationError, OutcomeUnknownError, Proto
 from epay_async._answers import check_status, gateway_error, json_body, refuse_error_code
 from epay_async._http import Answer
 from epay_async._request import ApiRequest
+from epay_async.testing import Sandbox
 
 
 class Declined(ApiError):
@@ -85,6 +86,20 @@ def test_a_refused_token_is_an_authentication_error(status: int) -> None:
             f"{request.operation}: the gateway refused the token (HTTP {status})"
         )
         assert info.value.http_status == status
+
+
+@pytest.mark.anyio
+async def test_refused_credentials_say_which_to_check() -> None:
+    """The token request carries the credentials: a 401 there is not a refused token."""
+    sandbox = Sandbox(key_bits=2048)
+    async with sandbox.client(client_secret="not-the-secret") as epay:
+        with pytest.raises(AuthenticationError) as info:
+            await epay.get_status("123456789")
+    assert str(info.value) == (
+        "token (read): the gateway refused the credentials: check the client id, secret and"
+        " terminal id (HTTP 401)"
+    )
+    assert "not-the-secret" not in repr(info.value)
 
 
 @pytest.mark.parametrize("status", [429, 500, 503, 599])

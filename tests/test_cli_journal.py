@@ -148,9 +148,17 @@ def test_recover_settles_what_the_gateway_knows_and_exits_1_while_one_stays_open
     write(journal, ("000400004", JournalState.IN_DOUBT))
     epay_sandbox.in_progress("000400004", polls=1)  # still processing at the first look
 
-    # Written by this process, which still runs: left alone until old enough.
+    # Written by this process, which still runs: left alone until old enough, and said so
+    # (not asked about: under way, not left open).
     assert main(["journal", "recover", str(journal), "--format", "jsonl"]) == 0
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    under_way = [json.loads(line) for line in captured.out.splitlines()]
+    assert {r["invoice_id"] for r in under_way} == {"000400002", "000400003", "000400004"}
+    assert all(r["reason"].startswith("younger than older_than") for r in under_way)
+    assert "3 open records: 0 settled here, 0 closed by another process, 3 under way, 0 left" in (
+        captured.err
+    )
+    assert epay_sandbox.requests_to("check-status") == []
 
     assert main(["journal", "recover", str(journal), "--older-than", "0", "--format", "jsonl"]) == 1
     captured = capsys.readouterr()
@@ -169,8 +177,9 @@ def test_recover_settles_what_the_gateway_knows_and_exits_1_while_one_stays_open
     )
     assert rows["000400004"]["settled"] is False
     assert rows["000400004"]["reason"] == "the gateway is still processing it"
-    assert "3 open records: 2 settled here, 0 closed by another process, 1 left open" in (
-        captured.err
+    assert (
+        "3 open records: 2 settled here, 0 closed by another process, 0 under way, 1 left open"
+        in (captured.err)
     )
     stored = records(journal)
     assert stored["000400002"].status_name == "CHARGE"

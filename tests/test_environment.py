@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from epay_async import Environment, EpayClient, ValidationError
+from epay_async.testing import TEST_CLIENT_SECRET
 
 from .factories import CREDENTIALS
 
@@ -18,12 +19,13 @@ from .factories import CREDENTIALS
         ("http://127.0.0.1:8099", "http://127.0.0.1:8099"),
         ("http://localhost:8099/", "http://localhost:8099"),
         ("test", "https://testepay.homebank.kz/api"),
+        ("", "https://testepay.homebank.kz/api"),  # set but empty: the default
     ],
 )
 def test_the_environment_variable_takes_a_sandbox_or_a_url(value: str, api_url: str) -> None:
     epay = EpayClient.from_env(environ={**CREDENTIALS, "EPAY_ENVIRONMENT": value})
     assert epay.environment.api_url == api_url
-    if value != "test":
+    if value not in ("test", ""):
         assert epay.environment.token_url == f"{api_url}/oauth2/token"
 
 
@@ -49,3 +51,31 @@ def test_a_url_with_credentials_is_refused(field: str) -> None:
         Environment.custom(**urls)
     assert info.value.field == field
     assert "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "refused"),
+    [
+        ("http://10.0.0.5:8080", "merchant-secret", "10.0.0.5"),
+        ("http://epay-api.example", "merchant-secret", "epay-api.example"),
+        ("http://127.0.0.1:8099", "merchant-secret", None),  # this machine
+        ("http://[::1]:8099", "merchant-secret", None),
+        ("http://localhost:8099", "merchant-secret", None),
+        ("https://epay-api.example", "merchant-secret", None),
+        ("http://sandbox:8080", TEST_CLIENT_SECRET, None),  # a sandbox's public credentials
+    ],
+)
+def test_plain_http_to_another_machine_takes_only_the_public_test_secret(
+    url: str, secret: str, refused: str | None
+) -> None:
+    """A typo (``http://`` for ``https://``) or a plain-http proxy would send the client secret
+    and tokens across the network in clear."""
+    credentials = {**CREDENTIALS, "EPAY_CLIENT_SECRET": secret, "EPAY_ENVIRONMENT": url}
+    if refused is None:
+        EpayClient.from_env(environ=credentials)
+        return
+    with pytest.raises(ValidationError) as info:
+        EpayClient.from_env(environ=credentials)
+    assert info.value.field == "environment"
+    assert f"reaches {refused} over plain http" in str(info.value)
+    assert secret not in str(info.value)

@@ -74,8 +74,15 @@ async def test_each_outcome_is_recorded(sandbox: Sandbox, journal: SqliteJournal
         assert "left in doubt by one that stopped" in str(blocked.value)
         assert len(sandbox.requests_to("cards/auth")) == 3  # the connect errors never reached it
 
+        # Young, and written by this process, which still runs: left alone, and said so.
+        checks = len(sandbox.requests_to("check-status"))
+        (left,) = await epay.recover()
+        assert (left.under_way, left.settled, left.status) == (True, False, None)
+        assert left.record.invoice_id == "000300004"
+        assert len(sandbox.requests_to("check-status")) == checks  # not asked about
         (recovered,) = await epay.recover(older_than=0)
         assert recovered.settled
+        assert not recovered.under_way
         assert recovered.record.payment_state == "paid"
         assert await journal.open_records() == []
 

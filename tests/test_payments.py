@@ -39,7 +39,11 @@ GOOGLE = {
     "apiVersion": 2,
     "paymentMethodData": {
         "description": "Visa •••• 1111",
-        "tokenizationData": {"type": "PAYMENT_GATEWAY", "token": '{"signature":"MEQ\\u003d"}'},
+        "tokenizationData": {
+            "type": "PAYMENT_GATEWAY",
+            "token": '{"signature":"MEQ\\u003d","protocolVersion":"ECv2",'
+            '"signedMessage":"{\\"encryptedMessage\\":\\"5XrI\\"}"}',
+        },
         "type": "CARD",
         "info": {"cardNetwork": "VISA", "cardDetails": "1111"},
     },
@@ -169,6 +173,10 @@ async def test_apple_pay_matches_seed_004(sandbox: Sandbox, epay: EpayClient) ->
 def test_wallet_payloads_are_checked() -> None:
     with pytest.raises(ValidationError):
         GooglePayToken.from_payment_data({"apiVersion": 2})
+    for not_googles in ("garbage", '{"signature":"MEQ="}', "[]"):
+        method = {**GOOGLE["paymentMethodData"], "tokenizationData": {"token": not_googles}}  # type: ignore[dict-item]
+        with pytest.raises(ValidationError, match="not Google's payment token"):
+            GooglePayToken.from_payment_data({**GOOGLE, "paymentMethodData": method})
     with pytest.raises(ValidationError):
         ApplePayPayment.from_decrypted({"paymentData": {}})
 
@@ -322,6 +330,42 @@ async def test_payment_tokens_are_single_use_and_bound(sandbox: Sandbox) -> None
             f"{env.api_url}/payments/cards/auth", json={**body, "amount": 100}, headers=headers
         )
         assert reused.status_code == 401
+
+
+async def test_the_sandbox_declines_a_google_pay_token_that_is_not_googles(
+    sandbox: Sandbox,
+) -> None:
+    env = Sandbox.environment()
+    async with sandbox.http_client() as http:
+        form = {
+            "grant_type": "client_credentials",
+            "scope": "payment",
+            "client_id": "test",
+            "client_secret": TEST_CLIENT_SECRET,
+            "terminal": TEST_TERMINAL_ID,
+            "invoiceID": "100000002",
+            "amount": "100",
+            "currency": "KZT",
+        }
+        token = (await http.post(env.token_url, data=form)).json()["access_token"]
+        method = {**GOOGLE["paymentMethodData"], "tokenizationData": {"token": "garbage"}}  # type: ignore[dict-item]
+        body = {
+            "amount": 100,
+            "currency": "KZT",
+            "invoiceId": "100000002",
+            "terminalId": TEST_TERMINAL_ID,
+            "description": "x",
+            "paymentType": "googlePay",
+            "googlePay": {**GOOGLE, "paymentMethodData": method},
+        }
+        answer = await http.post(
+            f"{env.api_url}/payment/cryptopay",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert (answer.status_code, answer.json()["code"]) == (400, 477)
+    assert sandbox.transaction("100000002").status is StatusName.REJECT
+    assert not [n for n in sandbox.notifications if n.payload.get("code") == "ok"]
 
 
 SEED_004_NO_3DS = {

@@ -57,11 +57,17 @@ async def test_one_bad_invoice_never_stops_the_batch(sandbox: Sandbox, epay: Epa
     sandbox.add_transaction("100000001", status=StatusName.CHARGE)
     sandbox.add_transaction("100000002", status=StatusName.AUTH)
     sandbox.queue_status("100000002", *[ResultCode.TERMINAL_NOT_OWNED] * 3)
-    ids = ["100000001", "not/an-id", "100000002", " 100000003 ", 100000001]
+    ids = ["100000001", "not/an-id", "100000002", " 100000003 ", 100000001, None, 100000004.0]
     async with epay.reconcile(ids, concurrency=2) as reconciliation:
         results = {r.invoice_id: r async for r in reconciliation}
-    assert set(results) == {"100000001", "not/an-id", "100000002", "100000003"}
+    assert set(results) == {
+        "100000001", "not/an-id", "100000002", "100000003", "None", "100000004.0"
+    }  # fmt: skip
     assert isinstance(results["not/an-id"].error, ValidationError)
+    # An empty database column is its own error, never the text "None" sent and "not found".
+    for unreadable, kind in (("None", "NoneType"), ("100000004.0", "float")):
+        assert str(results[unreadable].error) == f"invoice_id: must be a str or an int, not {kind}"
+    assert not [r for r in sandbox.requests if "None" in r.path]
     assert isinstance(results["100000002"].error, StatusError)
     assert results["100000003"].ok
     assert results["100000003"].status is not None

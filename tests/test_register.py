@@ -201,6 +201,8 @@ async def test_filters_are_validated_before_any_request(
         epay.operations(args.pop("since"), args.pop("until"), **args)
     assert info.value.field == field
     assert sandbox.requests == []
+    if "since" in kwargs and isinstance(kwargs["since"], datetime):  # naive: the hint is UTC+5
+        assert "the gateway's days run on UTC+5" in info.value.message
 
 
 async def test_a_bad_search_is_the_gateways_error(sandbox: Sandbox) -> None:

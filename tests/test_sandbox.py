@@ -5,13 +5,14 @@ their scale; served, it has its own 3-D Secure page; ``save_card`` takes card nu
 
 from __future__ import annotations
 
+import contextlib
 import html.parser
 import json
 import logging
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -123,8 +124,9 @@ async def served_client(sandbox: Sandbox) -> AsyncIterator[tuple[Sandbox, EpayCl
 # -- 1. unknown invoices ---------------------------------------------------------------------
 
 
-def run_cli_sandbox(*flags: str) -> tuple[str, ResultCode, StatusName | None]:
-    """Start ``epay-async sandbox``, read its banner, check invoice 100000007 (last digit 7)."""
+@contextlib.contextmanager
+def cli_sandbox(*flags: str) -> Iterator[tuple[str, str]]:
+    """``epay-async sandbox`` running: its banner and its URL."""
     process = subprocess.Popen(  # noqa: S603 - our own command
         [sys.executable, "-m", "epay_async", "sandbox", "--port", "0", *flags],
         stdout=subprocess.PIPE,
@@ -133,8 +135,18 @@ def run_cli_sandbox(*flags: str) -> tuple[str, ResultCode, StatusName | None]:
     )
     try:
         assert process.stdout is not None
-        banner = "".join(process.stdout.readline() for _ in range(7))
-        url = banner.split(" on ")[1].split()[0]
+        banner = "".join(process.stdout.readline() for _ in range(9))
+        yield banner, banner.split(" on ")[1].split()[0]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def run_cli_sandbox(*flags: str) -> tuple[str, ResultCode, StatusName | None]:
+    """Start ``epay-async sandbox``, read its banner, check invoice 100000007 (last digit 7)."""
+    with cli_sandbox(*flags) as (banner, url):
 
         async def check() -> tuple[ResultCode, StatusName | None]:
             async with EpayClient(
@@ -148,11 +160,6 @@ def run_cli_sandbox(*flags: str) -> tuple[str, ResultCode, StatusName | None]:
 
         code, name = anyio.run(check)
         return banner, code, name
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_the_served_sandbox_answers_unknown_invoices_102_and_says_so() -> None:
@@ -160,12 +167,30 @@ def test_the_served_sandbox_answers_unknown_invoices_102_and_says_so() -> None:
     assert (code, name) == (ResultCode.INVOICE_NOT_FOUND, None)
     assert "unknown invoices  answered 102" in banner
     assert "notifications" in banner
+    url = banner.split(" on ")[1].split()[0]
+    assert f"your app  EPAY_ENVIRONMENT={url} (with the credentials above)" in banner
 
 
 def test_last_digit_answers_only_on_the_explicit_flag() -> None:
     banner, code, name = run_cli_sandbox("--answer-any-invoice")
     assert (code, name) == (ResultCode.SUCCESS, StatusName.AUTH)
     assert "by their last digit (--answer-any-invoice)" in banner
+    assert "terminal mode     two-step: AUTH, then charge" in banner
+
+
+def test_the_served_sandbox_takes_a_one_step_terminal() -> None:
+    """The gateway's terminals are one-step unless the merchant asks (epay-api.md §3)."""
+    with cli_sandbox("--one-step") as (banner, url):
+        assert "terminal mode     one-step (--one-step)" in banner
+
+        async def pay() -> StatusName | None:
+            environment = Sandbox.environment(url)
+            # Another sandbox's client, given the served one's URL, goes there over HTTP.
+            async with Sandbox(key_bits=2048).client(environment=environment) as epay:
+                await epay.pay_with_card(order("700000009"), VISA)
+                return (await epay.get_status("700000009")).status_name
+
+        assert anyio.run(pay) is StatusName.CHARGE
 
 
 async def test_in_process_and_served_unknown_invoices_are_102(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from epay_async import EpayClient, ValidationError
 from epay_async._cli_statement import add_parser, run
 from epay_async.statement import DiscrepancyKind, LocalOrder, Statement, read_orders
-from epay_async.testing import Sandbox
+from epay_async.testing import Fault, Sandbox
 from epay_async.testing._records import RegisterOperation
 
 from .conftest import FAST_RETRY
@@ -192,6 +193,15 @@ def test_read_orders_csv_and_jsonl(tmp_path: Path) -> None:
     bad.write_text("invoice_id,amount,currency,state\n000123,ten,KZT,paid\n")
     with pytest.raises(ValidationError, match="line 2"):
         list(read_orders(bad))
+    semicolons = tmp_path / "semicolons.csv"  # a spreadsheet's export in some locales
+    semicolons.write_text("invoice_id;amount;currency;state\n000123;10,50;KZT;paid\n")
+    with pytest.raises(ValidationError) as info:
+        list(read_orders(semicolons))
+    assert str(info.value) == (
+        "orders: line 1: the header names no invoice_id, amount, currency, state"
+        " (comma-separated invoice_id,amount,currency,state expected,"
+        " found 'invoice_id;amount;currency;state')"
+    )
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -268,6 +278,15 @@ async def test_cli_usage_errors_exit_2(
     assert sandbox.requests_to("/operations") == []
 
 
+async def test_cli_a_missing_orders_file_is_named(
+    epay: EpayClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.csv"
+    args = _args("--since", "2026-11-01", "--until", "2026-12-01", "--orders", str(missing))
+    assert await run(args, io.StringIO(), epay) == 2
+    assert capsys.readouterr().err == f"error: cannot read {missing}: No such file or directory\n"
+
+
 async def test_cli_sandbox_flag(capsys: pytest.CaptureFixture[str]) -> None:
     out = io.StringIO()
     assert await run(_args("--since", "2026-11-01", "--until", "2026-12-01", "--sandbox"), out) == 0
@@ -280,4 +299,30 @@ async def test_cli_an_orders_file_listing_an_invoice_twice_exits_2(
     orders = tmp_path / "orders.csv"
     orders.write_text("invoice_id,amount,currency,state\n000123,1,KZT,paid\n000123,1,KZT,paid\n")
     args = _args("--since", "2026-11-01", "--until", "2026-12-01", "--orders", str(orders))
-    assert await run(args, io.StringIO(), epay) == 2
+    out = io.StringIO()
+    assert await run(args, out, epay) == 2
+    assert out.getvalue() == ""  # no header before the error
+
+
+@pytest.mark.parametrize("error", ["orders listed twice", "since after until", "register cut"])
+async def test_cli_a_report_stopping_short_leaves_the_last_one_as_it_was(
+    sandbox: Sandbox, epay: EpayClient, tmp_path: Path, error: str
+) -> None:
+    """A header alone would read as "no discrepancies": the file is put in place whole."""
+    report = tmp_path / "report.csv"
+    report.write_text("the last report\n")
+    orders = tmp_path / "orders.csv"
+    orders.write_text("invoice_id,amount,currency,state\n000123,1,KZT,paid\n")
+    since, until = "2026-11-01", "2026-12-01"
+    if error == "orders listed twice":
+        orders.write_text(orders.read_text() + "000123,1,KZT,paid\n")
+    elif error == "since after until":
+        since, until = until, since
+    else:
+        sandbox.gateway.register.add_operations(5, since=SINCE, until=UNTIL)
+        sandbox.fail("/operations", Fault.status(500), times=100)
+    args = _args("--since", since, "--until", until, "--orders", str(orders),
+                 "--output", str(report), "--no-progress")  # fmt: skip
+    assert await run(args, io.StringIO(), epay) == (3 if error == "register cut" else 2)
+    assert report.read_text() == "the last report\n"
+    assert sorted(os.listdir(tmp_path)) == ["orders.csv", "report.csv"]  # no half-written file

@@ -190,8 +190,12 @@ def test_amount_zero_only_when_allowed() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (1.5, "must be a Decimal, int or str, never a float"),
-        (True, "must be a Decimal, int or str, never a float"),
+        (
+            1.5,
+            "must be a Decimal, int or str, never a float: convert it with Decimal(str(value)),"
+            " or parse JSON with parse_float=Decimal",
+        ),
+        (True, "must be a Decimal, int or str, not a bool"),
         ("1e3", "is not a plain decimal number such as '1500.50'"),
         ("1_000", "is not a plain decimal number such as '1500.50'"),
         ("-5", "must be greater than zero"),

@@ -74,7 +74,11 @@ def _instant(value: object, field: str) -> datetime:
     if not isinstance(value, datetime):
         raise ValidationError(field, "must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValidationError(field, "must be timezone-aware (e.g. datetime(..., tzinfo=UTC))")
+        raise ValidationError(
+            field,
+            "must be timezone-aware: the gateway's days run on UTC+5, e.g. datetime(2026, 12, 1,"
+            " tzinfo=timezone(timedelta(hours=5)))",
+        )
     return value
 
 

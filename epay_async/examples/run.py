@@ -153,7 +153,13 @@ async def _run(args: argparse.Namespace, port: int, token: str, made: bool) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    doc = (__doc__ or "").replace("``", "")  # the module's doc, without reST's markup
+    parser = argparse.ArgumentParser(
+        prog="python -m epay_async.examples.run",
+        description=doc.splitlines()[0].removesuffix("::") + ".",
+        epilog=doc.partition("\n\n")[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("shop", choices=("fastapi", "aiohttp"))
     parser.add_argument("--port", type=int, default=0, help="the shop's port")
     parser.add_argument("--sandbox-port", type=int, default=8080)

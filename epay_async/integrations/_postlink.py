@@ -71,7 +71,7 @@ DEFAULT_VERIFY_TIMEOUT = 10.0
 _REMEMBERED = 10_000
 
 
-def _amount(value: object) -> Decimal:
+def _amount(value: Decimal | int | str) -> Decimal:
     return _validation.amount(value, "amount")
 
 

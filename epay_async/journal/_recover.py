@@ -25,7 +25,9 @@ class Recovered:
 
     ``settled`` is True when this call closed it with ``status`` (another process may have
     closed it first: then False, and ``record`` shows what that process wrote). When the record
-    stays open, ``reason`` says why: the gateway still processes it (107/NEW), it has no
+    stays open, ``reason`` says why: it is younger than ``older_than`` and its writer still
+    runs (``under_way``: its request may still be under way; it was not asked about), the
+    gateway still processes it (107/NEW), it has no
     such invoice (102) yet while the record is younger than ``older_than`` (its writer gone:
     a request it sent may still arrive), check-status failed, or the record has no invoice id
     to check (a charge, cancel or refund: check its transaction in the merchant cabinet, then
@@ -36,6 +38,8 @@ class Recovered:
     status: TransactionStatus | None = None
     settled: bool = False
     reason: str | None = None
+    #: Left alone: younger than ``older_than``, written by a process that still runs.
+    under_way: bool = False
 
 
 def _writer_is_gone(writer: str) -> bool:
@@ -54,6 +58,9 @@ def _writer_is_gone(writer: str) -> bool:
     return False
 
 
+_UNDER_WAY = (
+    "younger than older_than, and its writer still runs: its request may still be under way"
+)
 _NOT_THERE_YET = (
     "not at the gateway yet, and its writer stopped only recently: asked again once the "
     "record is older than the deadline"
@@ -64,13 +71,15 @@ async def recover(
     journal: Journal, get_status: StatusLookup, *, older_than: dt.timedelta
 ) -> list[Recovered]:
     """Ask check-status for every open record older than ``older_than`` (or written by a
-    process of this machine that is gone) and close it with the answer; see :class:`Recovered`."""
+    process of this machine that is gone) and close it with the answer; one :class:`Recovered`
+    per open record, those left alone included."""
     now = dt.datetime.now(dt.timezone.utc)
     done: list[Recovered] = []
     for record in await journal.open_records():
         young = now - record.created_at < older_than
-        if young and not _writer_is_gone(record.writer):
-            continue  # perhaps a request still under way in a live process
+        if young and not _writer_is_gone(record.writer):  # perhaps a request under way
+            done.append(Recovered(record, reason=_UNDER_WAY, under_way=True))
+            continue
         if record.invoice_id is None:
             done.append(Recovered(record, reason="no invoice id to check"))
             continue

@@ -43,7 +43,7 @@ from ..environment import Environment
 from ..errors import ValidationError
 from ..types.status import ResultCode, StatusName
 from ._asgi import SandboxASGIApp
-from ._cards import TEST_CARDS, TestCard, TestCards
+from ._cards import TEST_CARDS, TEST_GOOGLE_PAY, TestCard, TestCards
 from ._faults import Fault, FaultKind, ScheduledFault
 from ._gateway import Gateway
 from ._httpx import SandboxTransport
@@ -69,6 +69,7 @@ __all__ = [
     "TEST_CARDS",
     "TEST_CLIENT_ID",
     "TEST_CLIENT_SECRET",
+    "TEST_GOOGLE_PAY",
     "TEST_TERMINAL_ID",
     "Delivery",
     "Fault",
@@ -163,7 +164,9 @@ class Sandbox:
         await serve(self, host, port, task_status=task_status)
 
     def client(self, **kwargs: Any) -> EpayClient:
-        """An ``EpayClient`` wired to this sandbox with the test merchant's credentials."""
+        """An ``EpayClient`` wired to this sandbox with the test merchant's credentials; other
+        keywords are the constructor's. Given another ``environment`` (the URL this sandbox
+        is served on), it goes there over HTTP unless ``transport=`` says otherwise."""
         merchant = self.gateway.merchant
         options: dict[str, Any] = {
             "client_id": merchant.client_id,
@@ -172,6 +175,8 @@ class Sandbox:
             "environment": self.environment(),
             "transport": self.transport,
         }
+        if kwargs.get("environment", options["environment"]) != options["environment"]:
+            options["transport"] = "httpx"  # not this in-process transport: it answers any URL
         options.update(kwargs)
         return EpayClient(**options)
 

@@ -3,6 +3,9 @@ are declined and how."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import attrs
 
 from ._codes import LOCKED, NO_SUCH_CARD, WRONG_CVC, WRONG_EXPIRY
@@ -48,6 +51,33 @@ class TestCards(dict[str, TestCard]):
     def locked_mastercard(self) -> TestCard:
         return self["5578342710750560"]
 
+
+#: A Google Pay ``PaymentData`` for the sandbox (``GooglePayToken.from_payment_data``): its
+#: token has the shape of the one Google gives a gateway (seed 000: ``protocolVersion``,
+#: ``signedMessage``, signatures), signed by nobody; the sandbox approves it, the gateway would
+#: not. A Visa ending in 1111.
+TEST_GOOGLE_PAY: dict[str, Any] = {
+    "apiVersion": 2,
+    "apiVersionMinor": 0,
+    "paymentMethodData": {
+        "description": "Visa •••• 1111",
+        "tokenizationData": {
+            "type": "PAYMENT_GATEWAY",
+            "token": json.dumps(
+                {
+                    "signature": "MEQCIG0Pt0VSb8sandbox",
+                    "intermediateSigningKey": {"signedKey": "{}", "signatures": ["MEQsandbox"]},
+                    "protocolVersion": "ECv2",
+                    "signedMessage": json.dumps(
+                        {"encryptedMessage": "sandbox", "ephemeralPublicKey": "", "tag": ""}
+                    ),
+                }
+            ),
+        },
+        "type": "CARD",
+        "info": {"cardNetwork": "VISA", "cardDetails": "1111"},
+    },
+}
 
 TEST_CARDS = TestCards(
     (card.pan, card)

@@ -8,12 +8,13 @@ from collections.abc import Callable
 import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .._constants import PUBLIC_TEST_CLIENT_SECRET
 from ..cryptogram import CryptogramPadding
 from ._keys import generated_key
 
 #: The documented test merchant (seeds 000-004, epay-api.md §10).
 TEST_CLIENT_ID = "test"
-TEST_CLIENT_SECRET = "yF587AV9Ms94qN2QShFzVR3vFnWkhjbAK3sG"  # noqa: S105 - public test secret
+TEST_CLIENT_SECRET = PUBLIC_TEST_CLIENT_SECRET
 #: The sandbox merchant cabinet's user, for the invoice-link token (a password grant).
 TEST_CABINET_USERNAME = "merchant@sandbox.invalid"
 TEST_CABINET_PASSWORD = "sandbox-cabinet"  # noqa: S105 - the sandbox's own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,20 @@ class ConfirmResult:
     url: str | None = attrs.field(default=None, repr=False)
 
 
+def is_google_gateway_token(token: str) -> bool:
+    """Whether ``token`` is shaped like the token Google gives a payment gateway (seed 000:
+    a JSON object with ``protocolVersion`` and ``signedMessage``, and its signatures)."""
+    try:
+        parsed = json.loads(token)
+    except ValueError:
+        return False
+    return (
+        isinstance(parsed, dict)
+        and isinstance(parsed.get("protocolVersion"), str)
+        and isinstance(parsed.get("signedMessage"), str)
+    )
+
+
 @attrs.frozen
 class GooglePayToken:
     """Google Pay ``PaymentData`` (seed 000), passed through to the gateway untouched."""
@@ -131,6 +146,12 @@ class GooglePayToken:
             )
         if tokenization.get("type", "PAYMENT_GATEWAY") != "PAYMENT_GATEWAY":
             raise ValidationError("google_pay", "tokenizationData.type must be PAYMENT_GATEWAY")
+        if not is_google_gateway_token(tokenization["token"]):
+            raise ValidationError(
+                "google_pay",
+                "tokenizationData.token is not Google's payment token (a JSON object with"
+                " protocolVersion and signedMessage)",
+            )
         for key in ("apiVersion", "apiVersionMinor"):
             if not isinstance(payment_data.get(key), int):
                 raise ValidationError("google_pay", f"{key} must be an integer")

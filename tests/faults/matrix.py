@@ -38,6 +38,7 @@ from epay_async.testing import (
     TEST_CABINET_PASSWORD,
     TEST_CABINET_USERNAME,
     TEST_CLIENT_SECRET,
+    TEST_GOOGLE_PAY,
     Fault,
     FaultKind,
     Sandbox,
@@ -49,13 +50,7 @@ Call = Callable[[], Awaitable[object]]
 Setup = Callable[[Sandbox, EpayClient], Awaitable[Call]]
 
 MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
-GOOGLE = GooglePayToken.from_payment_data(
-    {
-        "apiVersion": 2,
-        "apiVersionMinor": 0,
-        "paymentMethodData": {"tokenizationData": {"type": "PAYMENT_GATEWAY", "token": "{}"}},
-    }
-)
+GOOGLE = GooglePayToken.from_payment_data(TEST_GOOGLE_PAY)
 APPLE = ApplePayPayment.from_decrypted({"paymentData": {"onlinePaymentCryptogram": "AQID"}})
 #: The read timeout the matrix's client uses; ``Fault.slow`` answers later than this.
 READ_TIMEOUT = 0.05

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ...cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC
+from ...types.payments import is_google_gateway_token
 from .._cards import TEST_CARDS, TestCard, card_type, check_card, mask
 from .._codes import FORMAT_ERROR, LOCKED, RECORD_NOT_FOUND, THREE_DS_FAILED, Declined
 from .._keys import decrypt
@@ -159,6 +160,8 @@ class PaymentEndpoints:
         method = google.get("paymentMethodData") if isinstance(google, dict) else None
         data = method.get("tokenizationData") if isinstance(method, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("token"), str):
+            raise Declined(*FORMAT_ERROR)
+        if not is_google_gateway_token(data["token"]):  # never approve what is not Google's
             raise Declined(*FORMAT_ERROR)
         info = method.get("info") if isinstance(method, dict) else None
         last4 = str(info.get("cardDetails", "1111")) if isinstance(info, dict) else "1111"
