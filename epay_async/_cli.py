@@ -591,12 +591,17 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     async with anyio.create_task_group() as tg:
         port = await tg.start(sandbox.serve, args.host, args.port)
         base = f"http://{args.host}:{port}"
+        # Listening on every address: this machine reaches it on loopback, others by its name.
+        everywhere = args.host in ("0.0.0.0", "::", "")  # noqa: S104 - compared, not bound
+        reach = f"http://127.0.0.1:{port}" if everywhere else base
+        if everywhere:
+            reach += " (from another machine: this one's name or address)"
         out.write(
             f"ePay sandbox on {base} (Ctrl+C to stop)\n"
             f"  token URL  {base}/oauth2/token\n  API        {base}\n"
             f"  client_id {TEST_CLIENT_ID}  client_secret {TEST_CLIENT_SECRET}\n"
             f"  terminal  {TEST_TERMINAL_ID}\n"
-            f"  your app  EPAY_ENVIRONMENT={base} (with the credentials above)\n"
+            f"  your app  EPAY_ENVIRONMENT={reach} (with the credentials above)\n"
             f"  unknown invoices  {mode}\n"
             f"  terminal mode     {steps}\n"
             "  notifications     POSTed to each order's postLink / failurePostLink, "
@@ -742,7 +747,7 @@ async def _journal_recover(args: argparse.Namespace, journal: Journal, out: IO[s
     except ValidationError as exc:
         raise UsageError(f"{exc} (set the EPAY_* variables)") from None
     async with client as epay:
-        done = await epay.recover(older_than=args.older_than)
+        done = await epay.recover(older_than=args.older_than, include_under_way=True)
     _write_rows(out, args.format, RECOVERED_COLUMNS, (_recovered_row(r) for r in done))
     settled = sum(1 for item in done if item.settled)
     under_way = sum(1 for item in done if item.under_way)

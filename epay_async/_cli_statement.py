@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
 import importlib.util
 import json
 import os
+import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import IO, Any
@@ -83,20 +84,31 @@ def _progress(disabled: bool) -> Any:
 
 @contextlib.contextmanager
 def _report_file(name: str) -> Iterator[IO[str]]:
-    """A file beside ``name`` that takes its place only once the report is whole: a usage
-    error or a register read short leaves a report already there as it was (a header alone
-    would read as "no discrepancies")."""
-    folder = os.path.dirname(os.path.abspath(name))
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept or removed
-        "w", encoding="utf-8", newline="", dir=folder, prefix=".statement-", delete=False
-    )
+    """Where the report goes. A regular file (or a new one) is written beside itself and takes
+    its place only once the report is whole, with the old file's permissions: a usage error
+    or a register read short leaves a report already there as it was (a header alone would
+    read as "no discrepancies"). Anything else (``/dev/stdout``, a pipe) is written as it is."""
+    if os.path.isdir(name):
+        raise IsADirectoryError(errno.EISDIR, "is a directory")
+    if os.path.exists(name) and not os.path.isfile(name):  # a device, a pipe (links followed)
+        with open(name, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        return
+    target = os.path.realpath(name)  # a symlink's target is replaced, not the link
+    folder, base = os.path.split(target)
+    temporary = os.path.join(folder, f".{base}.{os.getpid()}.partial")
+    # 0o666 less the umask, as open() would make it (not mkstemp's 0o600).
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        with handle:
+        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
+        if os.path.exists(target):
+            shutil.copymode(target, temporary)
+        os.replace(temporary, target)
     except BaseException:
-        os.unlink(handle.name)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
         raise
-    os.replace(handle.name, name)
 
 
 class _Unfinished(Exception):

@@ -464,7 +464,9 @@ class EpayClient:
             accept_bonus=accept_bonus,
         )
 
-    async def recover(self, *, older_than: float | None = None) -> list[Recovered]:
+    async def recover(
+        self, *, older_than: float | None = None, include_under_way: bool = False
+    ) -> list[Recovered]:
         """Settle the journal's open records (``intent`` or ``in_doubt``) with check-status,
         and return what was done with each (:class:`~epay_async.journal.Recovered`). Run it
         at start-up and on a timer; several processes may run it at once (each record is
@@ -474,7 +476,9 @@ class EpayClient:
         deadline plus 60 s, so a request still under way in another process is left alone)
         or when the process of this machine that wrote it is gone (a crash, a kill); a younger
         record of a gone process that the gateway answers 102 (no such invoice) stays open
-        until it is old enough, as a request that process sent may not have arrived yet."""
+        until it is old enough, as a request that process sent may not have arrived yet.
+        ``include_under_way=True`` also returns the records left alone, young and written by a
+        process that still runs (``Recovered.under_way``), without asking about them."""
         journal = self._options.journal
         if journal is None:
             raise ValidationError("journal", "recover() needs a client built with journal=...")
@@ -486,7 +490,12 @@ class EpayClient:
         async def lookup(invoice_id: str, kind: str) -> TransactionStatus:
             return await self.get_status(invoice_id, kind="p2p" if kind == "p2p" else "payment")
 
-        return await recover(journal, lookup, older_than=timedelta(seconds=older_than))
+        return await recover(
+            journal,
+            lookup,
+            older_than=timedelta(seconds=older_than),
+            include_under_way=include_under_way,
+        )
 
     # -- payments -------------------------------------------------------------------------
 

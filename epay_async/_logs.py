@@ -65,4 +65,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-logger.addFilter(RedactingFilter())
+_REDACTING = RedactingFilter()
+logger.addFilter(_REDACTING)
+
+
+def child_logger(name: str) -> logging.Logger:
+    """The ``epay_async.<name>`` logger, with the same filter: a parent's filters do not see
+    the records its children log."""
+    child = logging.getLogger(f"epay_async.{name}")
+    if _REDACTING not in child.filters:
+        child.addFilter(_REDACTING)
+    return child

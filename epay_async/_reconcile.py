@@ -140,17 +140,15 @@ class Reconciliation:
                     return
                 if raw is _DONE:
                     return
-                # Text or an int (a database's column); None or a float is an error of that id
-                # (never the text "None" sent to the gateway and answered "not found").
-                readable = isinstance(raw, str | int) and not isinstance(raw, bool)
                 invoice_id = str(raw).strip()
-                if invoice_id in self._skip:  # done in an earlier run (a resumed job)
+                # None (an empty database column) or a bool is that id's error, never the
+                # text "None" sent to the gateway and answered "not found".
+                missing = raw is None or isinstance(raw, bool)
+                if not missing and invoice_id in self._skip:  # done in an earlier run
                     continue
                 try:
-                    if not readable:
-                        raise ValidationError(
-                            "invoice_id", f"must be a str or an int, not {type(raw).__name__}"
-                        )
+                    if missing:
+                        raise ValidationError("invoice_id", f"is {raw}, not an invoice id")
                     _validation.lookup_id(invoice_id)
                     result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))
                 except EpayError as exc:

@@ -29,13 +29,18 @@ def _no_credentials(_: object, attribute: attrs.Attribute[str], url: str) -> Non
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's, brackets off) names this machine: ``localhost`` or a
+    loopback address, IPv4 mapped into IPv6 included."""
+    host = host.lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 @attrs.frozen
@@ -56,7 +61,7 @@ class Environment:
         for url in (self.token_url, self.api_url, self.public_key_url, self.payform_url):
             parts = urlsplit(url or "")
             host = parts.hostname or ""
-            if parts.scheme.lower() == "http" and not _is_loopback(host) and host not in hosts:
+            if parts.scheme.lower() == "http" and not is_loopback_host(host) and host not in hosts:
                 hosts.append(host)
         return hosts
 

@@ -114,16 +114,12 @@ def _local_state(value: object) -> LocalState:
         raise ValidationError("state", f"must be one of {allowed}") from None
 
 
-def _money(value: Decimal | int | str) -> Decimal:
-    return _validation.amount(value)
-
-
 @attrs.frozen
 class LocalOrder:
     """One order of the merchant's own books."""
 
     invoice_id: str = attrs.field(converter=_validation.invoice_id)
-    amount: Decimal = attrs.field(converter=_money)
+    amount: Decimal = attrs.field(converter=_validation.money)
     currency: str = attrs.field(converter=_validation.currency)
     state: LocalState = attrs.field(converter=_local_state)
 
@@ -358,7 +354,8 @@ def read_orders(path: str | Path) -> Iterator[LocalOrder]:
     file (``.jsonl``: one object with those keys a line; amounts as numbers or strings). A bad
     line raises :class:`ValidationError` naming the line."""
     name = str(path)
-    with open(name, encoding="utf-8", newline="") as handle:
+    # utf-8-sig: a spreadsheet's UTF-8 export starts with a byte-order mark.
+    with open(name, encoding="utf-8-sig", newline="") as handle:
         if name.endswith((".jsonl", ".ndjson")):
             rows: Iterable[Any] = (
                 (number, _json_line(line, number))
@@ -367,8 +364,8 @@ def read_orders(path: str | Path) -> Iterator[LocalOrder]:
             )
         else:
             reader = csv.DictReader(handle)
-            missing = [c for c in _ORDER_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing:
+            missing = [c for c in _ORDER_COLUMNS if c not in (reader.fieldnames or _ORDER_COLUMNS)]
+            if missing:  # an empty file has no header, and no orders
                 header = ",".join(reader.fieldnames or ())[:80]
                 raise ValidationError(
                     "orders",

@@ -76,7 +76,8 @@ async def test_each_outcome_is_recorded(sandbox: Sandbox, journal: SqliteJournal
 
         # Young, and written by this process, which still runs: left alone, and said so.
         checks = len(sandbox.requests_to("check-status"))
-        (left,) = await epay.recover()
+        assert await epay.recover() == []  # left alone, and not said unless asked
+        (left,) = await epay.recover(include_under_way=True)
         assert (left.under_way, left.settled, left.status) == (True, False, None)
         assert left.record.invoice_id == "000300004"
         assert len(sandbox.requests_to("check-status")) == checks  # not asked about

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
+import pytest
+
 from epay_async import RedactingFilter
 from epay_async._logs import redact
 
@@ -44,3 +46,14 @@ def test_uuids_stay_whole_and_a_card_number_beside_one_is_still_redacted() -> No
     assert redact(uuid.upper()) == uuid.upper()
     assert redact(f"card {uuid}: 4405639704015096") == f"card {uuid}: [PAN REDACTED]"
     assert redact(f"4405639704015096 {uuid}") == f"[PAN REDACTED] {uuid}"
+
+
+def test_the_packages_child_loggers_redact_too(caplog: pytest.LogCaptureFixture) -> None:
+    """A parent's filters never see what its children log: each child has the filter."""
+    import epay_async.integrations  # noqa: PLC0415 - the loggers of the modules, made
+    import epay_async.testing  # noqa: F401, PLC0415
+
+    caplog.set_level(logging.INFO)
+    for name in ("epay_async.integrations", "epay_async.testing"):
+        logging.getLogger(name).warning("receiver failed: card %s", "4405639704015096")
+    assert caplog.messages == ["receiver failed: card [PAN REDACTED]"] * 2

@@ -118,6 +118,19 @@ async def test_the_sandbox_takes_a_charge_amount_in_the_body_as_documented(
         by_body = await operate(refunded, "refund", json={"amount": 100})
         assert (by_body.status_code, by_body.json()["code"]) == (400, 470)
         assert "query" in by_body.json()["message"]
+        # Never read as "the whole": any casing of the key, a body that is not a JSON object,
+        # an amount that is not a plain number of at most two places.
+        for refused, code in (
+            ({"json": {"Amount": 100}}, 470),
+            ({"content": b"[100]"}, 477),
+            ({"content": b"amount=100"}, 477),
+            ({"content": b'{"amount": 1e999}'}, 477),
+            ({"params": {"amount": "1_0"}}, 470),
+            ({"params": {"amount": "1e2"}}, 470),
+            ({"params": {"amount": "10.001"}}, 470),
+        ):
+            answer = await operate(refunded, "refund", **refused)
+            assert (answer.status_code, answer.json()["code"]) == (400, code), refused
     refunds = [
         await amounts_of(epay, invoice) for invoice in ("100000011", "100000012", "100000013")
     ]

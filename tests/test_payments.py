@@ -173,7 +173,7 @@ async def test_apple_pay_matches_seed_004(sandbox: Sandbox, epay: EpayClient) ->
 def test_wallet_payloads_are_checked() -> None:
     with pytest.raises(ValidationError):
         GooglePayToken.from_payment_data({"apiVersion": 2})
-    for not_googles in ("garbage", '{"signature":"MEQ="}', "[]"):
+    for not_googles in ("garbage", '{"signature":"MEQ="}', "[]", "[" * 100_000):
         method = {**GOOGLE["paymentMethodData"], "tokenizationData": {"token": not_googles}}  # type: ignore[dict-item]
         with pytest.raises(ValidationError, match="not Google's payment token"):
             GooglePayToken.from_payment_data({**GOOGLE, "paymentMethodData": method})

@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import attrs
 import httpx
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -293,6 +294,36 @@ async def test_stopping_the_server_cancels_deliveries_still_retrying() -> None:
             await epay.pay_with_card(order(post_link=link, failure_post_link=None), VISA)
             await wait_until(lambda: sandbox.notifications[0].attempts == 1)
     assert sandbox.notifications[0].attempts == 1
+
+
+async def test_a_client_given_the_sandboxs_own_host_stays_in_process(sandbox: Sandbox) -> None:
+    renamed = attrs.evolve(Sandbox.environment(), name="renamed", payform_url=None)
+    async with sandbox.client(environment=renamed) as epay:
+        await epay.get_status("700000031")
+    assert len(sandbox.requests_to("/check-status")) == 1  # answered here, not over a network
+
+
+def test_an_app_chosen_on_one_loop_still_hears_a_payment_made_on_the_next() -> None:
+    """A sandbox kept across two ``anyio.run`` (a fixture of a wider scope): the loop that chose
+    the receiver has ended, so the payment's notification is delivered where it is made."""
+    sandbox = Sandbox(key_bits=2048)
+    heard: list[str] = []
+
+    async def receive(url: str, body: dict[str, Any]) -> int:
+        heard.append(body["invoiceId"])
+        return 200
+
+    async def choose() -> None:
+        sandbox.send_notifications_to(callback=receive)
+
+    async def pay() -> None:
+        async with sandbox.client() as epay:
+            await epay.pay_with_card(order("700000021"), VISA)
+
+    anyio.run(choose)
+    anyio.run(pay)
+    assert heard == ["700000021"]
+    assert [(d.status, d.error) for d in sandbox.notifications] == [(200, None)]
 
 
 async def test_in_process_notifications_are_recorded_or_sent_inline(

@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import stat
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -193,6 +194,12 @@ def test_read_orders_csv_and_jsonl(tmp_path: Path) -> None:
     bad.write_text("invoice_id,amount,currency,state\n000123,ten,KZT,paid\n")
     with pytest.raises(ValidationError, match="line 2"):
         list(read_orders(bad))
+    exported = tmp_path / "exported.csv"  # a spreadsheet's UTF-8 export: a byte-order mark
+    exported.write_bytes(b"\xef\xbb\xbfinvoice_id,amount,currency,state\n000125,1,KZT,paid\n")
+    assert [o.invoice_id for o in read_orders(exported)] == ["000125"]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert list(read_orders(empty)) == []
     semicolons = tmp_path / "semicolons.csv"  # a spreadsheet's export in some locales
     semicolons.write_text("invoice_id;amount;currency;state\n000123;10,50;KZT;paid\n")
     with pytest.raises(ValidationError) as info:
@@ -276,6 +283,31 @@ async def test_cli_usage_errors_exit_2(
 ) -> None:
     assert await run(_args(*argv), io.StringIO(), epay) == 2
     assert sandbox.requests_to("/operations") == []
+
+
+async def test_cli_output_keeps_modes_follows_links_and_writes_devices_in_place(
+    sandbox: Sandbox, epay: EpayClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox.gateway.register.add(_op("600000001", 2))
+    base = ("--since", "2026-11-01", "--until", "2026-12-01", "--no-progress")
+    report = tmp_path / "report.csv"
+    report.write_text("the last report\n")
+    report.chmod(0o640)
+    link = tmp_path / "latest.csv"
+    link.symlink_to(report)
+    assert await run(_args(*base, "--output", str(link)), io.StringIO(), epay) == 1
+    assert link.is_symlink()  # the link's target is replaced, the link kept
+    assert report.read_text().startswith("kind,invoice_id,")
+    assert report.stat().st_mode & 0o777 == 0o640  # the old report's permissions
+    assert sorted(os.listdir(tmp_path)) == ["latest.csv", "report.csv"]
+    # Not a regular file (a device, a pipe): written as it is, never replaced.
+    assert await run(_args(*base, "--output", os.devnull), io.StringIO(), epay) == 1
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    # A directory is refused before the register is read.
+    reads = len(sandbox.requests_to("/operations"))
+    assert await run(_args(*base, "--output", str(tmp_path)), io.StringIO(), epay) == 2
+    assert f"error: cannot write {tmp_path}: is a directory" in capsys.readouterr().err
+    assert len(sandbox.requests_to("/operations")) == reads
 
 
 async def test_cli_a_missing_orders_file_is_named(

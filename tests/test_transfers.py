@@ -156,6 +156,18 @@ async def test_a_declined_transfer_is_rejected_and_notified_as_a_declined_paymen
     assert (await epay.get_status("123456787539", kind="p2p")).status_name is StatusName.AUTH
 
 
+async def test_a_transfer_from_a_locked_saved_card_is_rejected_and_notified(
+    sandbox: Sandbox, epay: EpayClient
+) -> None:
+    """As a saved-card payment: a locked card saved earlier is declined (487), recorded."""
+    card_id = sandbox.save_card("4003032704547597", account_id="user-1")
+    with pytest.raises(PaymentDeclinedError) as info:
+        await epay.transfer(order("123456787540"), sender=SavedCardRef(card_id), receiver=RECEIVER)
+    assert info.value.code == 487
+    assert (await epay.get_status("123456787540", kind="p2p")).status_name is StatusName.REJECT
+    assert [n.payload["code"] for n in sandbox.notifications] == ["error"]
+
+
 async def test_lost_transfer_answer_is_not_resent(sandbox: Sandbox, epay: EpayClient) -> None:
     sandbox.fail("/p2p/transfer", Fault.read_timeout())
     with pytest.raises(OutcomeUnknownError) as info:

@@ -691,13 +691,13 @@ class Shop:
         asked = set()  # and the invoices it had an answer for
         for item in recovered:
             invoice_id = item.record.invoice_id
-            if invoice_id is None or item.under_way:
+            if invoice_id is None:
                 continue
             checked.add(item.record.id)
             if item.status is not None and invoice_id not in self._busy:
                 asked.add(invoice_id)
                 await self.apply(invoice_id, item.status)
-        returned = {item.record.id for item in recovered if not item.under_way}
+        returned = {item.record.id for item in recovered}
         to_close: list[JournalRecord] = []
         under_way: set[str] = set()  # a request that may still be on its way, in any process
         for record in await self.journal.open_records():

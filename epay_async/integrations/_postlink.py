@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -42,6 +41,7 @@ import anyio
 import attrs
 
 from .. import _validation
+from .._logs import child_logger
 from ..errors import EpayError, NotificationMismatchError, ValidationError
 from ..notifications import MAX_NOTIFICATION_BYTES, parse_notification
 from ..types.notifications import PaymentNotification
@@ -62,17 +62,13 @@ __all__ = [
     "VerifiedNotification",
 ]
 
-log = logging.getLogger("epay_async.integrations")
+log = child_logger("integrations")
 T = TypeVar("T")
 
 #: How long one notification may take to verify (check-status, retries included), in seconds.
 DEFAULT_VERIFY_TIMEOUT = 10.0
 #: How many handled (invoice or transaction, outcome) pairs a process remembers.
 _REMEMBERED = 10_000
-
-
-def _amount(value: Decimal | int | str) -> Decimal:
-    return _validation.amount(value, "amount")
 
 
 def _currency(value: object) -> str:
@@ -83,7 +79,7 @@ def _currency(value: object) -> str:
 class ExpectedPayment:
     """What the merchant's order says the payment must be: returned by ``lookup``."""
 
-    amount: Decimal = attrs.field(converter=_amount)
+    amount: Decimal = attrs.field(converter=_validation.money)
     currency: str = attrs.field(default="KZT", converter=_currency)
     #: The ``secret_hash`` sent in the order's token request, when one was.
     secret_hash: str | None = attrs.field(default=None, repr=False)
@@ -118,11 +114,12 @@ class Reply:
 TOO_LARGE = Reply(413, "notification too large")
 
 
-#: ``async def lookup(invoice_id) -> ExpectedPayment | None``: the merchant's order, or None
-#: (a plain ``def`` is taken too: a dict lookup needs no ``await``).
+#: ``async def lookup(invoice_id) -> ExpectedPayment | None``: the merchant's order, or None.
+#: A plain ``def`` is taken too, and runs on the event loop: only for what never blocks (a
+#: dict's ``get``), never a database query (that wants an ``async def``).
 Lookup = Callable[[str], Awaitable[ExpectedPayment | None] | ExpectedPayment | None]
 #: ``async def on_paid(verified) -> None``: called once per paid invoice (``on_failed``: once
-#: per failed transaction); a plain ``def`` is taken too.
+#: per failed transaction); a plain ``def`` is taken too, and must not block either.
 NotificationCallback = Callable[[VerifiedNotification], Awaitable[None] | None]
 
 

@@ -68,17 +68,22 @@ _NOT_THERE_YET = (
 
 
 async def recover(
-    journal: Journal, get_status: StatusLookup, *, older_than: dt.timedelta
+    journal: Journal,
+    get_status: StatusLookup,
+    *,
+    older_than: dt.timedelta,
+    include_under_way: bool = False,
 ) -> list[Recovered]:
     """Ask check-status for every open record older than ``older_than`` (or written by a
     process of this machine that is gone) and close it with the answer; one :class:`Recovered`
-    per open record, those left alone included."""
+    per record asked about (and, with ``include_under_way``, per record left alone)."""
     now = dt.datetime.now(dt.timezone.utc)
     done: list[Recovered] = []
     for record in await journal.open_records():
         young = now - record.created_at < older_than
         if young and not _writer_is_gone(record.writer):  # perhaps a request under way
-            done.append(Recovered(record, reason=_UNDER_WAY, under_way=True))
+            if include_under_way:
+                done.append(Recovered(record, reason=_UNDER_WAY, under_way=True))
             continue
         if record.invoice_id is None:
             done.append(Recovered(record, reason="no invoice id to check"))

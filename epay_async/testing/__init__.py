@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -60,7 +61,7 @@ from ._notify import Delivery, Notifier
 from ._records import SandboxTransaction
 from ._server import serve
 from ._shopper import Shopper, ShopperResult, ThreeDSAnswer
-from ._wire import SANDBOX_URL, SandboxRequest, SandboxResponse
+from ._wire import SANDBOX_HOST, SANDBOX_URL, SandboxRequest, SandboxResponse
 
 __all__ = [
     "SANDBOX_URL",
@@ -166,7 +167,8 @@ class Sandbox:
     def client(self, **kwargs: Any) -> EpayClient:
         """An ``EpayClient`` wired to this sandbox with the test merchant's credentials; other
         keywords are the constructor's. Given another ``environment`` (the URL this sandbox
-        is served on), it goes there over HTTP unless ``transport=`` says otherwise."""
+        is served on, on another host), it goes there over HTTP unless ``transport=`` says
+        otherwise."""
         merchant = self.gateway.merchant
         options: dict[str, Any] = {
             "client_id": merchant.client_id,
@@ -175,7 +177,10 @@ class Sandbox:
             "environment": self.environment(),
             "transport": self.transport,
         }
-        if kwargs.get("environment", options["environment"]) != options["environment"]:
+        environment = kwargs.get("environment")
+        if isinstance(environment, Environment) and urlsplit(environment.api_url).hostname != (
+            SANDBOX_HOST
+        ):
             options["transport"] = "httpx"  # not this in-process transport: it answers any URL
         options.update(kwargs)
         return EpayClient(**options)

@@ -100,19 +100,25 @@ class Ledger:
         token.used = True
 
     def order_amount(
-        self, token: IssuedToken, invoice_id: Any, amount: Any, currency: Any
+        self,
+        token: IssuedToken,
+        invoice_id: Any,
+        amount: Any,
+        currency: Any,
+        *,
+        kind: str = "payment",
     ) -> Decimal:
         """The order's amount as the merchant minted its token (``1500.00`` keeps its scale,
         even when a browser's ``JSON.stringify`` sent ``1500``). Raises :class:`Declined`
-        when the order is not the token's (469), its invoice is paid already (469) or the
-        amount is not a number (477)."""
+        when the order is not the token's (469), its invoice (a ``kind`` transaction) is paid
+        already (469: a declined one may be paid again) or the amount is not a number (477)."""
         try:
             value = Decimal(str(amount))
         except InvalidOperation:
             raise Declined(*FORMAT_ERROR) from None
         if (str(invoice_id), value, currency) != (token.invoice_id, token.amount, token.currency):
             raise Declined(*TOKEN_MISMATCH)
-        existing = self.find_transaction("payment", token.invoice_id or "")
+        existing = self.find_transaction(kind, token.invoice_id or "")
         if existing is not None and existing.status is not StatusName.REJECT:
             raise Declined(*ALREADY_PAID)
         return token.amount if token.amount is not None else value

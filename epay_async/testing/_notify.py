@@ -15,8 +15,8 @@ Three ways out, chosen per sandbox:
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
@@ -30,13 +30,14 @@ import httpx
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._converter import dumps
+from .._logs import child_logger
 from ._records import KZ_TIME, SandboxTransaction
 
 __all__ = ["Delivery", "Notifier", "payload"]
 
 Callback = Callable[[str, dict[str, Any]], Awaitable[object]]
 
-logger = logging.getLogger("epay_async.testing")
+logger = child_logger("testing")
 
 #: How long one delivery attempt may take before it counts as failed.
 ATTEMPT_TIMEOUT = 10.0
@@ -263,28 +264,32 @@ def _via_httpx(client: httpx.AsyncClient) -> Callback:
 
 
 def _on_the_loop_of_the_caller(send: Callback) -> Callback:
-    """``send`` run on the asyncio loop that chose it, from whichever thread delivers: a
-    sandbox served from a thread of its own (the ``epay_sandbox_url`` fixture) must call the
-    test's app on the test's loop, where the app's client and database live."""
+    """``send`` run on the asyncio loop that chose it when a sandbox served from another
+    thread delivers (the ``epay_sandbox_url`` fixture): the test's app, its client and its
+    database live on the test's loop. From the chooser's own thread, or once that loop has
+    stopped, ``send`` runs where it is called, as before."""
     try:
         home = asyncio.get_running_loop()
     except RuntimeError:  # chosen outside an asyncio loop (a sync test, trio): run it as is
         return send
+    chooser = threading.get_ident()
 
     async def on_home_loop(url: str, body: dict[str, Any]) -> object:
-        try:
-            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            here = None
-        if here is home:
+        if threading.get_ident() == chooser or not home.is_running():
             return await send(url, body)
 
         async def delivered() -> object:
             return await send(url, body)
 
-        future = asyncio.run_coroutine_threadsafe(delivered(), home)
+        coroutine = delivered()
         try:
-            return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=True)
+            future = asyncio.run_coroutine_threadsafe(coroutine, home)
+        except RuntimeError:  # the loop closed meanwhile
+            coroutine.close()
+            raise
+        try:
+            with anyio.fail_after(ATTEMPT_TIMEOUT):
+                return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=True)
         finally:
             future.cancel()
 

@@ -17,6 +17,7 @@ import attrs
 import httpx
 
 from .._converter import dumps
+from ..environment import is_loopback_host
 from ..types.payment_page import PaymentPage
 from ..types.status import StatusName
 from ._cards import TestCard
@@ -168,7 +169,7 @@ class Shopper:
         prefix = parts.path[: -len(f"{PAYFORM}/payment-api.js")]
         if origin == SANDBOX_URL:
             transport = self._transport
-        elif parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        elif is_loopback_host(parts.hostname or ""):
             transport = httpx.AsyncHTTPTransport()
         else:
             raise ValueError(f"not a sandbox payment page: {page.script_url}")

@@ -12,7 +12,7 @@ import attrs
 from .. import _validation as v
 from .._secret import Secret
 from ..errors import ValidationError
-from .order import _amount, _currency, _description, _invoice_id
+from .order import _currency, _description, _invoice_id
 
 __all__ = ["CabinetLogin", "InvoiceLink", "InvoiceLinkResult"]
 
@@ -87,7 +87,7 @@ class InvoiceLink:
     shop_id: str = attrs.field(converter=_uuid)
     account_id: str = attrs.field(converter=_account_id)
     invoice_id: str = attrs.field(converter=_invoice_id)
-    amount: Decimal = attrs.field(converter=_amount)
+    amount: Decimal = attrs.field(converter=v.money)
     description: str = attrs.field(converter=_description)
     currency: str = attrs.field(default="KZT", converter=_currency)
     language: str = attrs.field(default="rus", converter=_language)

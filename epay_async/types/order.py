@@ -24,10 +24,6 @@ def _invoice_id(value: str | int) -> str:
     return v.invoice_id(value)
 
 
-def _amount(value: Decimal | int | str) -> Decimal:
-    return v.amount(value)
-
-
 def _currency(value: str) -> str:
     return v.currency(value)
 
@@ -86,7 +82,7 @@ class Order:
     """An invoice to pay. Invalid values raise ``ValidationError`` naming the field."""
 
     invoice_id: str = attrs.field(converter=_invoice_id)
-    amount: Decimal = attrs.field(converter=_amount)
+    amount: Decimal = attrs.field(converter=v.money)
     currency: str = attrs.field(default="KZT", converter=_currency)
     description: str = attrs.field(converter=_description)
     account_id: str | None = attrs.field(default=None, converter=_account_id)

@@ -117,7 +117,7 @@ def is_google_gateway_token(token: str) -> bool:
     a JSON object with ``protocolVersion`` and ``signedMessage``, and its signatures)."""
     try:
         parsed = json.loads(token)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[" * 100_000 nests past the parser's depth
         return False
     return (
         isinstance(parsed, dict)

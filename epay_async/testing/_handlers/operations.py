@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Any
 
-from .._codes import INVALID_AMOUNT, RECORD_NOT_FOUND, Declined
+from .._codes import FORMAT_ERROR, INVALID_AMOUNT, RECORD_NOT_FOUND, Declined
 from .._ledger import Ledger
 from .._router import Router
 from .._wire import SandboxRequest, SandboxResponse
-from .shared import authorize
+from .shared import authorize, body_field
 
 
 class OperationEndpoints:
@@ -51,24 +52,25 @@ def _requested_amount(request: SandboxRequest, operation: str) -> Decimal | Sand
     """The amount of a partial operation: the query's ``amount``, or for a charge the JSON
     body's (the documentation gives both forms, and when both are sent they must be equal).
     None for the whole. A body amount on a cancel or a refund is refused: their pages show
-    only the query form, and a gateway that ignored it would give back the whole."""
+    only the query form, and a gateway that ignored it would give back the whole. A body that
+    is not a JSON object is a format error, never read as "the whole"."""
     code, message = INVALID_AMOUNT
-    in_query = request.query.get("amount")
-    body = request.json() if request.body.strip() else None
-    in_body = body.get("amount") if isinstance(body, dict) else None
+    body: Any = None
+    if request.body.strip():
+        body = request.json()
+        if not isinstance(body, dict):
+            return SandboxResponse.error(400, *FORMAT_ERROR)
+    in_body = body_field(body, "amount") if body is not None else None
     if in_body is not None and operation != "charge":
         return SandboxResponse.error(
             400, code, f"{message}: a partial {operation} takes its amount in the query (?amount=)"
         )
     amounts = []
-    for given in (in_query, in_body):
+    for given in (request.query.get("amount"), in_body):
         if given is None:
             continue
-        try:
-            amount = Decimal(given if isinstance(given, str | Decimal | int) else "x")
-        except InvalidOperation:
-            return SandboxResponse.error(400, code, message)
-        if isinstance(given, bool) or not amount.is_finite() or amount <= 0:
+        amount = _amount(given)
+        if amount is None:
             return SandboxResponse.error(400, code, message)
         amounts.append(amount)
     if len(amounts) == 2 and amounts[0] != amounts[1]:
@@ -76,3 +78,21 @@ def _requested_amount(request: SandboxRequest, operation: str) -> Decimal | Sand
             400, code, f"{message}: the amount in the query and in the body differ"
         )
     return amounts[0] if amounts else None
+
+
+_AMOUNT_TEXT = re.compile(r"[0-9]{1,13}(?:\.[0-9]{1,2})?")
+_CENTS = Decimal("0.01")
+
+
+def _amount(given: object) -> Decimal | None:
+    """A positive amount with at most 2 decimal places (plain text, or a JSON number), or
+    None."""
+    if isinstance(given, str):
+        value = Decimal(given) if _AMOUNT_TEXT.fullmatch(given) else None
+    elif isinstance(given, int | Decimal) and not isinstance(given, bool):
+        value = Decimal(given)
+        if not (value.is_finite() and abs(value) < 10**13 and value == value.quantize(_CENTS)):
+            return None
+    else:
+        return None
+    return value if value is not None and value > 0 else None

@@ -8,9 +8,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from ...types.status import StatusName
 from .._cards import TEST_CARDS, check_card, mask
-from .._codes import ALREADY_PAID, FORMAT_ERROR, RECORD_NOT_FOUND, Declined
+from .._codes import FORMAT_ERROR, LOCKED, RECORD_NOT_FOUND, Declined
 from .._ledger import Ledger
 from .._records import SandboxTransaction
 from .._router import Router
@@ -47,18 +46,15 @@ class TransferEndpoints:
         )
         try:
             tx.amount = self._ledger.order_amount(
-                token, order.get("id"), order.get("amount"), order.get("currency")
+                token, order.get("id"), order.get("amount"), order.get("currency"), kind="p2p"
             )
-            existing = self._ledger.find_transaction("p2p", tx.invoice_id)
-            if existing is not None and existing.status is not StatusName.REJECT:
-                raise Declined(*ALREADY_PAID)
             sender_pan, sender_id = self._party(cards.get("sender"), sender=True)
             receiver_pan, receiver_id = self._party(
                 cards.get("receiver"), sender=False, request_path=_api_path(request.path)
             )
         except Declined as exc:
             if isinstance(exc, _CardDeclined):  # as a card payment: REJECT, failurePostLink
-                tx.card_mask = mask(exc.pan)
+                tx.card_mask = mask(exc.pan) if exc.pan else ""
                 self._ledger.decline(tx, exc.code, exc.message)
             return SandboxResponse.error(
                 400,
@@ -117,8 +113,13 @@ class TransferEndpoints:
         if kind == "TYPECARDID":
             card_id = str(party.get("cardCred") if sender else party.get("id"))
             saved = self._ledger.payable_card(card_id)
-            if saved is None:
-                raise Declined(*RECORD_NOT_FOUND)
+            if saved is None:  # a sender's, as a saved-card payment's: declined and recorded
+                raise (
+                    _CardDeclined("", *RECORD_NOT_FOUND) if sender else Declined(*RECORD_NOT_FOUND)
+                )
+            test_card = TEST_CARDS.get(saved.pan)
+            if sender and test_card is not None and test_card.locked:
+                raise _CardDeclined(saved.pan, *LOCKED)
             return saved.pan, saved.id
         if kind != "TYPEPAN" or not isinstance(party.get("cardCred"), str):
             raise Declined(*FORMAT_ERROR)
