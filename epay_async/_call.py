@@ -183,6 +183,8 @@ class CallScope:
             deadline_passed = self._scope.leave(exc)
         finally:
             _CALL.reset(self._reset)
+        if exc is None and not deadline_passed and not call.after:
+            return  # the common end: nothing to record, nothing to raise
         held: BaseException | None = None
         for job in call.after:  # each runs to its end; a cancellation meanwhile is held
             try:
