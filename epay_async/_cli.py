@@ -590,12 +590,13 @@ async def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     )
     async with anyio.create_task_group() as tg:
         port = await tg.start(sandbox.serve, args.host, args.port)
-        base = f"http://{args.host}:{port}"
+        host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address
+        base = f"http://{host}:{port}"
         # Listening on every address: this machine reaches it on loopback, others by its name.
-        everywhere = args.host in ("0.0.0.0", "::", "")  # noqa: S104 - compared, not bound
-        reach = f"http://127.0.0.1:{port}" if everywhere else base
-        if everywhere:
-            reach += " (from another machine: this one's name or address)"
+        loopback = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(args.host)  # noqa: S104
+        reach = base
+        if loopback is not None:
+            reach = f"http://{loopback}:{port} (from another machine: this one's name or address)"
         out.write(
             f"ePay sandbox on {base} (Ctrl+C to stop)\n"
             f"  token URL  {base}/oauth2/token\n  API        {base}\n"

@@ -16,8 +16,8 @@ import errno
 import importlib.util
 import json
 import os
-import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import IO, Any
@@ -82,28 +82,42 @@ def _progress(disabled: bool) -> Any:
     return tqdm(unit=" operations", file=sys.stderr)
 
 
+def _written_in_place(name: str) -> bool:
+    """Whether the report goes straight into ``name``: a device, a pipe, ``/dev/stdout`` (which
+    may lead to the very file a shell redirected to, so it is never resolved and replaced)."""
+    if os.path.abspath(name).startswith(("/dev/", "/proc/")):
+        return True
+    return os.path.exists(name) and not os.path.isfile(name) and not os.path.isdir(name)
+
+
 @contextlib.contextmanager
 def _report_file(name: str) -> Iterator[IO[str]]:
-    """Where the report goes. A regular file (or a new one) is written beside itself and takes
-    its place only once the report is whole, with the old file's permissions: a usage error
-    or a register read short leaves a report already there as it was (a header alone would
-    read as "no discrepancies"). Anything else (``/dev/stdout``, a pipe) is written as it is."""
+    """Where the report goes. A regular file (or a new one) is written beside itself, with the
+    old file's permissions (a new one's: the umask's) from the start, and takes its place only
+    once the report is whole: a usage error or a register read short leaves a report already
+    there as it was (a header alone would read as "no discrepancies"). A device or a pipe
+    (:func:`_written_in_place`) is written as it is."""
     if os.path.isdir(name):
         raise IsADirectoryError(errno.EISDIR, "is a directory")
-    if os.path.exists(name) and not os.path.isfile(name):  # a device, a pipe (links followed)
-        with open(name, "w", encoding="utf-8", newline="") as stream:
+    if _written_in_place(name):
+        # Appended: /dev/stdout reopened for writing would cut short the file a shell sent
+        # standard output to (``>> log``); a device or a pipe has no end to append at.
+        with open(name, "a", encoding="utf-8", newline="") as stream:
             yield stream
         return
     target = os.path.realpath(name)  # a symlink's target is replaced, not the link
     folder, base = os.path.split(target)
-    temporary = os.path.join(folder, f".{base}.{os.getpid()}.partial")
-    # 0o666 less the umask, as open() would make it (not mkstemp's 0o600).
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    if os.path.exists(target):
+        mode = os.stat(target).st_mode & 0o7777
+    else:
+        umask = os.umask(0o022)  # read, then put back (the CLI runs no other thread yet)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=".partial", dir=folder)
     try:
+        os.fchmod(descriptor, mode)
         with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        if os.path.exists(target):
-            shutil.copymode(target, temporary)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -164,9 +178,15 @@ async def run(args: argparse.Namespace, out: IO[str], epay: EpayClient | None = 
                 report, client if epay is None else None, target, csv_format=args.format == "csv"
             )
     except _Unfinished as unfinished:
-        if args.output:
+        if args.output and not _written_in_place(args.output):
             sys.stderr.write(f"{args.output} is left as it was\n")
         return unfinished.code
+    except OSError as exc:  # writing the report, or putting it in place
+        if not args.output:
+            raise
+        kept = "" if _written_in_place(args.output) else "; it is left as it was"
+        sys.stderr.write(f"error: cannot write {args.output}: {exc.strerror or exc}{kept}\n")
+        return EXIT_USAGE
     kinds = ", ".join(f"{kind.value} {n}" for kind, n in sorted(report.by_kind.items()))
     sys.stderr.write(
         f"{report.operations} operations, {report.orders} orders: "

@@ -10,6 +10,7 @@ is the caller's choice (``epay-async reconcile`` keeps a set of the ids of its r
 
 from __future__ import annotations
 
+import numbers
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -19,6 +20,7 @@ from collections.abc import (
     Container,
     Iterable,
 )
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -140,15 +142,15 @@ class Reconciliation:
                     return
                 if raw is _DONE:
                     return
-                invoice_id = str(raw).strip()
-                # None (an empty database column) or a bool is that id's error, never the
-                # text "None" sent to the gateway and answered "not found".
-                missing = raw is None or isinstance(raw, bool)
-                if not missing and invoice_id in self._skip:  # done in an earlier run
+                readable = _readable_id(raw)
+                invoice_id = str(raw).strip() if readable is None else readable
+                if readable is not None and invoice_id in self._skip:  # done in an earlier run
                     continue
                 try:
-                    if missing:
-                        raise ValidationError("invoice_id", f"is {raw}, not an invoice id")
+                    if readable is None:
+                        raise ValidationError(
+                            "invoice_id", f"is {str(raw)[:20]!r} ({type(raw).__name__})"
+                        )
                     _validation.lookup_id(invoice_id)
                     result = ReconcileResult(invoice_id, status=await self._fetch(invoice_id))
                 except EpayError as exc:
@@ -157,6 +159,19 @@ class Reconciliation:
                     return
         finally:
             sink.worker_done()
+
+
+def _readable_id(raw: object) -> str | None:
+    """An invoice id as text: text, or a whole number (a database's integer or NUMERIC
+    column). None for anything else: an empty cell (None, a NaN) is that id's error, never
+    the text "None" or "nan" sent to the gateway and answered "not found"."""
+    if isinstance(raw, str):
+        return raw.strip()
+    if isinstance(raw, numbers.Integral) and not isinstance(raw, bool):
+        return str(int(raw))
+    if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
+        return str(int(raw))
+    return None
 
 
 class _Results:

@@ -31,8 +31,9 @@ def _no_credentials(_: object, attribute: attrs.Attribute[str], url: str) -> Non
 
 def is_loopback_host(host: str) -> bool:
     """Whether ``host`` (a URL's, brackets off) names this machine: ``localhost`` or a
-    loopback address, IPv4 mapped into IPv6 included."""
-    host = host.lower().rstrip(".")
+    loopback address, IPv4 mapped into IPv6 included (``localhost.``, with its dot, is a
+    name the resolver asks DNS about)."""
+    host = host.lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

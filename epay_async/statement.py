@@ -364,8 +364,9 @@ def read_orders(path: str | Path) -> Iterator[LocalOrder]:
             )
         else:
             reader = csv.DictReader(handle)
-            missing = [c for c in _ORDER_COLUMNS if c not in (reader.fieldnames or _ORDER_COLUMNS)]
-            if missing:  # an empty file has no header, and no orders
+            fields = _ORDER_COLUMNS if reader.fieldnames is None else reader.fieldnames
+            missing = [c for c in _ORDER_COLUMNS if c not in fields]
+            if missing:  # (an empty file has no header, and no orders)
                 header = ",".join(reader.fieldnames or ())[:80]
                 raise ValidationError(
                     "orders",

@@ -61,7 +61,7 @@ def test_a_url_with_credentials_is_refused(field: str) -> None:
         ("http://127.0.0.1:8099", "merchant-secret", None),  # this machine
         ("http://[::1]:8099", "merchant-secret", None),
         ("http://localhost:8099", "merchant-secret", None),
-        ("http://localhost.:8099", "merchant-secret", None),
+        ("http://localhost.:8099", "merchant-secret", "localhost."),  # asked of DNS
         ("http://[::ffff:127.0.0.1]:8099", "merchant-secret", None),  # IPv4 in IPv6
         ("http://[::ffff:10.0.0.5]:8099", "merchant-secret", "::ffff:10.0.0.5"),
         ("https://epay-api.example", "merchant-secret", None),

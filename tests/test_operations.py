@@ -106,6 +106,9 @@ async def test_the_sandbox_takes_a_charge_amount_in_the_body_as_documented(
                 **request,  # type: ignore[arg-type]
             )
 
+        for written in (b'{"amount": 1e2}', b'{"amount": 100.000}'):  # not plainly written
+            answer = await operate(charged_by_both, "charge", content=written)
+            assert (answer.status_code, answer.json()["code"]) == (400, 470)
         differ = await operate(
             charged_by_both, "charge", params={"amount": "300"}, json={"amount": 2400}
         )
@@ -128,6 +131,7 @@ async def test_the_sandbox_takes_a_charge_amount_in_the_body_as_documented(
             ({"params": {"amount": "1_0"}}, 470),
             ({"params": {"amount": "1e2"}}, 470),
             ({"params": {"amount": "10.001"}}, 470),
+            ({"json": {"amount": None}}, 470),  # not "the whole"
         ):
             answer = await operate(refunded, "refund", **refused)
             assert (answer.status_code, answer.json()["code"]) == (400, code), refused

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -57,17 +58,22 @@ async def test_one_bad_invoice_never_stops_the_batch(sandbox: Sandbox, epay: Epa
     sandbox.add_transaction("100000001", status=StatusName.CHARGE)
     sandbox.add_transaction("100000002", status=StatusName.AUTH)
     sandbox.queue_status("100000002", *[ResultCode.TERMINAL_NOT_OWNED] * 3)
-    ids = ["100000001", "not/an-id", "100000002", " 100000003 ", 100000001, None, 100000004.0]
+    ids = ["100000001", "not/an-id", "100000002", " 100000003 ", 100000001, None, float("nan")]
+    ids += [Decimal("100000005"), Decimal("NaN"), 100000004.0, True]
     async with epay.reconcile(ids, concurrency=2) as reconciliation:
         results = {r.invoice_id: r async for r in reconciliation}
     assert set(results) == {
-        "100000001", "not/an-id", "100000002", "100000003", "None", "100000004.0"
+        "100000001", "not/an-id", "100000002", "100000003", "None", "nan", "100000005", "NaN",
+        "100000004.0", "True",
     }  # fmt: skip
     assert isinstance(results["not/an-id"].error, ValidationError)
-    # An empty database column is its own error, never the text "None" sent and "not found".
-    assert str(results["None"].error) == "invoice_id: is None, not an invoice id"
-    assert isinstance(results["100000004.0"].error, ValidationError)
-    assert not [r for r in sandbox.requests if "None" in r.path]
+    # An empty cell is its own error, never the text "None" or "nan" sent and "not found".
+    assert str(results["None"].error) == "invoice_id: is 'None' (NoneType)"
+    for empty in ("nan", "NaN", "100000004.0", "True"):
+        assert isinstance(results[empty].error, ValidationError), empty
+    assert results["100000005"].ok  # a whole number from a NUMERIC column
+    paths = [r.path.rsplit("/", 1)[-1] for r in sandbox.requests_to("check-status")]
+    assert not {"None", "nan", "NaN", "True"} & set(paths)
     assert isinstance(results["100000002"].error, StatusError)
     assert results["100000003"].ok
     assert results["100000003"].status is not None

@@ -5,6 +5,7 @@ their scale; served, it has its own 3-D Secure page; ``save_card`` takes card nu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html.parser
 import json
@@ -12,6 +13,8 @@ import logging
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
@@ -324,6 +327,43 @@ def test_an_app_chosen_on_one_loop_still_hears_a_payment_made_on_the_next() -> N
     anyio.run(pay)
     assert heard == ["700000021"]
     assert [(d.status, d.error) for d in sandbox.notifications] == [(200, None)]
+
+
+def test_a_notification_given_up_on_never_reaches_the_app_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's loop is busy past the attempt's timeout: the delivery is recorded as failed,
+    and the app does not receive it once its loop is free again."""
+    monkeypatch.setattr("epay_async.testing._notify.ATTEMPT_TIMEOUT", 0.2)
+    sandbox = Sandbox(key_bits=2048)
+    heard: list[str] = []
+    chosen, done = threading.Event(), threading.Event()
+
+    async def receive(url: str, body: dict[str, Any]) -> int:
+        heard.append(body["invoiceId"])
+        return 200
+
+    async def the_apps_loop() -> None:
+        sandbox.send_notifications_to(callback=receive)
+        chosen.set()
+        time.sleep(1.0)  # noqa: ASYNC251 - the app's loop, blocked on purpose
+        await asyncio.sleep(0.3)  # free again: anything still queued for it runs now
+        done.set()
+
+    app = threading.Thread(target=asyncio.run, args=(the_apps_loop(),))
+    app.start()
+    chosen.wait(10)
+
+    async def pay() -> None:
+        async with sandbox.client() as epay:
+            await epay.pay_with_card(order("700000022"), VISA)
+
+    anyio.run(pay)
+    app.join(10)
+    assert done.is_set()
+    (delivery,) = sandbox.notifications
+    assert (delivery.error or "").startswith("TimeoutError")
+    assert heard == []
 
 
 async def test_in_process_notifications_are_recorded_or_sent_inline(

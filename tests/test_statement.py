@@ -7,6 +7,8 @@ import io
 import json
 import os
 import stat
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -200,6 +202,10 @@ def test_read_orders_csv_and_jsonl(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     assert list(read_orders(empty)) == []
+    blank_first = tmp_path / "blank-first.csv"  # a blank first line is no header
+    blank_first.write_text("\ninvoice_id,amount,currency,state\n000126,1,KZT,paid\n")
+    with pytest.raises(ValidationError, match="line 1: the header names no invoice_id"):
+        list(read_orders(blank_first))
     semicolons = tmp_path / "semicolons.csv"  # a spreadsheet's export in some locales
     semicolons.write_text("invoice_id;amount;currency;state\n000123;10,50;KZT;paid\n")
     with pytest.raises(ValidationError) as info:
@@ -285,8 +291,16 @@ async def test_cli_usage_errors_exit_2(
     assert sandbox.requests_to("/operations") == []
 
 
+def _refuse(*_: object) -> None:
+    raise PermissionError(1, "Operation not permitted")
+
+
 async def test_cli_output_keeps_modes_follows_links_and_writes_devices_in_place(
-    sandbox: Sandbox, epay: EpayClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sandbox: Sandbox,
+    epay: EpayClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sandbox.gateway.register.add(_op("600000001", 2))
     base = ("--since", "2026-11-01", "--until", "2026-12-01", "--no-progress")
@@ -300,9 +314,26 @@ async def test_cli_output_keeps_modes_follows_links_and_writes_devices_in_place(
     assert report.read_text().startswith("kind,invoice_id,")
     assert report.stat().st_mode & 0o777 == 0o640  # the old report's permissions
     assert sorted(os.listdir(tmp_path)) == ["latest.csv", "report.csv"]
+    report_text = report.read_text()
     # Not a regular file (a device, a pipe): written as it is, never replaced.
     assert await run(_args(*base, "--output", os.devnull), io.StringIO(), epay) == 1
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    # A new report has the umask's permissions.
+    fresh = tmp_path / "fresh.csv"
+    assert await run(_args(*base, "--output", str(fresh)), io.StringIO(), epay) == 1
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+    fresh.unlink()
+    # Putting it in place fails (another user's file in a sticky directory): said, kept.
+    monkeypatch.setattr(os, "replace", _refuse)
+    assert await run(_args(*base, "--output", str(report)), io.StringIO(), epay) == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: cannot write {report}: Operation not permitted; it is left as it was\n"
+    )
+    monkeypatch.undo()
+    assert report.read_text() == report_text
+    assert sorted(os.listdir(tmp_path)) == ["latest.csv", "report.csv"]  # no partial left
     # A directory is refused before the register is read.
     reads = len(sandbox.requests_to("/operations"))
     assert await run(_args(*base, "--output", str(tmp_path)), io.StringIO(), epay) == 2
@@ -358,3 +389,19 @@ async def test_cli_a_report_stopping_short_leaves_the_last_one_as_it_was(
     assert await run(args, io.StringIO(), epay) == (3 if error == "register cut" else 2)
     assert report.read_text() == "the last report\n"
     assert sorted(os.listdir(tmp_path)) == ["orders.csv", "report.csv"]  # no half-written file
+
+
+def test_cli_output_to_dev_stdout_appends_to_a_redirected_file(tmp_path: Path) -> None:
+    """``--output /dev/stdout >> log``: /dev/stdout leads to the log itself, which is written
+    into, never resolved and replaced."""
+    log = tmp_path / "log"
+    log.write_text("old line\n")
+    with log.open("a") as stdout:
+        subprocess.run(
+            [sys.executable, "-m", "epay_async", "statement", "--sandbox", "--since",
+             "2026-01-01", "--until", "2026-01-02", "--no-progress", "--output", "/dev/stdout"],
+            stdout=stdout, stderr=subprocess.DEVNULL, check=False, timeout=60,
+        )  # fmt: skip
+    lines = log.read_text().splitlines()
+    assert lines[0] == "old line"
+    assert lines[1].startswith("kind,invoice_id,")

@@ -54,7 +54,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.worker import func, run_worker
 from redis.exceptions import RedisError
 
-from epay_async import EpayClient, ReconcileResult, StatusError, ValidationError
+from epay_async import EpayClient, ReconcileResult, RedactingFilter, StatusError, ValidationError
 from epay_async._cli import IdFile, RowWriter, UsageError, open_output, output_format, result_row
 from epay_async.testing import TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Sandbox
 
@@ -78,6 +78,7 @@ PERMANENT = (ValidationError, StatusError)
 
 
 logger = logging.getLogger(__name__)
+logger.addFilter(RedactingFilter())  # secret-shaped text scrubbed, as in the library's own
 
 
 class JobNameInUse(Exception):

@@ -82,6 +82,7 @@ from epay_async import (
     OutcomeUnknownError,
     PaymentDeclinedError,
     PaymentState,
+    RedactingFilter,
     RequestInFlightError,
     StatusName,
     TransactionStatus,
@@ -115,6 +116,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+logger.addFilter(RedactingFilter())  # secret-shaped text scrubbed, as in the library's own
 
 #: Bodies above this are refused unread (413) by both web layers: a notification is ~2 KB.
 MAX_BODY = 64 * 1024

@@ -278,7 +278,11 @@ def _on_the_loop_of_the_caller(send: Callback) -> Callback:
         if threading.get_ident() == chooser or not home.is_running():
             return await send(url, body)
 
+        abandoned = threading.Event()
+
         async def delivered() -> object:
+            if abandoned.is_set():  # timed out or cancelled before the loop came to it
+                raise asyncio.CancelledError
             return await send(url, body)
 
         coroutine = delivered()
@@ -291,6 +295,7 @@ def _on_the_loop_of_the_caller(send: Callback) -> Callback:
             with anyio.fail_after(ATTEMPT_TIMEOUT):
                 return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=True)
         finally:
+            abandoned.set()
             future.cancel()
 
     return on_home_loop

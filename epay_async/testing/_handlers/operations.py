@@ -61,6 +61,8 @@ def _requested_amount(request: SandboxRequest, operation: str) -> Decimal | Sand
         if not isinstance(body, dict):
             return SandboxResponse.error(400, *FORMAT_ERROR)
     in_body = body_field(body, "amount") if body is not None else None
+    if in_body is None and body is not None and any(str(k).lower() == "amount" for k in body):
+        return SandboxResponse.error(400, code, message)  # "amount": null is not "the whole"
     if in_body is not None and operation != "charge":
         return SandboxResponse.error(
             400, code, f"{message}: a partial {operation} takes its amount in the query (?amount=)"
@@ -81,18 +83,15 @@ def _requested_amount(request: SandboxRequest, operation: str) -> Decimal | Sand
 
 
 _AMOUNT_TEXT = re.compile(r"[0-9]{1,13}(?:\.[0-9]{1,2})?")
-_CENTS = Decimal("0.01")
 
 
 def _amount(given: object) -> Decimal | None:
-    """A positive amount with at most 2 decimal places (plain text, or a JSON number), or
-    None."""
-    if isinstance(given, str):
-        value = Decimal(given) if _AMOUNT_TEXT.fullmatch(given) else None
-    elif isinstance(given, int | Decimal) and not isinstance(given, bool):
-        value = Decimal(given)
-        if not (value.is_finite() and abs(value) < 10**13 and value == value.quantize(_CENTS)):
-            return None
-    else:
+    """A positive amount written plainly with at most 2 decimal places (``300``, ``24.5``),
+    as text or as a JSON number (``1e2`` and ``100.000`` are not), or None."""
+    if isinstance(given, bool) or not isinstance(given, str | int | Decimal):
         return None
-    return value if value is not None and value > 0 else None
+    text = given if isinstance(given, str) else str(given)
+    if not _AMOUNT_TEXT.fullmatch(text):
+        return None
+    value = Decimal(text)
+    return value if value > 0 else None
