@@ -194,7 +194,10 @@ async def raw_httpx_rate(url: str, concurrency: int, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-async def raw_aiohttp_rate(url: str, concurrency: int, count: int) -> float:
+async def _raw_aiohttp(
+    url: str, concurrency: int, count: int, read: Callable[[aiohttp.ClientResponse, str], Any]
+) -> float:
+    """Requests/s of raw aiohttp asking check-status, each answer given to ``read``."""
     headers = {"Authorization": f"Bearer {await _token(url)}"}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
 
@@ -202,12 +205,25 @@ async def raw_aiohttp_rate(url: str, concurrency: int, count: int) -> float:
             async with session.get(
                 f"{url}/check-status/payment/transaction/{invoice}", headers=headers
             ) as response:
-                await response.json()
+                await read(response, invoice)
 
         await _workers(concurrency, 50, one)
         started = time.perf_counter()
         await _workers(concurrency, count, one)
         return count / (time.perf_counter() - started)
+
+
+async def _json(response: aiohttp.ClientResponse, _: str) -> None:
+    await response.json()
+
+
+async def _typed(response: aiohttp.ClientResponse, invoice: str) -> None:
+    body = await response.read()
+    parse_status(Answer(response.status, response.headers, body, 0.0), invoice)
+
+
+async def raw_aiohttp_rate(url: str, concurrency: int, count: int) -> float:
+    return await _raw_aiohttp(url, concurrency, count, _json)
 
 
 async def raw_aiohttp_typed_rate(url: str, concurrency: int, count: int) -> float:
@@ -215,20 +231,7 @@ async def raw_aiohttp_typed_rate(url: str, concurrency: int, count: int) -> floa
     (``Decimal`` money, checked fields): the work a payment client cannot skip, so the ratio
     against it shows what the library's own pipeline costs over aiohttp. Informative: the
     target stays the ratio against raw aiohttp's untyped ``response.json()``."""
-    headers = {"Authorization": f"Bearer {await _token(url)}"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
-
-        async def one(invoice: str) -> None:
-            async with session.get(
-                f"{url}/check-status/payment/transaction/{invoice}", headers=headers
-            ) as response:
-                body = await response.read()
-                parse_status(Answer(response.status, response.headers, body, 0.0), invoice)
-
-        await _workers(concurrency, 50, one)
-        started = time.perf_counter()
-        await _workers(concurrency, count, one)
-        return count / (time.perf_counter() - started)
+    return await _raw_aiohttp(url, concurrency, count, _typed)
 
 
 async def throughput(

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 
 from epay_async import Card, Environment, EpayClient, Order
-from epay_async.testing import TEST_CARDS, TEST_CLIENT_SECRET, TEST_TERMINAL_ID
+from epay_async import _constants as C
+from epay_async.testing import SANDBOX_URL, TEST_CARDS, TEST_CLIENT_SECRET, TEST_TERMINAL_ID
 from epay_async.testing._cards import TestCard
 
 from .conftest import FAST_RETRY
@@ -105,3 +106,19 @@ def answering(body: bytes, status: int = 200, **headers: str) -> Handler:
         return httpx.Response(status, content=body, headers=headers)
 
     return handle
+
+
+async def sandbox_token(http: httpx.AsyncClient, **binding: str) -> str:
+    """A token from the in-process sandbox's endpoint for the test merchant, asked for over
+    ``http`` (``sandbox.http_client()``): the service token, or with ``invoiceID``, ``amount``
+    and ``currency`` a payment token bound to that order."""
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "payment" if binding else C.SERVICE_SCOPE,
+        "client_id": "test",
+        "client_secret": TEST_CLIENT_SECRET,
+        "terminal": TEST_TERMINAL_ID,
+        **binding,
+    }
+    answer = await http.post(Environment.served(SANDBOX_URL).token_url, data=form)
+    return str(answer.json()["access_token"])

@@ -16,10 +16,10 @@ from epay_async import (
     StatusName,
     ValidationError,
 )
-from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
+from epay_async.testing import Fault, Sandbox
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
-from .factories import TX, VISA, answering, mock_client
+from .factories import TX, VISA, answering, mock_client, sandbox_token
 
 pytestmark = pytest.mark.anyio
 
@@ -90,14 +90,7 @@ async def test_the_sandbox_takes_a_charge_amount_in_the_body_as_documented(
     )
     env = Sandbox.environment()
     async with sandbox.http_client() as http:
-        form = {
-            "grant_type": "client_credentials",
-            "scope": "webapi usermanagement email_send verification statement statistics payment",
-            "client_id": "test",
-            "client_secret": TEST_CLIENT_SECRET,
-            "terminal": TEST_TERMINAL_ID,
-        }
-        token = (await http.post(env.token_url, data=form)).json()["access_token"]
+        token = await sandbox_token(http)
 
         async def operate(payment_id: str, operation: str, **request: object) -> httpx.Response:
             return await http.post(

@@ -24,11 +24,11 @@ from epay_async import (
     StatusName,
     ValidationError,
 )
-from epay_async.testing import TEST_CLIENT_SECRET, TEST_TERMINAL_ID, Fault, Sandbox
+from epay_async.testing import TEST_TERMINAL_ID, Fault, Sandbox
 from epay_async.testing._keys import public_pem
 
 from .conftest import BOTH_BACKENDS, FAST_RETRY
-from .factories import CARD_ID, PAID, VISA, answering, mock_client, mock_order
+from .factories import CARD_ID, PAID, VISA, answering, mock_client, mock_order, sandbox_token
 
 pytestmark = pytest.mark.anyio
 
@@ -301,17 +301,7 @@ async def test_bad_arguments_never_reach_the_network(sandbox: Sandbox, epay: Epa
 async def test_payment_tokens_are_single_use_and_bound(sandbox: Sandbox) -> None:
     env = Sandbox.environment()
     async with sandbox.http_client() as http:
-        form = {
-            "grant_type": "client_credentials",
-            "scope": "payment",
-            "client_id": "test",
-            "client_secret": TEST_CLIENT_SECRET,
-            "terminal": TEST_TERMINAL_ID,
-            "invoiceID": "100000001",
-            "amount": "100",
-            "currency": "KZT",
-        }
-        token = (await http.post(env.token_url, data=form)).json()["access_token"]
+        token = await sandbox_token(http, invoiceID="100000001", amount="100", currency="KZT")
         headers = {"Authorization": f"Bearer {token}"}
         card_id = sandbox.save_card("4405639704015096", account_id="a")
         body = {
@@ -337,17 +327,7 @@ async def test_the_sandbox_declines_a_google_pay_token_that_is_not_googles(
 ) -> None:
     env = Sandbox.environment()
     async with sandbox.http_client() as http:
-        form = {
-            "grant_type": "client_credentials",
-            "scope": "payment",
-            "client_id": "test",
-            "client_secret": TEST_CLIENT_SECRET,
-            "terminal": TEST_TERMINAL_ID,
-            "invoiceID": "100000002",
-            "amount": "100",
-            "currency": "KZT",
-        }
-        token = (await http.post(env.token_url, data=form)).json()["access_token"]
+        token = await sandbox_token(http, invoiceID="100000002", amount="100", currency="KZT")
         method = {**GOOGLE["paymentMethodData"], "tokenizationData": {"token": "garbage"}}  # type: ignore[dict-item]
         body = {
             "amount": 100,
