@@ -53,8 +53,13 @@ def redact(text: str) -> str:
     return _PAN.sub(_pan, text)
 
 
+_FORMATTER = logging.Formatter()
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites a record's message with :func:`redact` (args are merged in first)."""
+    """Rewrites a record's message with :func:`redact` (args are merged in first), and its
+    traceback (``log.exception``, ``exc_info=``): formatted here, redacted, and kept as the
+    text handlers print (a formatter uses a record's ``exc_text`` when it has one)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -62,6 +67,10 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg = cleaned
             record.args = None
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -57,3 +58,24 @@ def test_the_packages_child_loggers_redact_too(caplog: pytest.LogCaptureFixture)
     for name in ("epay_async.integrations", "epay_async.testing"):
         logging.getLogger(name).warning("receiver failed: card %s", "4405639704015096")
     assert caplog.messages == ["receiver failed: card [PAN REDACTED]"] * 2
+
+
+def test_a_logged_traceback_is_redacted_too(caplog: pytest.LogCaptureFixture) -> None:
+    """``log.exception`` prints the exception's message with its traceback: scrubbed as the
+    record's message is."""
+    caplog.set_level(logging.ERROR)
+    handler = logging.StreamHandler(stream := io.StringIO())
+    logger = logging.getLogger("epay_async.integrations")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError("card 4405639704015096 refused, Bearer abc.DEF-123")
+        except RuntimeError:
+            logger.exception("the callback failed")
+    finally:
+        logger.removeHandler(handler)
+    printed = stream.getvalue()
+    assert "Traceback" in printed
+    assert "RuntimeError: card [PAN REDACTED] refused, Bearer [REDACTED]" in printed
+    assert "4405639704015096" not in printed
+    assert "abc.DEF-123" not in printed
