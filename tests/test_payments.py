@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.anyio
 
 MC_3DS = Card(pan="5522042705066736", exp_month=1, exp_year=2027, cvc="775")
 LOCKED = Card(pan="4003032704547597", exp_month=9, exp_year=2030, cvc="170")
+FIXTURES = Path(__file__).parent / "fixtures" / "googlepay"
 GOOGLE = {
     "apiVersionMinor": 0,
     "apiVersion": 2,
@@ -168,6 +170,13 @@ async def test_apple_pay_matches_seed_004(sandbox: Sandbox, epay: EpayClient) ->
     assert body["invoiceID"] == "163637162556226"
     assert isinstance(body["cryptogram"], str)
     assert "AbC=" not in repr(payment)
+
+
+def test_seed_000s_own_google_pay_data_is_taken() -> None:
+    """The documentation's PaymentData (seed 000, a real ECv2 token), not one made here."""
+    data = json.loads((FIXTURES / "seed000_payment_data.json").read_text(encoding="utf-8"))
+    token = GooglePayToken.from_payment_data(data)
+    assert token.payment_data == data
 
 
 def test_wallet_payloads_are_checked() -> None:

@@ -91,6 +91,13 @@ TEST_CARDS = TestCards(
 )
 
 
+def check_saved_card(pan: str) -> tuple[int, str] | None:
+    """The (code, message) a card saved earlier is declined with when paid (a locked test
+    card, as it would be by card data), or None."""
+    card = TEST_CARDS.get(pan)
+    return LOCKED if card is not None and card.locked else None
+
+
 def check_card(pan: str, exp_date: str, cvc: str) -> TestCard | tuple[int, str]:
     """The test card, or the (code, message) the gateway declines it with."""
     card = TEST_CARDS.get(pan)

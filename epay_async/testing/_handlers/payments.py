@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 from ...cryptogram import CRYPTOGRAM_FIELD, CRYPTOGRAM_FIELD_CYRILLIC
 from ...types.payments import is_google_gateway_token
-from .._cards import TEST_CARDS, TestCard, card_type, check_card, mask
-from .._codes import FORMAT_ERROR, LOCKED, RECORD_NOT_FOUND, THREE_DS_FAILED, Declined
+from .._cards import TestCard, card_type, check_card, check_saved_card, mask
+from .._codes import FORMAT_ERROR, RECORD_NOT_FOUND, THREE_DS_FAILED, Declined
 from .._keys import decrypt
 from .._ledger import Ledger
 from .._merchant import GatewaySettings
@@ -183,9 +183,9 @@ class PaymentEndpoints:
         saved = self._ledger.payable_card(str(ref.get("id"))) if isinstance(ref, dict) else None
         if saved is None:
             return self._decline(tx, *RECORD_NOT_FOUND)
-        test_card = TEST_CARDS.get(saved.pan)
-        if test_card is not None and test_card.locked:  # as it would be paid by card data
-            return self._decline(tx, *LOCKED)
+        refusal = check_saved_card(saved.pan)
+        if refusal is not None:
+            return self._decline(tx, *refusal)
         tx.card_id = saved.id
         # Saved-card payments never ask for 3-D Secure (epay-api.md §6).
         return self._approve(tx, mask(saved.pan), card_type(saved.pan))

@@ -8,8 +8,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from .._cards import TEST_CARDS, check_card, mask
-from .._codes import FORMAT_ERROR, LOCKED, RECORD_NOT_FOUND, Declined
+from .._cards import TEST_CARDS, check_card, check_saved_card, mask
+from .._codes import FORMAT_ERROR, RECORD_NOT_FOUND, Declined
 from .._ledger import Ledger
 from .._records import SandboxTransaction
 from .._router import Router
@@ -117,9 +117,9 @@ class TransferEndpoints:
                 raise (
                     _CardDeclined("", *RECORD_NOT_FOUND) if sender else Declined(*RECORD_NOT_FOUND)
                 )
-            test_card = TEST_CARDS.get(saved.pan)
-            if sender and test_card is not None and test_card.locked:
-                raise _CardDeclined(saved.pan, *LOCKED)
+            refusal = check_saved_card(saved.pan) if sender else None
+            if refusal is not None:
+                raise _CardDeclined(saved.pan, *refusal)
             return saved.pan, saved.id
         if kind != "TYPEPAN" or not isinstance(party.get("cardCred"), str):
             raise Declined(*FORMAT_ERROR)
